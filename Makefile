@@ -1,0 +1,51 @@
+# cimtrain — top-level commands.  Every target bootstraps what it needs.
+#   make cosim     LeNet training through firmware, bridge and RTL (see README)
+#   make test      every test (unit, cocotb benches on Icarus, end to end)
+#   make lint      Verilator -Wall over the RTL, ruff over the Python
+#   make regs      regenerate register-map artefacts from spec/cim_macro.toml
+#   make bench     benchmarks -> results/ and docs/benchmarks.md
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+SIM   ?= icarus
+export SIM
+
+RTL_SRC := $(sort $(wildcard rtl/*.v))
+
+.PHONY: all venv test lint lint-rtl lint-py regs regs-check cosim bench flash clean help
+
+all: test
+
+help:
+	@sed -n '2,7p' Makefile
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: requirements.txt host_tools/bootstrap.sh
+	bash host_tools/bootstrap.sh
+
+regs: venv
+	$(PY) -m cimtrain.gen_regs
+
+regs-check: venv
+	$(PY) -m cimtrain.gen_regs --check
+
+test: venv regs-check
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: lint-rtl lint-py
+
+lint-rtl: venv
+	verilator --lint-only -Wall -Irtl --top-module cim_macro $(RTL_SRC)
+	verilator --lint-only -Wall -Irtl --top-module cim_macro -GNTiles=4 -GRows=64 -GCols=64 $(RTL_SRC)
+
+lint-py: venv
+	$(VENV)/bin/ruff check host_tools cosim tests
+
+cosim: venv
+	$(PY) -m cimtrain.cosim_main $(COSIM_ARGS)
+
+bench: venv
+	$(PY) -m cimtrain.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf sim_build* build results .pytest_cache

@@ -1,0 +1,53 @@
+"""pytest runner of the cocotb testbench of cim_macro (cosim/cim_macro/).
+
+SIM selects the simulator (default icarus). WAVES=1 dumps an FST waveform into
+sim_build/. CIM_REGRESSION_OPS sets the length of the random regression.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cocotb_tools.runner import get_runner
+
+from cimtrain import regs
+
+ROOT = Path(__file__).resolve().parents[1]
+RTL = sorted((ROOT / "rtl").glob("*.v"))
+BENCH = ROOT / "cosim" / "cim_macro"
+
+
+def run_bench(preset: str, testcase: str | None = None, extra_env: dict | None = None) -> None:
+    sim = os.environ.get("SIM", "icarus")
+    p = regs.PRESETS[preset]
+    runner = get_runner(sim)
+    build_dir = ROOT / "sim_build" / f"cim_macro_{sim}_{preset}"
+    runner.build(
+        sources=RTL,
+        includes=[ROOT / "rtl"],
+        hdl_toplevel="cim_macro",
+        parameters={"NTiles": p["NTILES"], "Rows": p["ROWS"], "Cols": p["COLS"]},
+        build_dir=build_dir,
+        build_args=["-g2012"] if sim == "icarus" else [],
+        waves=bool(os.environ.get("WAVES")),
+        always=False,
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(BENCH), str(ROOT / "host_tools")])}
+    env.update(extra_env or {})
+    runner.test(
+        hdl_toplevel="cim_macro",
+        test_module="cim_macro_tests",
+        test_dir=BENCH,
+        testcase=testcase,
+        extra_env=env,
+        waves=bool(os.environ.get("WAVES")),
+        results_xml=str(build_dir / f"results_{testcase or 'all'}.xml"),
+    )
+
+
+@pytest.mark.parametrize("preset", ["default", "seed-chip"])
+def test_cim_macro_runner(preset):
+    """Every cocotb test of the macro (random regression: CIM_REGRESSION_OPS, default 10000)."""
+    run_bench(preset)

@@ -13,9 +13,10 @@ import random
 import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
-from tb import CimTb, regression_ops
 
 from cimtrain import regs
+
+from tb import CimTb, regression_ops
 
 A, E, OP, MSK, POS = regs.ADDR, regs.ERR, regs.OP, regs.MSK, regs.POS
 OKAY, SLVERR, DECERR = 0, 2, 3

@@ -183,7 +183,8 @@ def gen_python(s: Spec) -> str:
     regs = {r.name: r for r in s.regs}
     pos = {f"{r.name}_{f.name}": f.lsb for r in s.regs for f in r.fields}
     msk = {f"{r.name}_{f.name}": f.mask for r in s.regs for f in r.fields}
-    out = [f'"""{HEADER}', "", "Host and cocotb constants: ADDR[name], POS/MSK[REG_FIELD], ...", '"""', ""]
+    out = [f'"""{HEADER}', "", "Host and cocotb constants: ADDR[name], POS/MSK[REG_FIELD], ...",
+           '"""', ""]
     out.append("from __future__ import annotations")
     out.append("")
     for k in ("id", "version", "base_address", "window_bytes", "addr_width"):
@@ -213,7 +214,8 @@ def gen_python(s: Spec) -> str:
 
 
 def gen_micropython(s: Spec) -> str:
-    out = [f"# {HEADER}", "# Register map of the CIM macro for the firmware (MicroPython const()).", ""]
+    out = [f"# {HEADER}",
+           "# Register map of the CIM macro for the firmware (MicroPython const()).", ""]
     out += ["try:", "    from micropython import const", "except ImportError:  # CPython (tests)",
             "    def const(x):", "        return x", "", ""]
     out.append(f"CIM_ID = const(0x{s.macro['id']:08X})")
@@ -252,7 +254,7 @@ def gen_micropython(s: Spec) -> str:
 
 def gen_markdown(s: Spec) -> str:
     m = s.macro
-    out = [f"# CIM macro register reference", "", f"<!-- {HEADER} -->", ""]
+    out = ["# CIM macro register reference", "", f"<!-- {HEADER} -->", ""]
     out.append(f"ID `0x{m['id']:08X}`, version `0x{m['version']:08X}`, SoC base address "
                f"`0x{m['base_address']:08X}`, window {m['window_bytes']} bytes "
                f"(the macro decodes `addr[{m['addr_width'] - 1}:0]`). All accesses are "

@@ -19,7 +19,8 @@ RTL = sorted((ROOT / "rtl").glob("*.v"))
 BENCH = ROOT / "cosim" / "cim_macro"
 
 
-def run_bench(preset: str, testcase: str | None = None, extra_env: dict | None = None) -> None:
+def run_bench(preset: str, testcase: list[str] | None = None, extra_env: dict | None = None,
+              tag: str = "all") -> None:
     sim = os.environ.get("SIM", "icarus")
     p = regs.PRESETS[preset]
     runner = get_runner(sim)
@@ -43,7 +44,7 @@ def run_bench(preset: str, testcase: str | None = None, extra_env: dict | None =
         testcase=testcase,
         extra_env=env,
         waves=bool(os.environ.get("WAVES")),
-        results_xml=str(build_dir / f"results_{testcase or 'all'}.xml"),
+        results_xml=str(build_dir / f"results_{tag}.xml"),
     )
 
 

@@ -1,0 +1,84 @@
+"""`make bench`: measured figures -> results/bench.json and docs/benchmarks.md.
+
+Figures are measured side by side in one run on this machine; the machines are
+shared and noisy, so compare ratios within one run rather than across runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "results"
+
+
+def bench_model_vmm(n: int = 20) -> dict:
+    import numpy as np
+
+    from cimtrain.model import CimMacro
+    from cimtrain.regs import ADDR, OP
+
+    m = CimMacro("default")
+    for w in range(64):
+        m.wr(ADDR["INBUF"] + 4 * w, int(np.uint32(0x5A3C1F77 ^ w)))
+    t = time.perf_counter()
+    for _ in range(n):
+        m.wr(ADDR["CMD"], OP["VMM_FWD"])
+        m.wait_idle()
+    return {"s_per_vmm": (time.perf_counter() - t) / n}
+
+
+def bench_icarus_vmm() -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from cocotb_tools.runner import get_runner
+    from test_cim_macro import BENCH, RTL
+
+    from cimtrain import regs
+
+    p = regs.PRESETS["default"]
+    out = RESULTS / "icarus_vmm.json"
+    runner = get_runner("icarus")
+    build = ROOT / "sim_build" / "bench_icarus_default"
+    runner.build(sources=RTL, includes=[ROOT / "rtl"], hdl_toplevel="cim_macro",
+                 parameters={"NTiles": p["NTILES"], "Rows": p["ROWS"], "Cols": p["COLS"]},
+                 build_dir=build, build_args=["-g2012"], always=False)
+    runner.test(hdl_toplevel="cim_macro", test_module="bench_tests", test_dir=BENCH,
+                extra_env={"PYTHONPATH": os.pathsep.join([str(BENCH), str(ROOT / "host_tools")]),
+                           "CIM_BENCH_OUT": str(out)},
+                results_xml=str(build / "results_bench.xml"))
+    return json.loads(out.read_text())
+
+
+def main() -> int:
+    RESULTS.mkdir(exist_ok=True)
+    res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+           "date": time.strftime("%Y-%m-%d"),
+           "model_full_tile_vmm": bench_model_vmm(),
+           "icarus_full_tile_vmm": bench_icarus_vmm()}
+    (RESULTS / "bench.json").write_text(json.dumps(res, indent=1))
+    ic = res["icarus_full_tile_vmm"]
+    md = ["# Benchmarks", "", "Written by `make bench` (host_tools/cimtrain/bench.py); raw figures "
+          "in results/bench.json. Measured side by side in one run on "
+          f"{res['machine']}, {res['date']}.", "",
+          "## One full 256x64 forward VMM", "",
+          "| path | seconds per VMM |", "| --- | --- |",
+          "| bit-exact model (numpy, register level) | "
+          f"{res['model_full_tile_vmm']['s_per_vmm']:.4f} |",
+          f"| Icarus RTL via cocotb, read noise on (incl. STATUS polling) | "
+          f"{ic['noise_on']['s_per_vmm_with_polling']:.3f} |",
+          f"| Icarus RTL via cocotb, read noise off (incl. STATUS polling) | "
+          f"{ic['noise_off']['s_per_vmm_with_polling']:.3f} |",
+          f"| Icarus: one AXI-Lite register read through cocotbext-axi | "
+          f"{ic['noise_on']['s_per_bus_read'] * 1e3:.2f} ms |", ""]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

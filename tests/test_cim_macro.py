@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from cocotb_tools.runner import get_runner
+from cocotb_tools.runner import get_results, get_runner
 
 from cimtrain import regs
 
@@ -33,11 +33,12 @@ def run_bench(preset: str, testcase: list[str] | None = None, extra_env: dict | 
         build_dir=build_dir,
         build_args=["-g2012"] if sim == "icarus" else [],
         waves=bool(os.environ.get("WAVES")),
+        timescale=("1ns", "1ps"),
         always=False,
     )
     env = {"PYTHONPATH": os.pathsep.join([str(BENCH), str(ROOT / "host_tools")])}
     env.update(extra_env or {})
-    runner.test(
+    results = runner.test(
         hdl_toplevel="cim_macro",
         test_module="cim_macro_tests",
         test_dir=BENCH,
@@ -46,6 +47,9 @@ def run_bench(preset: str, testcase: list[str] | None = None, extra_env: dict | 
         waves=bool(os.environ.get("WAVES")),
         results_xml=str(build_dir / f"results_{tag}.xml"),
     )
+    n_tests, n_failed = get_results(results)
+    assert n_tests > 0, "no cocotb test ran"
+    assert n_failed == 0, f"{n_failed} of {n_tests} cocotb tests failed (log above)"
 
 
 @pytest.mark.parametrize("preset", ["default", "seed-chip"])

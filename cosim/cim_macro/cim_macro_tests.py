@@ -55,7 +55,7 @@ async def test_register_access(dut):
     tb = await make_tb(dut)
     rng = random.Random(1)
     for name, access in regs.ACCESS.items():
-        if name in regs.WORDS or name == "CTRL":
+        if name in regs.WORDS or name == "CTRL" or regs.GROUP[name] == "debug":
             continue
         if access == "rw" and regs.GROUP[name] == "config":
             for _ in range(3):
@@ -167,13 +167,13 @@ async def test_interrupt_and_status(dut):
     assert int(dut.irq_o.value) == 0
     await tb.wr("CMD", OP["VMM_FWD"] | MSK["CMD_SIGNED"])
     assert not (await tb.rd("STATUS")) & MSK["STATUS_DONE"], "DONE not cleared by a new command"
-    cycles = tb.params["ROWS"]  # generous
-    for _ in range(cycles):
+    # duration of a signed full-window VMM (docs/arithmetic.md §4), whatever the preset
+    expect = regs.PARAMS["CMD_OVERHEAD"] + 2 * 8 * regs.PARAMS["ADC_CYCLES"]
+    for _ in range(expect + 8):
         if int(dut.irq_o.value):
             break
         await ClockCycles(dut.clk_i, 1)
-    assert int(dut.irq_o.value) == 1, "no interrupt after a command"
-    expect = regs.PARAMS["CMD_OVERHEAD"] + 2 * 8 * regs.PARAMS["ADC_CYCLES"]
+    assert int(dut.irq_o.value) == 1, f"no interrupt within {expect + 8} cycles of a command"
     assert await tb.rd("LAST_CYCLES") == expect
     # back to back: issue, poll with interleaved info reads, issue again
     for op in ("VMM_FWD", "VMM_TRANS", "READ_ROW", "PULSE", "VMM_FWD"):
@@ -291,8 +291,15 @@ async def test_pulse_response(dut):
     await tb.wr("NOISE_PULSE_SIGMA", 0)
     await tb.wr("CTRL", MSK["CTRL_DBG_EN"])
     amps = (1300, 1800, 2400, 3000)
+    ginit = regs.PARAMS["GINIT"]
+    wc0 = []
     curves = {}
     for k, amp in enumerate(amps):
+        # Earlier tests of this simulation may have written the cell: start it from the
+        # power-up code (the array survives reset, like the memristors it models).
+        await tb.set_conductances(0, k, 0, [ginit], [ginit])
+        await tb.wr("DBG_ADDR", k << 8)
+        wc0.append(await tb.rd("DBG_WC") & 0xFFFF)
         await tb.wr("PULSE_ROW", k)
         await tb.wr("PULSE_SET_AMP", amp)
         await tb.wr("PULSE_SET_MASK_LO", 0x1)
@@ -311,7 +318,7 @@ async def test_pulse_response(dut):
         tb.log.info("pulse response %d mV: %s", amp, g)
     # Properties (noise off): sub-threshold does nothing, SET rises, RESET falls,
     # higher amplitude moves further, and each pulse counts as a write.
-    assert curves[1300][:12] == [regs.PARAMS["GINIT"]] * 12 or max(curves[1300]) <= 140
+    assert curves[1300] == [ginit] * 24, f"sub-threshold pulses moved the cell: {curves[1300]}"
     for amp in amps[1:]:
         up, down = curves[amp][:12], curves[amp][12:]
         assert all(b >= a for a, b in zip(up, up[1:])), f"{amp} mV SET not monotonic: {up}"
@@ -319,7 +326,8 @@ async def test_pulse_response(dut):
         assert up[-1] > up[0] and down[-1] < down[0]
     assert curves[3000][11] > curves[2400][11] > curves[1800][11]
     await tb.wr("DBG_ADDR", 1 << 8)
-    assert await tb.rd("DBG_WC") == 24, "write counter != pulses applied"
+    wc = await tb.rd("DBG_WC") & 0xFFFF
+    assert wc == wc0[1] + 24, f"write counter {wc0[1]} -> {wc}: not +24 pulses"
     assert await tb.rd("PULSE_TOTAL") == 24 * len(amps)
     tb.finish()
 
@@ -332,6 +340,8 @@ async def test_write_verify(dut):
     await tb.wr("CTRL", MSK["CTRL_DBG_EN"])
     targets = [300, 500, 700, 200, 450, 650, 350, 800]
     row = 3
+    ginit = regs.PARAMS["GINIT"]
+    await tb.set_conductances(0, row, 0, [ginit] * len(targets), [ginit] * len(targets))
     await tb.set_window(0, row, 1, 0, len(targets))
     await tb.wr("PULSE_ROW", row)
     await tb.wr("PULSE_RESET_MASK_LO", 0)

@@ -77,6 +77,19 @@ class BusMonitor:
             self.edge += 1
 
 
+# One model per simulated chip.  cocotb runs every test of a module in one simulation,
+# and the RTL array (memristors) keeps its state across rst_ni, so the model of that
+# array must outlive a test too: each test gets a digital reset, not a fresh chip.
+_CHIP_MODELS: dict[tuple, CimMacro] = {}
+
+
+def chip_model(params: dict) -> CimMacro:
+    key = tuple(sorted(params.items()))
+    if key not in _CHIP_MODELS:
+        _CHIP_MODELS[key] = CimMacro("default", **params)
+    return _CHIP_MODELS[key]
+
+
 class CimTb:
     """Clock, reset, bus driver and a model scoreboard around one cim_macro."""
 
@@ -86,7 +99,7 @@ class CimTb:
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb")
         self.params = dut_params(dut)
-        self.model = CimMacro("default", **self.params)
+        self.model = chip_model(self.params)
         self.errors = 0
         self.checked = 0
         self._expect: deque = deque()

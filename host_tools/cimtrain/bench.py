@@ -46,7 +46,7 @@ def bench_icarus_vmm() -> dict:
     build = ROOT / "sim_build" / "bench_icarus_default"
     runner.build(sources=RTL, includes=[ROOT / "rtl"], hdl_toplevel="cim_macro",
                  parameters={"NTiles": p["NTILES"], "Rows": p["ROWS"], "Cols": p["COLS"]},
-                 build_dir=build, build_args=["-g2012"], always=False)
+                 build_dir=build, build_args=["-g2012"], timescale=("1ns", "1ps"), always=False)
     runner.test(hdl_toplevel="cim_macro", test_module="bench_tests", test_dir=BENCH,
                 extra_env={"PYTHONPATH": os.pathsep.join([str(BENCH), str(ROOT / "host_tools")]),
                            "CIM_BENCH_OUT": str(out)},

@@ -1,0 +1,387 @@
+// Behavioural model of the analog part of the macro: NTiles crossbar tiles of Rows x Cols
+// differential ci pairs (G+, G-), the memristor device, the read path and the ADCs,
+// plus the result buffers OUTBUF, SATBUF and READBUF.  Bit-exact to
+// docs/arithmetic.md §1-§3 (integer arithmetic only).
+//
+// This module models analog hardware: it is not meant for synthesis.  It is written for
+// simulation speed (Icarus) and lint cleanliness:
+// * A command is evaluated completely on its accept edge (cmd_start_i): VMM and READ_ROW
+//   write the buffers, PULSE writes the cells.  Buffers and the debug backdoor are locked
+//   while BUSY (cim_regfile), so evaluating early is unobservable (§4).
+// * Loop temporaries are block-local blocking variables; state (buffers, cells) is only
+//   written with non-blocking assignments.
+// * Noise is skipped when its sigma is 0 (it is identically 0 then), and the hash prefix
+//   mix32(mix32(seed ^ key) ^ a) is computed once per op (READ, ADC) or per ci (PULSE,
+//   D2D).
+//
+// Cell index: cell = ((tile * ROWS + row) * COLS + col) * 2 + pol, pol 0 = G+, 1 = G-;
+// a pair index is cell >> 1.  The cells and write counters power up as GINIT / 0 and are
+// not reset by rst_ni (memristors keep their state); the buffers and SAT_COUNT are reset
+// (asynchronous, active low), like the other digital registers.
+module cim_array #(
+  parameter int NTiles = 8,
+  parameter int Rows   = 256,
+  parameter int Cols   = 64
+) (
+  clk_i,
+  rst_ni,
+  // command, sampled on the accept edge
+  cmd_start_i,
+  cmd_opcode_i,
+  cmd_signed_i,
+  cmd_pol_i,
+  op_index_i,
+  seed_i,
+  tile_i,
+  row_start_i,
+  row_count_i,
+  col_start_i,
+  col_count_i,
+  adc_gain_i,
+  adc_shift_i,
+  adc_offset_i,
+  pulse_row_i,
+  pulse_set_amp_i,
+  pulse_reset_amp_i,
+  pulse_width_i,
+  pulse_count_i,
+  pulse_set_mask_i,
+  pulse_reset_mask_i,
+  sigma_read_i,
+  sigma_pulse_i,
+  sigma_adc_i,
+  stuck_rate_i,
+  inbuf_i,
+  // buffer read port (combinational)
+  buf_word_i,
+  outbuf_word_o,
+  satbuf_word_o,
+  readbuf_word_o,
+  sat_count_o,
+  // debug backdoor (combinational read, write on the edge)
+  dbg_pair_i,
+  dbg_we_i,
+  dbg_gp_i,
+  dbg_gn_i,
+  dbg_gp_o,
+  dbg_gn_o,
+  dbg_wcp_o,
+  dbg_wcn_o
+);
+  /* verilator lint_off UNUSEDPARAM */  // generated header and shared functions: a subset is used
+  `include "cim_regs.vh"
+  `include "cim_func.vh"
+  /* verilator lint_on UNUSEDPARAM */
+
+  localparam integer NumPairs    = NTiles * Rows * Cols;
+  localparam integer NumCells    = 2 * NumPairs;
+  localparam integer PairBits    = $clog2(NumPairs);
+  localparam integer InbufBits   = 32 * INBUF_WORDS;
+  localparam integer InLines     = 4 * INBUF_WORDS;   // byte k of word w is line 4w+k
+  localparam integer BufWordBits = $clog2(INBUF_WORDS);
+  localparam integer SatWordBits = $clog2(SATBUF_WORDS);
+  localparam integer WcMax       = (1 << WC_BITS) - 1;
+  localparam integer Q88One      = 256;    // 1.0 in Q8.8 (step multipliers)
+  localparam integer StepAShift  = 4;      // a = (od * w * k) >> 4         (§2)
+  localparam integer StepAMax    = 65535;  // a is Q0.16, at most 65535     (§2)
+  localparam integer StepShift   = 24;     // step = (span*a*f + 2**23) >> 24 (§2)
+  localparam integer AdcMin      = -128;   // int8 output code range        (§3)
+  localparam integer AdcMax      = 127;
+  localparam integer ReadbufGnLsb = 16;    // READBUF word: {G- [31:16], G+ [15:0]}
+
+  // ---------------------------------------------------------------- ports
+  input  wire                                 clk_i;
+  input  wire                                 rst_ni;
+
+  input  wire                                 cmd_start_i;
+  input  wire [CMD_OPCODE_WIDTH-1:0]          cmd_opcode_i;
+  input  wire                                 cmd_signed_i;
+  input  wire                                 cmd_pol_i;
+  input  wire [31:0]                          op_index_i;
+  input  wire [31:0]                          seed_i;
+  input  wire [TILE_TILE_WIDTH-1:0]           tile_i;
+  input  wire [ROW_START_ROW_WIDTH-1:0]       row_start_i;
+  input  wire [ROW_COUNT_COUNT_WIDTH-1:0]     row_count_i;
+  input  wire [COL_START_COL_WIDTH-1:0]       col_start_i;
+  input  wire [COL_COUNT_COUNT_WIDTH-1:0]     col_count_i;
+  input  wire [ADC_GAIN_GAIN_WIDTH-1:0]       adc_gain_i;
+  input  wire [ADC_SHIFT_SHIFT_WIDTH-1:0]     adc_shift_i;
+  input  wire [ADC_OFFSET_OFFSET_WIDTH-1:0]   adc_offset_i;
+  input  wire [PULSE_ROW_ROW_WIDTH-1:0]       pulse_row_i;
+  input  wire [PULSE_SET_AMP_MV_WIDTH-1:0]    pulse_set_amp_i;
+  input  wire [PULSE_RESET_AMP_MV_WIDTH-1:0]  pulse_reset_amp_i;
+  input  wire [PULSE_WIDTH_CYCLES_WIDTH-1:0]  pulse_width_i;
+  input  wire [PULSE_COUNT_COUNT_WIDTH-1:0]   pulse_count_i;
+  input  wire [63:0]                          pulse_set_mask_i;
+  input  wire [63:0]                          pulse_reset_mask_i;
+  input  wire [NOISE_READ_SIGMA_SIGMA_WIDTH-1:0]  sigma_read_i;
+  input  wire [NOISE_PULSE_SIGMA_SIGMA_WIDTH-1:0] sigma_pulse_i;
+  input  wire [NOISE_ADC_SIGMA_SIGMA_WIDTH-1:0]   sigma_adc_i;
+  input  wire [STUCK_RATE_RATE_WIDTH-1:0]     stuck_rate_i;
+  input  wire [InbufBits-1:0]                 inbuf_i;
+
+  input  wire [BufWordBits-1:0]               buf_word_i;
+  output wire [31:0]                          outbuf_word_o;
+  output wire [31:0]                          satbuf_word_o;
+  output wire [31:0]                          readbuf_word_o;
+  output wire [SAT_COUNT_VALUE_WIDTH-1:0]     sat_count_o;
+
+  input  wire [PairBits-1:0]                  dbg_pair_i;
+  input  wire                                 dbg_we_i;
+  input  wire [GCODE_BITS-1:0]                dbg_gp_i;
+  input  wire [GCODE_BITS-1:0]                dbg_gn_i;
+  output wire [GCODE_BITS-1:0]                dbg_gp_o;
+  output wire [GCODE_BITS-1:0]                dbg_gn_o;
+  output wire [WC_BITS-1:0]                   dbg_wcp_o;
+  output wire [WC_BITS-1:0]                   dbg_wcn_o;
+
+  // ---------------------------------------------------------------- parameter checks
+  initial begin
+    if (Cols > 64 || Cols > READBUF_WORDS || Cols > 4 * OUTBUF_WORDS
+        || Rows > InLines || Rows > 4 * OUTBUF_WORDS || Rows > 32 * SATBUF_WORDS
+        || NTiles > (1 << TILE_TILE_WIDTH)) begin
+      $fatal(1, "cim_array: NTiles=%0d Rows=%0d Cols=%0d exceed the register map",
+             NTiles, Rows, Cols);
+    end
+  end
+
+  // ---------------------------------------------------------------- state
+  reg [GCODE_BITS-1:0] g_mem  [0:NumCells-1];   // conductance codes
+  reg [WC_BITS-1:0]    wc_mem [0:NumCells-1];   // write counters (saturating)
+
+  reg [32*OUTBUF_WORDS-1:0]  outbuf_q;   // int8 codes, byte j = output line j
+  reg [32*SATBUF_WORDS-1:0]  satbuf_q;   // bit j = output line j saturated
+  reg [32*READBUF_WORDS-1:0] readbuf_q;  // word c = {G- read, G+ read} of column c
+  reg [SAT_COUNT_VALUE_WIDTH-1:0] sat_count_q;
+
+  initial begin : power_up
+    integer i;
+    for (i = 0; i < NumCells; i = i + 1) begin
+      g_mem[i]  = GCODE_BITS'(GINIT);
+      wc_mem[i] = '0;
+    end
+  end
+
+  wire is_vmm   = (cmd_opcode_i == OP_VMM_FWD) || (cmd_opcode_i == OP_VMM_TRANS);
+  wire is_trans = (cmd_opcode_i == OP_VMM_TRANS);
+  wire is_read  = (cmd_opcode_i == OP_READ_ROW);
+  wire is_pulse = (cmd_opcode_i == OP_PULSE);
+
+  // ---------------------------------------------------------------- VMM and READ_ROW
+  always @(posedge clk_i or negedge rst_ni) begin : read_path
+    integer x [0:InLines-1];  // input code of every line
+    integer tile, rs, rc, cs, cc, r, c, j, pol;
+    integer n_in, n_out, in0, out0, stride_in, stride_out;
+    integer ci, ci0, xv, w, z, acc, nsat, v, s_read32;
+    reg [31:0] pre_read, pre_adc, h;
+    reg signed [63:0] s_read, s_adc, y;
+    reg noisy, noisy32;
+    if (!rst_ni) begin
+      outbuf_q    <= '0;
+      satbuf_q    <= '0;
+      readbuf_q   <= '0;
+      sat_count_q <= '0;
+    end else if (cmd_start_i && (is_vmm || is_read)) begin
+      tile     = 32'(tile_i);
+      rs       = 32'(row_start_i);
+      rc       = 32'(row_count_i);
+      cs       = 32'(col_start_i);
+      cc       = 32'(col_count_i);
+      noisy    = (sigma_read_i != '0);
+      s_read   = cim_s443(sigma_read_i);
+      noisy32  = noisy && (s_read <= 64'(NOISE32_S443_MAX));  // 32-bit noise is exact
+      s_read32 = s_read[31:0];
+      s_adc    = cim_s443(sigma_adc_i);
+      pre_read = cim_hash_prefix(seed_i, STREAM_READ, op_index_i);
+      pre_adc  = cim_hash_prefix(seed_i, STREAM_ADC, op_index_i);
+      if (is_vmm) begin
+        // Input codes: uint8, or int8 with CMD.SIGNED.  The bit-serial, two-phase
+        // input integrates to exactly x * W, so the current is computed once.
+        for (j = 0; j < InLines; j = j + 1) begin
+          x[j] = cmd_signed_i ? 32'($signed(inbuf_i[8 * j +: 8])) : 32'(inbuf_i[8 * j +: 8]);
+        end
+        // FWD: output line = column, inputs run over the rows (cell stride 2*COLS).
+        // TRANS: output line = row, inputs run over the columns (cell stride 2).
+        if (is_trans) begin
+          n_out = rc;  out0 = rs;  stride_out = 2 * Cols;
+          n_in  = cc;  in0  = cs;  stride_in  = 2;
+        end else begin
+          n_out = cc;  out0 = cs;  stride_out = 2;
+          n_in  = rc;  in0  = rs;  stride_in  = 2 * Cols;
+        end
+        nsat = 0;
+        for (j = 0; j < n_out; j = j + 1) begin
+          // I_j = sum_i x_i * (gr(G+) - gr(G-)), gr = g + read noise (not clamped)
+          ci0 = ((tile * Rows + rs) * Cols + cs) * 2 + j * stride_out;
+          acc = 0;
+          for (r = 0; r < n_in; r = r + 1) begin
+            xv = x[in0 + r];
+            if (xv != 0) begin
+              ci = ci0 + r * stride_in;
+              w = 32'(g_mem[ci]) - 32'(g_mem[ci + 1]);
+              if (noisy32) begin
+                `CIM_NOISE32(z, h, pre_read ^ ci, s_read32)
+                w = w + z;
+                `CIM_NOISE32(z, h, pre_read ^ (ci + 1), s_read32)
+                w = w - z;
+              end else if (noisy) begin
+                w = w + cim_noise_s443(cim_mix32(pre_read ^ ci), s_read)
+                      - cim_noise_s443(cim_mix32(pre_read ^ (ci + 1)), s_read);
+              end
+              acc = acc + xv * w;
+            end
+          end
+          // ADC of output line out0 + j
+          c = out0 + j;
+          y = 64'(acc);
+          y = y * $signed(64'(adc_gain_i));
+          if (adc_shift_i != '0) begin
+            y = y + (64'sd1 <<< (adc_shift_i - 1'b1));  // round half up
+          end
+          y = y >>> adc_shift_i;
+          y = y + 64'($signed(adc_offset_i));
+          if (sigma_adc_i != '0) begin
+            v = cim_noise_s443(cim_mix32(pre_adc ^ c), s_adc);
+            y = y + 64'(v);
+          end
+          if (y < 64'(AdcMin)) begin
+            satbuf_q[c]     <= 1'b1;
+            outbuf_q[8*c+:8] <= 8'(AdcMin);
+            nsat = nsat + 1;
+          end else if (y > 64'(AdcMax)) begin
+            satbuf_q[c]     <= 1'b1;
+            outbuf_q[8*c+:8] <= 8'(AdcMax);
+            nsat = nsat + 1;
+          end else begin
+            satbuf_q[c]     <= 1'b0;
+            outbuf_q[8*c+:8] <= y[7:0];
+          end
+        end
+        sat_count_q <= SAT_COUNT_VALUE_WIDTH'(nsat);
+      end else begin
+        // READ_ROW: r = clamp(g + read noise, 0, GCODE_MAX) of both cells of row rs
+        for (c = cs; c < cs + cc; c = c + 1) begin
+          for (pol = 0; pol < 2; pol = pol + 1) begin
+            ci = ((tile * Rows + rs) * Cols + c) * 2 + pol;
+            v = 32'(g_mem[ci]);
+            if (noisy) begin
+              v = v + cim_noise_s443(cim_mix32(pre_read ^ ci), s_read);
+            end
+            if (v < 0) begin
+              v = 0;
+            end else if (v > GCODE_MAX) begin
+              v = GCODE_MAX;
+            end
+            if (pol == 0) begin
+              readbuf_q[32*c+:ReadbufGnLsb] <= ReadbufGnLsb'(v);
+            end else begin
+              readbuf_q[32*c+ReadbufGnLsb+:32-ReadbufGnLsb] <= (32-ReadbufGnLsb)'(v);
+            end
+          end
+        end
+      end
+    end
+  end
+
+  // ---------------------------------------------------------------- PULSE and backdoor
+  // The cells are written with blocking assignments: Verilator does not support
+  // non-blocking writes to an array inside a loop (BLKLOOPINIT).  This is race free
+  // because nothing reads the cells on an edge that writes them: one bus access per
+  // edge, and the backdoor (the only reader besides commands) is locked while BUSY.
+  /* verilator lint_off BLKSEQ */  // in-place update of the behavioural cell memory (above)
+  always @(posedge clk_i) begin : write_path
+    integer c, k, ci, base, g, wc, gmin_d, gmax_d, fset_d, freset_d, od, a, n, tile, row;
+    integer span, step, cnt, wdt;
+    reg [31:0] pre_d2d, pre_pulse;
+    reg signed [63:0] s_pulse, p;
+    reg stuck, do_set, do_reset;
+    if (cmd_start_i && is_pulse) begin
+      tile    = 32'(tile_i);
+      row     = 32'(pulse_row_i);
+      cnt     = 32'(pulse_count_i);
+      wdt     = 32'(pulse_width_i);
+      s_pulse = cim_s443(sigma_pulse_i);
+      base    = ((tile * Rows + row) * Cols) * 2 + 32'(cmd_pol_i);
+      for (c = 0; c < Cols; c = c + 1) begin
+        do_set   = pulse_set_mask_i[c];
+        do_reset = pulse_reset_mask_i[c];
+        if (do_set || do_reset) begin
+          ci = base + 2 * c;
+          // device-to-device variation, a pure function of (SEED, cell)
+          pre_d2d  = cim_hash_prefix(seed_i, STREAM_D2D, ci);
+          gmin_d   = GMIN_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd0), 16'(D2D_GMIN_SIGMA));
+          gmin_d   = (gmin_d < 0) ? 0 : (gmin_d > GCODE_MAX - 1) ? GCODE_MAX - 1 : gmin_d;
+          gmax_d   = GMAX_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd1), 16'(D2D_GMAX_SIGMA));
+          gmax_d   = (gmax_d < gmin_d + 1) ? gmin_d + 1 : gmax_d;
+          gmax_d   = (gmax_d > GCODE_MAX) ? GCODE_MAX : gmax_d;
+          fset_d   = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd2), 16'(D2D_STEP_SIGMA));
+          fset_d   = (fset_d < 0) ? 0 : fset_d;
+          freset_d = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd3), 16'(D2D_STEP_SIGMA));
+          freset_d = (freset_d < 0) ? 0 : freset_d;
+          stuck    = (stuck_rate_i != '0)
+                     && (cim_hash(seed_i, STREAM_STUCK, ci, 32'd0) & 32'h0000_FFFF)
+                        < 32'(stuck_rate_i);
+          pre_pulse = cim_hash_prefix(seed_i, STREAM_PULSE, ci);
+          g  = 32'(g_mem[ci]);
+          wc = 32'(wc_mem[ci]);
+          // SET phase first, then RESET (a column in both masks gets SET first)
+          if (do_set) begin
+            od = 32'(pulse_set_amp_i) - VTH_SET_MV;
+            a  = (od * wdt * K_SET) >>> StepAShift;
+            a  = (a > StepAMax) ? StepAMax : a;
+            for (k = 0; k < cnt; k = k + 1) begin
+              if (od > 0 && !stuck) begin
+                span = gmax_d - g;
+                p    = 64'(span) * 64'(a) * 64'(fset_d);
+                p    = (p + (64'sd1 <<< (StepShift - 1))) >>> StepShift;
+                step = p[31:0];
+                n    = (sigma_pulse_i != '0) ? cim_noise_s443(cim_mix32(pre_pulse ^ wc), s_pulse)
+                                             : 0;
+                g    = g + step + n;
+                g    = (g < gmin_d) ? gmin_d : (g > gmax_d) ? gmax_d : g;
+              end
+              wc = (wc < WcMax) ? wc + 1 : WcMax;  // every pulse counts
+            end
+          end
+          if (do_reset) begin
+            od = 32'(pulse_reset_amp_i) - VTH_RESET_MV;
+            a  = (od * wdt * K_RESET) >>> StepAShift;
+            a  = (a > StepAMax) ? StepAMax : a;
+            for (k = 0; k < cnt; k = k + 1) begin
+              if (od > 0 && !stuck) begin
+                span = g - gmin_d;
+                p    = 64'(span) * 64'(a) * 64'(freset_d);
+                p    = (p + (64'sd1 <<< (StepShift - 1))) >>> StepShift;
+                step = p[31:0];
+                n    = (sigma_pulse_i != '0) ? cim_noise_s443(cim_mix32(pre_pulse ^ wc), s_pulse)
+                                             : 0;
+                g    = g - step + n;
+                g    = (g < gmin_d) ? gmin_d : (g > gmax_d) ? gmax_d : g;
+              end
+              wc = (wc < WcMax) ? wc + 1 : WcMax;
+            end
+          end
+          g_mem[ci]  = GCODE_BITS'(g);
+          wc_mem[ci] = WC_BITS'(wc);
+        end
+      end
+    end
+    if (dbg_we_i) begin
+      g_mem[{dbg_pair_i, 1'b0}] = dbg_gp_i;
+      g_mem[{dbg_pair_i, 1'b1}] = dbg_gn_i;
+    end
+  end
+  /* verilator lint_on BLKSEQ */
+
+  // ---------------------------------------------------------------- read ports
+  assign outbuf_word_o  = outbuf_q[32 * buf_word_i +: 32];
+  assign satbuf_word_o  = satbuf_q[32 * buf_word_i[SatWordBits-1:0] +: 32];
+  assign readbuf_word_o = readbuf_q[32 * buf_word_i +: 32];
+  assign sat_count_o    = sat_count_q;
+
+  assign dbg_gp_o  = g_mem[{dbg_pair_i, 1'b0}];
+  assign dbg_gn_o  = g_mem[{dbg_pair_i, 1'b1}];
+  assign dbg_wcp_o = wc_mem[{dbg_pair_i, 1'b0}];
+  assign dbg_wcn_o = wc_mem[{dbg_pair_i, 1'b1}];
+
+endmodule

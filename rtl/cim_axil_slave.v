@@ -1,0 +1,151 @@
+// AXI4-Lite slave -> one-transaction-at-a-time request port (docs/arithmetic.md §5).
+//
+// * One transaction at a time: a new request is accepted only while no response is
+//   outstanding (idle = no RVALID and no BVALID).
+// * When idle and both a read and a write are pending, the read is accepted first
+//   (ARREADY = idle; AWREADY/WREADY are held low while ARVALID is high).
+// * AW and W are accepted together, on the same edge, and only when both are valid.
+// * The access happens on the handshake edge: req_valid_o is high during the cycle that
+//   ends with the handshake edge, the register file samples the request on that edge,
+//   and its combinational response (read data from the state before the edge) is
+//   registered here into RDATA/RRESP or BRESP.
+// Reset: asynchronous, active low (rst_ni), like the rest of the macro.
+// The port list is non-ANSI so that the address width can come from cim_regs.vh.
+module cim_axil_slave (
+  clk_i,
+  rst_ni,
+  // AXI4-Lite slave (conventional names so cocotbext-axi binds to the "s_axil" prefix)
+  s_axil_awaddr,
+  s_axil_awprot,
+  s_axil_awvalid,
+  s_axil_awready,
+  s_axil_wdata,
+  s_axil_wstrb,
+  s_axil_wvalid,
+  s_axil_wready,
+  s_axil_bresp,
+  s_axil_bvalid,
+  s_axil_bready,
+  s_axil_araddr,
+  s_axil_arprot,
+  s_axil_arvalid,
+  s_axil_arready,
+  s_axil_rdata,
+  s_axil_rresp,
+  s_axil_rvalid,
+  s_axil_rready,
+  // request port: valid in the cycle that ends with the handshake edge
+  req_valid_o,
+  req_write_o,
+  req_addr_o,
+  req_wdata_o,
+  req_wstrb_o,
+  // combinational response of the register file to the current request
+  rsp_rdata_i,
+  rsp_resp_i
+);
+  /* verilator lint_off UNUSEDPARAM */  // generated header: every module uses a subset
+  `include "cim_regs.vh"
+  /* verilator lint_on UNUSEDPARAM */
+
+  input  wire                      clk_i;
+  input  wire                      rst_ni;
+
+  input  wire [CIM_ADDR_WIDTH-1:0] s_axil_awaddr;
+  input  wire [2:0]                s_axil_awprot;
+  input  wire                      s_axil_awvalid;
+  output wire                      s_axil_awready;
+  input  wire [31:0]               s_axil_wdata;
+  input  wire [3:0]                s_axil_wstrb;
+  input  wire                      s_axil_wvalid;
+  output wire                      s_axil_wready;
+  output wire [1:0]                s_axil_bresp;
+  output wire                      s_axil_bvalid;
+  input  wire                      s_axil_bready;
+  input  wire [CIM_ADDR_WIDTH-1:0] s_axil_araddr;
+  input  wire [2:0]                s_axil_arprot;
+  input  wire                      s_axil_arvalid;
+  output wire                      s_axil_arready;
+  output wire [31:0]               s_axil_rdata;
+  output wire [1:0]                s_axil_rresp;
+  output wire                      s_axil_rvalid;
+  input  wire                      s_axil_rready;
+
+  output wire                      req_valid_o;
+  output wire                      req_write_o;
+  output wire [CIM_ADDR_WIDTH-1:0] req_addr_o;
+  output wire [31:0]               req_wdata_o;
+  output wire [3:0]                req_wstrb_o;
+  input  wire [31:0]               rsp_rdata_i;
+  input  wire [1:0]                rsp_resp_i;
+
+  // ---------------------------------------------------------------- state
+  reg        rvalid_q, rvalid_d;
+  reg [31:0] rdata_q, rdata_d;
+  reg [1:0]  rresp_q, rresp_d;
+  reg        bvalid_q, bvalid_d;
+  reg [1:0]  bresp_q, bresp_d;
+
+  // ---------------------------------------------------------------- handshakes
+  wire idle     = ~rvalid_q & ~bvalid_q;
+  wire rd_go    = idle & s_axil_arvalid;                                   // AR handshake
+  wire wr_go    = idle & ~s_axil_arvalid & s_axil_awvalid & s_axil_wvalid;  // AW+W handshake
+
+  assign s_axil_arready = idle;
+  assign s_axil_awready = wr_go;
+  assign s_axil_wready  = wr_go;
+
+  assign req_valid_o = rd_go | wr_go;
+  assign req_write_o = wr_go;
+  assign req_addr_o  = rd_go ? s_axil_araddr : s_axil_awaddr;
+  assign req_wdata_o = s_axil_wdata;
+  assign req_wstrb_o = s_axil_wstrb;
+
+  always @(*) begin
+    rvalid_d = rvalid_q;
+    rdata_d  = rdata_q;
+    rresp_d  = rresp_q;
+    bvalid_d = bvalid_q;
+    bresp_d  = bresp_q;
+    if (rvalid_q && s_axil_rready) begin
+      rvalid_d = 1'b0;
+    end
+    if (bvalid_q && s_axil_bready) begin
+      bvalid_d = 1'b0;
+    end
+    if (rd_go) begin
+      rvalid_d = 1'b1;
+      rdata_d  = rsp_rdata_i;
+      rresp_d  = rsp_resp_i;
+    end else if (wr_go) begin
+      bvalid_d = 1'b1;
+      bresp_d  = rsp_resp_i;
+    end
+  end
+
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      rvalid_q <= 1'b0;
+      rdata_q  <= 32'd0;
+      rresp_q  <= 2'b00;
+      bvalid_q <= 1'b0;
+      bresp_q  <= 2'b00;
+    end else begin
+      rvalid_q <= rvalid_d;
+      rdata_q  <= rdata_d;
+      rresp_q  <= rresp_d;
+      bvalid_q <= bvalid_d;
+      bresp_q  <= bresp_d;
+    end
+  end
+
+  assign s_axil_rvalid = rvalid_q;
+  assign s_axil_rdata  = rdata_q;
+  assign s_axil_rresp  = rresp_q;
+  assign s_axil_bvalid = bvalid_q;
+  assign s_axil_bresp  = bresp_q;
+
+  // Protection bits carry no meaning for this slave.
+  wire unused_prot = ^{s_axil_awprot, s_axil_arprot};
+
+endmodule

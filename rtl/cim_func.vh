@@ -1,0 +1,111 @@
+// Counter-based randomness of the macro, docs/arithmetic.md §1, as Verilog functions.
+// Included inside modules (after cim_regs.vh); no `ifndef guard needed.
+//
+// Every random quantity is a pure function of (SEED, stream, a, b):
+//   mix32(x)                 lowbias32 finaliser, all mod 2**32
+//   hash(seed, stream, a, b) = mix32(mix32(mix32(seed ^ key(stream)) ^ a) ^ b)
+//   key(stream)              = ((stream + 1) * 0x9E3779B9) mod 2**32
+//   z(h)                     = sum of the four bytes of h - 510        (signed, [-510, 510])
+//   noise(h, sigma)          = (z(h) * sigma * 443 + 2**23) >>> 24      (signed, floor shift)
+// Hot loops hash as mix32(prefix ^ b) with prefix = cim_hash_prefix(seed, stream, a)
+// computed once, and scale with cim_noise_s443(h, sigma * 443) computed once per op.
+// The functions are static (not automatic) on purpose: Icarus calls them faster, and
+// nothing here recurses or runs concurrently.
+
+// Stream ids (docs/arithmetic.md §1 table).
+localparam [31:0] STREAM_READ = 32'd1;   // a = op index,   b = cell index
+localparam [31:0] STREAM_ADC = 32'd2;    // a = op index,   b = output line
+localparam [31:0] STREAM_PULSE = 32'd3;  // a = cell index, b = write count before the pulse
+localparam [31:0] STREAM_D2D = 32'd4;    // a = cell index, b = quantity 0..3
+localparam [31:0] STREAM_STUCK = 32'd5;  // a = cell index, b = 0
+
+localparam [31:0] MIX32_MUL1 = 32'h7FEB352D;
+localparam [31:0] MIX32_MUL2 = 32'h846CA68B;
+localparam [31:0] STREAM_KEY_MUL = 32'h9E3779B9;
+localparam integer NOISE_MUL = 443;            // 443 / 2**24 * 2**8 * 147.80 = 0.9991
+localparam integer NOISE_SHIFT = 24;
+localparam integer GAUSS_BIAS = 510;           // 4 * 255 / 2
+
+function [31:0] cim_mix32(input [31:0] x);
+  reg [31:0] v;
+  begin
+    v = x ^ (x >> 16);
+    v = v * MIX32_MUL1;  // 32-bit context: the product wraps mod 2**32
+    v = v ^ (v >> 15);
+    v = v * MIX32_MUL2;
+    cim_mix32 = v ^ (v >> 16);
+  end
+endfunction
+
+function [31:0] cim_stream_key(input [31:0] stream);
+  begin
+    cim_stream_key = (stream + 32'd1) * STREAM_KEY_MUL;
+  end
+endfunction
+
+// mix32(mix32(seed ^ key(stream)) ^ a): constant per op for the READ and ADC streams,
+// per cell for PULSE and D2D.
+function [31:0] cim_hash_prefix(input [31:0] seed, input [31:0] stream, input [31:0] a);
+  begin
+    cim_hash_prefix = cim_mix32(cim_mix32(seed ^ cim_stream_key(stream)) ^ a);
+  end
+endfunction
+
+function [31:0] cim_hash(input [31:0] seed, input [31:0] stream, input [31:0] a,
+                         input [31:0] b);
+  begin
+    cim_hash = cim_mix32(cim_hash_prefix(seed, stream, a) ^ b);
+  end
+endfunction
+
+// Irwin-Hall sum of the four bytes, centred: [-510, 510].
+function integer cim_gauss(input [31:0] h);
+  begin
+    cim_gauss = $signed({24'd0, h[7:0]}) + $signed({24'd0, h[15:8]})
+              + $signed({24'd0, h[23:16]}) + $signed({24'd0, h[31:24]}) - GAUSS_BIAS;
+  end
+endfunction
+
+// sigma * 443 as a signed 64-bit factor (precompute once per op for cim_noise_s443).
+function signed [63:0] cim_s443(input [15:0] sigma);
+  begin
+    cim_s443 = $signed({48'd0, sigma}) * 64'(NOISE_MUL);
+  end
+endfunction
+
+// noise with a precomputed factor s443 = sigma * 443 (|z * s443| < 2**35).
+function integer cim_noise_s443(input [31:0] h, input signed [63:0] s443);
+  reg signed [63:0] p;
+  begin
+    p = 64'(cim_gauss(h));  // signed: sign-extended to 64 bits
+    p = (p * s443 + (64'sd1 <<< (NOISE_SHIFT - 1))) >>> NOISE_SHIFT;  // round half up
+    cim_noise_s443 = p[31:0];  // |noise| <= 883: fits
+  end
+endfunction
+
+// 32-bit noise for the hot VMM loop: exact while |z * s443| + 2**23 < 2**31, i.e.
+// s443 = sigma * 443 <= NOISE32_S443_MAX (sigma <= 9467 = 37 codes; default read sigma
+// 3932).  Callers check the bound once per op and fall back to cim_noise_s443.
+localparam integer NOISE32_S443_MAX = (32'h7FFF_FFFF - (32'd1 << (NOISE_SHIFT - 1))) / GAUSS_BIAS;
+
+// `CIM_NOISE32(out, h, x, s443): out = noise(mix32(x), sigma) with s443 = sigma * 443,
+// 32-bit, as inline statements (no call overhead: about 1.3x faster per VMM in Icarus
+// than the functions).  `out` must be an integer, `h` a reg [31:0] scratch variable.
+`ifndef CIM_NOISE32
+`define CIM_NOISE32(out, h, x, s443) \
+  h = (x); \
+  h = h ^ (h >> 16); \
+  h = h * MIX32_MUL1; \
+  h = h ^ (h >> 15); \
+  h = h * MIX32_MUL2; \
+  h = h ^ (h >> 16); \
+  out = 32'(h[7:0]) + 32'(h[15:8]) + 32'(h[23:16]) + 32'(h[31:24]); \
+  out = ((out - GAUSS_BIAS) * (s443) + (1 << (NOISE_SHIFT - 1))) >>> NOISE_SHIFT;
+`endif
+
+// noise(h, sigma) of §1; sigma in Q8.8; sigma = 0 gives exactly 0.
+function integer cim_noise(input [31:0] h, input [15:0] sigma);
+  begin
+    cim_noise = cim_noise_s443(h, cim_s443(sigma));
+  end
+endfunction

@@ -1,0 +1,780 @@
+// Register file of the CIM macro: decode and access checks, registers, INBUF, error
+// registers, IRQ, counters, command validation and issue, BUSY timing, debug backdoor.
+//
+// Contract: docs/arithmetic.md §4 (timing, counters, energy) and §5 (bus rules);
+// register map: spec/cim_macro.toml via the generated cim_regs.vh.
+//
+// One request per edge comes from cim_axil_slave (req_valid_i high in the cycle that
+// ends with the AXI handshake edge).  The response (rsp_*) is combinational from the
+// state before that edge; every state change of the access happens on that edge.
+//
+// BUSY timing: a command accepted on edge t0 with duration D loads busy_cnt_q = D and
+// sets busy_q.  Each later edge with busy_q set decrements the count; the edge that
+// sees busy_cnt_q == 1 (edge t0 + D) clears busy_q and sets STATUS.DONE and
+// IRQ_STATUS.DONE.  So accesses on edges t0 < t <= t0 + D see BUSY = 1, and DONE is set
+// by edge t0 + D (D >= CMD_OVERHEAD >= 1).  On the completion edge a W1C of
+// IRQ_STATUS loses against the hardware set.  STATUS.DONE clears when the next command
+// is accepted; IRQ_STATUS.DONE only by W1C.
+//
+// Reset: asynchronous, active low (rst_ni).  The array state is not reset (cim_array).
+module cim_regfile #(
+  parameter int NTiles = 8,
+  parameter int Rows   = 256,
+  parameter int Cols   = 64
+) (
+  clk_i,
+  rst_ni,
+  // request port (from cim_axil_slave)
+  req_valid_i,
+  req_write_i,
+  req_addr_i,
+  req_wdata_i,
+  req_wstrb_i,
+  rsp_rdata_o,
+  rsp_resp_o,
+  irq_o,
+  // command issue (to cim_array), valid on the accept edge
+  cmd_start_o,
+  cmd_opcode_o,
+  cmd_signed_o,
+  cmd_pol_o,
+  op_index_o,
+  seed_o,
+  tile_o,
+  row_start_o,
+  row_count_o,
+  col_start_o,
+  col_count_o,
+  adc_gain_o,
+  adc_shift_o,
+  adc_offset_o,
+  pulse_row_o,
+  pulse_set_amp_o,
+  pulse_reset_amp_o,
+  pulse_width_o,
+  pulse_count_o,
+  pulse_set_mask_o,
+  pulse_reset_mask_o,
+  sigma_read_o,
+  sigma_pulse_o,
+  sigma_adc_o,
+  stuck_rate_o,
+  inbuf_o,
+  // buffer read port (from cim_array)
+  buf_word_o,
+  outbuf_word_i,
+  satbuf_word_i,
+  readbuf_word_i,
+  sat_count_i,
+  // debug backdoor (to/from cim_array)
+  dbg_pair_o,
+  dbg_we_o,
+  dbg_gp_o,
+  dbg_gn_o,
+  dbg_gp_i,
+  dbg_gn_i,
+  dbg_wcp_i,
+  dbg_wcn_i
+);
+  /* verilator lint_off UNUSEDPARAM */  // generated header: every module uses a subset
+  `include "cim_regs.vh"
+  /* verilator lint_on UNUSEDPARAM */
+
+  localparam integer NumPairs    = NTiles * Rows * Cols;
+  localparam integer PairBits    = $clog2(NumPairs);
+  localparam integer InbufBits   = 32 * INBUF_WORDS;
+  localparam integer BufWordBits = $clog2(INBUF_WORDS);  // INBUF/OUTBUF/READBUF: 64 words
+
+  localparam [31:0] NTilesW = 32'(NTiles);
+  localparam [31:0] RowsW   = 32'(Rows);
+  localparam [31:0] ColsW   = 32'(Cols);
+  localparam [31:0] HwcfgValue = (NTilesW << HWCFG_TILES_LSB) | (RowsW << HWCFG_ROWS_LSB)
+                               | (ColsW << HWCFG_COLS_LSB);
+  // Mask bits at c >= COLS are ignored (docs/arithmetic.md §3, §4).
+  localparam [63:0] ColMask = (Cols >= 64) ? {64{1'b1}} : ((64'd1 << Cols) - 64'd1);
+  localparam [1:0] RESP_OKAY   = 2'b00;
+  localparam [1:0] RESP_SLVERR = 2'b10;
+  localparam [1:0] RESP_DECERR = 2'b11;
+
+  // ---------------------------------------------------------------- ports
+  input  wire                      clk_i;
+  input  wire                      rst_ni;
+
+  input  wire                      req_valid_i;
+  input  wire                      req_write_i;
+  input  wire [CIM_ADDR_WIDTH-1:0] req_addr_i;
+  input  wire [31:0]               req_wdata_i;
+  input  wire [3:0]                req_wstrb_i;
+  output reg  [31:0]               rsp_rdata_o;
+  output wire [1:0]                rsp_resp_o;
+  output wire                      irq_o;
+
+  output wire                                 cmd_start_o;
+  output wire [CMD_OPCODE_WIDTH-1:0]          cmd_opcode_o;
+  output wire                                 cmd_signed_o;
+  output wire                                 cmd_pol_o;
+  output wire [31:0]                          op_index_o;
+  output wire [31:0]                          seed_o;
+  output wire [TILE_TILE_WIDTH-1:0]           tile_o;
+  output wire [ROW_START_ROW_WIDTH-1:0]       row_start_o;
+  output wire [ROW_COUNT_COUNT_WIDTH-1:0]     row_count_o;
+  output wire [COL_START_COL_WIDTH-1:0]       col_start_o;
+  output wire [COL_COUNT_COUNT_WIDTH-1:0]     col_count_o;
+  output wire [ADC_GAIN_GAIN_WIDTH-1:0]       adc_gain_o;
+  output wire [ADC_SHIFT_SHIFT_WIDTH-1:0]     adc_shift_o;
+  output wire [ADC_OFFSET_OFFSET_WIDTH-1:0]   adc_offset_o;
+  output wire [PULSE_ROW_ROW_WIDTH-1:0]       pulse_row_o;
+  output wire [PULSE_SET_AMP_MV_WIDTH-1:0]    pulse_set_amp_o;
+  output wire [PULSE_RESET_AMP_MV_WIDTH-1:0]  pulse_reset_amp_o;
+  output wire [PULSE_WIDTH_CYCLES_WIDTH-1:0]  pulse_width_o;
+  output wire [PULSE_COUNT_COUNT_WIDTH-1:0]   pulse_count_o;
+  output wire [63:0]                          pulse_set_mask_o;
+  output wire [63:0]                          pulse_reset_mask_o;
+  output wire [NOISE_READ_SIGMA_SIGMA_WIDTH-1:0]  sigma_read_o;
+  output wire [NOISE_PULSE_SIGMA_SIGMA_WIDTH-1:0] sigma_pulse_o;
+  output wire [NOISE_ADC_SIGMA_SIGMA_WIDTH-1:0]   sigma_adc_o;
+  output wire [STUCK_RATE_RATE_WIDTH-1:0]     stuck_rate_o;
+  output wire [InbufBits-1:0]                 inbuf_o;
+
+  output wire [BufWordBits-1:0]               buf_word_o;
+  input  wire [31:0]                          outbuf_word_i;
+  input  wire [31:0]                          satbuf_word_i;
+  input  wire [31:0]                          readbuf_word_i;
+  input  wire [SAT_COUNT_VALUE_WIDTH-1:0]     sat_count_i;
+
+  output wire [PairBits-1:0]                  dbg_pair_o;
+  output wire                                 dbg_we_o;
+  output wire [GCODE_BITS-1:0]                dbg_gp_o;
+  output wire [GCODE_BITS-1:0]                dbg_gn_o;
+  input  wire [GCODE_BITS-1:0]                dbg_gp_i;
+  input  wire [GCODE_BITS-1:0]                dbg_gn_i;
+  input  wire [WC_BITS-1:0]                   dbg_wcp_i;
+  input  wire [WC_BITS-1:0]                   dbg_wcn_i;
+
+  // ---------------------------------------------------------------- registers
+  // rw registers hold the whole word, masked with MASK_* on write (unused bits read 0).
+  reg [31:0] ctrl_q, ctrl_d;
+  reg [31:0] seed_q, seed_d;
+  reg [31:0] tile_q, tile_d;
+  reg [31:0] row_start_q, row_start_d;
+  reg [31:0] row_count_q, row_count_d;
+  reg [31:0] col_start_q, col_start_d;
+  reg [31:0] col_count_q, col_count_d;
+  reg [31:0] adc_gain_q, adc_gain_d;
+  reg [31:0] adc_shift_q, adc_shift_d;
+  reg [31:0] adc_offset_q, adc_offset_d;
+  reg [31:0] pulse_row_q, pulse_row_d;
+  reg [31:0] pulse_set_amp_q, pulse_set_amp_d;
+  reg [31:0] pulse_reset_amp_q, pulse_reset_amp_d;
+  reg [31:0] pulse_width_q, pulse_width_d;
+  reg [31:0] pulse_count_q, pulse_count_d;
+  reg [31:0] set_mask_lo_q, set_mask_lo_d;
+  reg [31:0] set_mask_hi_q, set_mask_hi_d;
+  reg [31:0] reset_mask_lo_q, reset_mask_lo_d;
+  reg [31:0] reset_mask_hi_q, reset_mask_hi_d;
+  reg [31:0] sigma_read_q, sigma_read_d;
+  reg [31:0] sigma_pulse_q, sigma_pulse_d;
+  reg [31:0] sigma_adc_q, sigma_adc_d;
+  reg [31:0] stuck_rate_q, stuck_rate_d;
+  reg [31:0] dbg_addr_q, dbg_addr_d;
+  reg [InbufBits-1:0] inbuf_q, inbuf_d;
+  // status, errors, interrupt
+  reg        busy_q, busy_d;
+  reg [31:0] busy_cnt_q, busy_cnt_d;
+  reg        done_q, done_d;
+  reg        irq_done_q, irq_done_d;
+  reg [ERR_CODE_CODE_WIDTH-1:0]  err_code_q, err_code_d;
+  reg [ERR_CODE_COUNT_WIDTH-1:0] err_count_q, err_count_d;
+  reg [CIM_ADDR_WIDTH-1:0]       err_addr_q, err_addr_d;
+  // counters
+  reg [63:0] cycle_q, cycle_d;
+  reg [31:0] cycle_hi_q, cycle_hi_d;
+  reg [63:0] energy_q, energy_d;
+  reg [31:0] energy_hi_q, energy_hi_d;
+  reg [31:0] op_count_q, op_count_d;
+  reg [31:0] pulse_total_q, pulse_total_d;
+  reg [31:0] last_cycles_q, last_cycles_d;
+
+  // ---------------------------------------------------------------- decode
+  // Access and group attributes of spec/cim_macro.toml (the generated header carries
+  // addresses, masks and resets only):
+  //   dec_ro   access "ro" (registers) or a ro buffer  -> writes are READ_ONLY errors
+  //   dec_wo   access "wo" (CMD)                       -> reads are WRITE_ONLY errors
+  //   dec_lock group "config" or "debug", or a buffer  -> BUSY errors while busy
+  //   dec_dbg  group "debug"                           -> DBG_LOCKED unless CTRL.DBG_EN
+  wire [CIM_ADDR_WIDTH-1:0] addr = req_addr_i;
+
+  function automatic in_buffer(input [CIM_ADDR_WIDTH-1:0] a, input [CIM_ADDR_WIDTH-1:0] base,
+                               input integer words);
+    reg [31:0] a32, b32;
+    begin
+      a32 = 32'(a);
+      b32 = 32'(base);
+      in_buffer = (a32 >= b32) && (a32 < b32 + 32'(4 * words));
+    end
+  endfunction
+
+  reg dec_hit, dec_ro, dec_wo, dec_lock, dec_dbg;
+  reg is_inbuf, is_outbuf, is_satbuf, is_readbuf;
+  reg [CIM_ADDR_WIDTH-1:0] buf_base;
+
+  always @(*) begin
+    dec_hit    = 1'b1;
+    dec_ro     = 1'b0;
+    dec_wo     = 1'b0;
+    dec_lock   = 1'b0;
+    dec_dbg    = 1'b0;
+    is_inbuf   = 1'b0;
+    is_outbuf  = 1'b0;
+    is_satbuf  = 1'b0;
+    is_readbuf = 1'b0;
+    buf_base   = ADDR_INBUF;
+    case (addr)
+      // info, ro
+      ADDR_ID, ADDR_VERSION, ADDR_HWCFG, ADDR_STATUS, ADDR_ERR_ADDR, ADDR_CYCLE_LO,
+      ADDR_CYCLE_HI, ADDR_OP_COUNT, ADDR_ENERGY_LO, ADDR_ENERGY_HI, ADDR_PULSE_TOTAL,
+      ADDR_SAT_COUNT, ADDR_LAST_CYCLES: begin
+        dec_ro = 1'b1;
+      end
+      // info, rw / rw1c / wclr
+      ADDR_CTRL, ADDR_IRQ_STATUS, ADDR_ERR_CODE: begin
+      end
+      // config, wo
+      ADDR_CMD: begin
+        dec_wo   = 1'b1;
+        dec_lock = 1'b1;
+      end
+      // config, rw
+      ADDR_SEED, ADDR_TILE, ADDR_ROW_START, ADDR_ROW_COUNT, ADDR_COL_START, ADDR_COL_COUNT,
+      ADDR_ADC_GAIN, ADDR_ADC_SHIFT, ADDR_ADC_OFFSET, ADDR_PULSE_ROW, ADDR_PULSE_SET_AMP,
+      ADDR_PULSE_RESET_AMP, ADDR_PULSE_WIDTH, ADDR_PULSE_COUNT, ADDR_PULSE_SET_MASK_LO,
+      ADDR_PULSE_SET_MASK_HI, ADDR_PULSE_RESET_MASK_LO, ADDR_PULSE_RESET_MASK_HI,
+      ADDR_NOISE_READ_SIGMA, ADDR_NOISE_PULSE_SIGMA, ADDR_NOISE_ADC_SIGMA,
+      ADDR_STUCK_RATE: begin
+        dec_lock = 1'b1;
+      end
+      // debug, rw
+      ADDR_DBG_ADDR, ADDR_DBG_G: begin
+        dec_lock = 1'b1;
+        dec_dbg  = 1'b1;
+      end
+      // debug, ro
+      ADDR_DBG_WC: begin
+        dec_ro   = 1'b1;
+        dec_lock = 1'b1;
+        dec_dbg  = 1'b1;
+      end
+      default: begin
+        dec_lock = 1'b1;  // every buffer is locked while busy
+        if (in_buffer(addr, ADDR_INBUF, INBUF_WORDS)) begin
+          is_inbuf = 1'b1;
+          buf_base = ADDR_INBUF;
+        end else if (in_buffer(addr, ADDR_OUTBUF, OUTBUF_WORDS)) begin
+          is_outbuf = 1'b1;
+          dec_ro    = 1'b1;
+          buf_base  = ADDR_OUTBUF;
+        end else if (in_buffer(addr, ADDR_SATBUF, SATBUF_WORDS)) begin
+          is_satbuf = 1'b1;
+          dec_ro    = 1'b1;
+          buf_base  = ADDR_SATBUF;
+        end else if (in_buffer(addr, ADDR_READBUF, READBUF_WORDS)) begin
+          is_readbuf = 1'b1;
+          dec_ro     = 1'b1;
+          buf_base   = ADDR_READBUF;
+        end else begin
+          dec_hit  = 1'b0;
+          dec_lock = 1'b0;
+        end
+      end
+    endcase
+  end
+
+  wire [CIM_ADDR_WIDTH-1:0] buf_offset = addr - buf_base;
+  wire [BufWordBits-1:0]    buf_word   = buf_offset[BufWordBits+1:2];
+  assign buf_word_o = buf_word;
+  wire unused_buf_offset = ^{buf_offset[CIM_ADDR_WIDTH-1:BufWordBits+2], buf_offset[1:0]};
+
+  // ---------------------------------------------------------------- debug address
+  wire [DBG_ADDR_COL_WIDTH-1:0]  dbg_col  = dbg_addr_q[DBG_ADDR_COL_LSB +: DBG_ADDR_COL_WIDTH];
+  wire [DBG_ADDR_ROW_WIDTH-1:0]  dbg_row  = dbg_addr_q[DBG_ADDR_ROW_LSB +: DBG_ADDR_ROW_WIDTH];
+  wire [DBG_ADDR_TILE_WIDTH-1:0] dbg_tile = dbg_addr_q[DBG_ADDR_TILE_LSB +: DBG_ADDR_TILE_WIDTH];
+  wire [31:0] dbg_col32  = 32'(dbg_col);
+  wire [31:0] dbg_row32  = 32'(dbg_row);
+  wire [31:0] dbg_tile32 = 32'(dbg_tile);
+  wire dbg_in_range = (dbg_tile32 < NTilesW) && (dbg_row32 < RowsW) && (dbg_col32 < ColsW);
+  wire [31:0] dbg_pair32 = (dbg_tile32 * RowsW + dbg_row32) * ColsW + dbg_col32;
+  assign dbg_pair_o = dbg_pair32[PairBits-1:0];
+  wire unused_dbg_pair32 = ^dbg_pair32[31:PairBits];  // in range: < NumPairs
+
+  // Next DBG_ADDR after a DBG_G access: one column on, row-major, wrapping
+  // col -> row -> tile -> 0.  Only used when the address is in range.
+  reg [31:0] dbg_next;
+  always @(*) begin
+    dbg_next = 32'd0;
+    if (dbg_col32 + 32'd1 < ColsW) begin
+      dbg_next[DBG_ADDR_COL_LSB +: DBG_ADDR_COL_WIDTH]   = dbg_col + 1'b1;
+      dbg_next[DBG_ADDR_ROW_LSB +: DBG_ADDR_ROW_WIDTH]   = dbg_row;
+      dbg_next[DBG_ADDR_TILE_LSB +: DBG_ADDR_TILE_WIDTH] = dbg_tile;
+    end else if (dbg_row32 + 32'd1 < RowsW) begin
+      dbg_next[DBG_ADDR_ROW_LSB +: DBG_ADDR_ROW_WIDTH]   = dbg_row + 1'b1;
+      dbg_next[DBG_ADDR_TILE_LSB +: DBG_ADDR_TILE_WIDTH] = dbg_tile;
+    end else if (dbg_tile32 + 32'd1 < NTilesW) begin
+      dbg_next[DBG_ADDR_TILE_LSB +: DBG_ADDR_TILE_WIDTH] = dbg_tile + 1'b1;
+    end
+  end
+
+  // DBG_G writes clamp each code to GCODE_MAX.
+  localparam [DBG_G_GP_WIDTH-1:0] GcodeMaxW = DBG_G_GP_WIDTH'(GCODE_MAX);
+  wire [DBG_G_GP_WIDTH-1:0] wr_gp = req_wdata_i[DBG_G_GP_LSB +: DBG_G_GP_WIDTH];
+  wire [DBG_G_GN_WIDTH-1:0] wr_gn = req_wdata_i[DBG_G_GN_LSB +: DBG_G_GN_WIDTH];
+  wire [DBG_G_GP_WIDTH-1:0] wr_gp_c = (wr_gp > GcodeMaxW) ? GcodeMaxW : wr_gp;
+  wire [DBG_G_GN_WIDTH-1:0] wr_gn_c = (wr_gn > GcodeMaxW) ? GcodeMaxW : wr_gn;
+  assign dbg_gp_o = wr_gp_c[GCODE_BITS-1:0];
+  assign dbg_gn_o = wr_gn_c[GCODE_BITS-1:0];
+  wire unused_wr_g = ^{wr_gp_c[DBG_G_GP_WIDTH-1:GCODE_BITS], wr_gn_c[DBG_G_GN_WIDTH-1:GCODE_BITS]};
+
+  // ---------------------------------------------------------------- command check
+  wire [CMD_OPCODE_WIDTH-1:0] wr_opcode = req_wdata_i[CMD_OPCODE_LSB +: CMD_OPCODE_WIDTH];
+  wire wr_signed = req_wdata_i[CMD_SIGNED_LSB];
+  wire op_fwd   = (wr_opcode == OP_VMM_FWD);
+  wire op_trans = (wr_opcode == OP_VMM_TRANS);
+  wire op_vmm   = op_fwd | op_trans;
+  wire op_pulse = (wr_opcode == OP_PULSE);
+  wire op_read  = (wr_opcode == OP_READ_ROW);
+  wire rows_ok  = (row_count_q != 32'd0) && (row_start_q + row_count_q <= RowsW);
+  wire cols_ok  = (col_count_q != 32'd0) && (col_start_q + col_count_q <= ColsW);
+
+  reg [7:0] cmd_err;
+  always @(*) begin
+    cmd_err = ERR_NONE;
+    if (!(op_vmm || op_pulse || op_read)) begin
+      cmd_err = ERR_BAD_CMD;
+    end else if (tile_q >= NTilesW) begin
+      cmd_err = ERR_BAD_TILE;
+    end else if (op_vmm && !(rows_ok && cols_ok)) begin
+      cmd_err = ERR_BAD_WINDOW;
+    end else if (op_read && !((row_start_q < RowsW) && cols_ok)) begin
+      cmd_err = ERR_BAD_WINDOW;
+    end else if (op_pulse && ((pulse_row_q >= RowsW) || (pulse_width_q == 32'd0)
+                              || (pulse_count_q == 32'd0)
+                              || (pulse_set_amp_q > 32'(AMP_MAX_MV))
+                              || (pulse_reset_amp_q > 32'(AMP_MAX_MV)))) begin
+      cmd_err = ERR_BAD_PULSE;
+    end
+  end
+
+  // ---------------------------------------------------------------- access check
+  // Order of docs/arithmetic.md §5.
+  reg [7:0] acc_err;
+  always @(*) begin
+    acc_err = ERR_NONE;
+    if (addr[1:0] != 2'b00) begin
+      acc_err = ERR_MISALIGNED;
+    end else if (!dec_hit) begin
+      acc_err = ERR_DECODE;
+    end else if (req_write_i && (req_wstrb_i != 4'hF)) begin
+      acc_err = ERR_BAD_STRB;
+    end else if (req_write_i && dec_ro) begin
+      acc_err = ERR_READ_ONLY;
+    end else if (!req_write_i && dec_wo) begin
+      acc_err = ERR_WRITE_ONLY;
+    end else if (busy_q && dec_lock) begin
+      acc_err = ERR_BUSY;
+    end else if (dec_dbg && !ctrl_q[CTRL_DBG_EN_LSB]) begin
+      acc_err = ERR_DBG_LOCKED;
+    end else if (((addr == ADDR_DBG_G) || (addr == ADDR_DBG_WC)) && !dbg_in_range) begin
+      acc_err = ERR_BAD_WINDOW;
+    end else if (req_write_i && (addr == ADDR_CMD)) begin
+      acc_err = cmd_err;
+    end
+  end
+
+  assign rsp_resp_o = (acc_err == ERR_NONE)   ? RESP_OKAY :
+                      (acc_err == ERR_DECODE) ? RESP_DECERR : RESP_SLVERR;
+
+  wire acc_ok = req_valid_i && (acc_err == ERR_NONE);
+  wire wr_ok  = acc_ok && req_write_i;
+  wire rd_ok  = acc_ok && !req_write_i;
+
+  // ---------------------------------------------------------------- command cost
+  // docs/arithmetic.md §4: duration D and energy of the command in req_wdata_i.
+  localparam [31:0] Cpa      = 32'(COLS_PER_ADC);
+  localparam [31:0] AdcCyc   = 32'(ADC_CYCLES);
+  localparam [31:0] Overhead = 32'(CMD_OVERHEAD);
+  localparam [31:0] PulseGap = 32'(PULSE_GAP);
+
+  wire [63:0] set_mask   = {set_mask_hi_q, set_mask_lo_q} & ColMask;
+  wire [63:0] reset_mask = {reset_mask_hi_q, reset_mask_lo_q} & ColMask;
+
+  function automatic [31:0] popcount64(input [63:0] v);
+    integer k;
+    begin
+      popcount64 = 32'd0;
+      for (k = 0; k < 64; k = k + 1) begin
+        popcount64 = popcount64 + 32'(v[k]);
+      end
+    end
+  endfunction
+
+  wire [31:0] n_set    = popcount64(set_mask);
+  wire [31:0] n_reset  = popcount64(reset_mask);
+  wire [31:0] phases   = wr_signed ? 32'd2 : 32'd1;
+  wire [31:0] n_out    = op_trans ? row_count_q : col_count_q;
+  wire [31:0] rounds   = (n_out < Cpa) ? n_out : Cpa;
+  wire [31:0] rr_cols  = (col_count_q < Cpa) ? col_count_q : Cpa;
+  wire [31:0] n_pulses = pulse_count_q * (n_set + n_reset);
+  wire [31:0] p_phases = {31'd0, n_set != 32'd0} + {31'd0, n_reset != 32'd0};
+
+  reg [31:0] cmd_dur;
+  reg [63:0] cmd_energy;
+  always @(*) begin
+    cmd_dur    = 32'd0;
+    cmd_energy = 64'd0;
+    if (op_vmm) begin
+      cmd_dur    = Overhead + phases * rounds * AdcCyc;
+      cmd_energy = 64'(E_MAC_FJ) * 64'(row_count_q) * 64'(col_count_q) * 64'(phases);
+    end else if (op_read) begin
+      cmd_dur    = Overhead + 32'd2 * rr_cols * AdcCyc;
+      cmd_energy = 64'(E_READ_FJ) * 64'd2 * 64'(col_count_q);
+    end else if (op_pulse) begin
+      cmd_dur    = Overhead + p_phases * pulse_count_q * (pulse_width_q + PulseGap);
+      cmd_energy = 64'(E_PULSE_FJ) * 64'(n_pulses);
+    end
+  end
+
+  wire cmd_start = wr_ok && (addr == ADDR_CMD);
+
+  // ---------------------------------------------------------------- read data
+  reg [31:0] rdata;
+  always @(*) begin
+    rdata = 32'd0;
+    case (addr)
+      ADDR_ID:              rdata = CIM_ID;
+      ADDR_VERSION:         rdata = CIM_VERSION;
+      ADDR_HWCFG:           rdata = HwcfgValue;
+      ADDR_CTRL:            rdata = ctrl_q;
+      ADDR_STATUS: begin
+        rdata[STATUS_BUSY_LSB] = busy_q;
+        rdata[STATUS_DONE_LSB] = done_q;
+        rdata[STATUS_ERR_LSB]  = (err_code_q != ERR_NONE);
+        rdata[STATUS_SAT_LSB]  = (sat_count_i != '0);
+      end
+      ADDR_IRQ_STATUS:      rdata[IRQ_STATUS_DONE_LSB] = irq_done_q;
+      ADDR_ERR_CODE: begin
+        rdata[ERR_CODE_CODE_LSB +: ERR_CODE_CODE_WIDTH]   = err_code_q;
+        rdata[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH] = err_count_q;
+      end
+      ADDR_ERR_ADDR:        rdata = 32'(err_addr_q);
+      ADDR_SEED:            rdata = seed_q;
+      ADDR_TILE:            rdata = tile_q;
+      ADDR_ROW_START:       rdata = row_start_q;
+      ADDR_ROW_COUNT:       rdata = row_count_q;
+      ADDR_COL_START:       rdata = col_start_q;
+      ADDR_COL_COUNT:       rdata = col_count_q;
+      ADDR_ADC_GAIN:        rdata = adc_gain_q;
+      ADDR_ADC_SHIFT:       rdata = adc_shift_q;
+      ADDR_ADC_OFFSET:      rdata = adc_offset_q;
+      ADDR_PULSE_ROW:       rdata = pulse_row_q;
+      ADDR_PULSE_SET_AMP:   rdata = pulse_set_amp_q;
+      ADDR_PULSE_RESET_AMP: rdata = pulse_reset_amp_q;
+      ADDR_PULSE_WIDTH:     rdata = pulse_width_q;
+      ADDR_PULSE_COUNT:     rdata = pulse_count_q;
+      ADDR_PULSE_SET_MASK_LO:   rdata = set_mask_lo_q;
+      ADDR_PULSE_SET_MASK_HI:   rdata = set_mask_hi_q;
+      ADDR_PULSE_RESET_MASK_LO: rdata = reset_mask_lo_q;
+      ADDR_PULSE_RESET_MASK_HI: rdata = reset_mask_hi_q;
+      ADDR_NOISE_READ_SIGMA:    rdata = sigma_read_q;
+      ADDR_NOISE_PULSE_SIGMA:   rdata = sigma_pulse_q;
+      ADDR_NOISE_ADC_SIGMA:     rdata = sigma_adc_q;
+      ADDR_STUCK_RATE:      rdata = stuck_rate_q;
+      ADDR_CYCLE_LO:        rdata = cycle_q[31:0];
+      ADDR_CYCLE_HI:        rdata = cycle_hi_q;
+      ADDR_OP_COUNT:        rdata = op_count_q;
+      ADDR_ENERGY_LO:       rdata = energy_q[31:0];
+      ADDR_ENERGY_HI:       rdata = energy_hi_q;
+      ADDR_PULSE_TOTAL:     rdata = pulse_total_q;
+      ADDR_SAT_COUNT:       rdata[SAT_COUNT_VALUE_LSB +: SAT_COUNT_VALUE_WIDTH] = sat_count_i;
+      ADDR_LAST_CYCLES:     rdata = last_cycles_q;
+      ADDR_DBG_ADDR:        rdata = dbg_addr_q;
+      ADDR_DBG_G: begin
+        rdata[DBG_G_GP_LSB +: GCODE_BITS] = dbg_gp_i;
+        rdata[DBG_G_GN_LSB +: GCODE_BITS] = dbg_gn_i;
+      end
+      ADDR_DBG_WC: begin
+        rdata[DBG_WC_WCP_LSB +: WC_BITS] = dbg_wcp_i;
+        rdata[DBG_WC_WCN_LSB +: WC_BITS] = dbg_wcn_i;
+      end
+      default: begin
+        if (is_inbuf) begin
+          rdata = inbuf_q[32 * buf_word +: 32];
+        end else if (is_outbuf) begin
+          rdata = outbuf_word_i;
+        end else if (is_satbuf) begin
+          rdata = satbuf_word_i;
+        end else if (is_readbuf) begin
+          rdata = readbuf_word_i;
+        end
+      end
+    endcase
+  end
+
+  // An erroring read returns 0.
+  always @(*) begin
+    rsp_rdata_o = (acc_err == ERR_NONE) ? rdata : 32'd0;
+  end
+
+  // ---------------------------------------------------------------- next state
+  reg done_set;
+  always @(*) begin
+    ctrl_d            = ctrl_q;
+    seed_d            = seed_q;
+    tile_d            = tile_q;
+    row_start_d       = row_start_q;
+    row_count_d       = row_count_q;
+    col_start_d       = col_start_q;
+    col_count_d       = col_count_q;
+    adc_gain_d        = adc_gain_q;
+    adc_shift_d       = adc_shift_q;
+    adc_offset_d      = adc_offset_q;
+    pulse_row_d       = pulse_row_q;
+    pulse_set_amp_d   = pulse_set_amp_q;
+    pulse_reset_amp_d = pulse_reset_amp_q;
+    pulse_width_d     = pulse_width_q;
+    pulse_count_d     = pulse_count_q;
+    set_mask_lo_d     = set_mask_lo_q;
+    set_mask_hi_d     = set_mask_hi_q;
+    reset_mask_lo_d   = reset_mask_lo_q;
+    reset_mask_hi_d   = reset_mask_hi_q;
+    sigma_read_d      = sigma_read_q;
+    sigma_pulse_d     = sigma_pulse_q;
+    sigma_adc_d       = sigma_adc_q;
+    stuck_rate_d      = stuck_rate_q;
+    dbg_addr_d        = dbg_addr_q;
+    inbuf_d           = inbuf_q;
+    busy_d            = busy_q;
+    busy_cnt_d        = busy_cnt_q;
+    done_d            = done_q;
+    irq_done_d        = irq_done_q;
+    err_code_d        = err_code_q;
+    err_count_d       = err_count_q;
+    err_addr_d        = err_addr_q;
+    cycle_d           = cycle_q + 64'd1;
+    cycle_hi_d        = cycle_hi_q;
+    energy_d          = energy_q;
+    energy_hi_d       = energy_hi_q;
+    op_count_d        = op_count_q;
+    pulse_total_d     = pulse_total_q;
+    last_cycles_d     = last_cycles_q;
+    done_set          = 1'b0;
+
+    // running command
+    if (busy_q) begin
+      if (busy_cnt_q == 32'd1) begin
+        busy_d   = 1'b0;
+        done_set = 1'b1;
+      end else begin
+        busy_cnt_d = busy_cnt_q - 32'd1;
+      end
+    end
+
+    if (req_valid_i && (acc_err != ERR_NONE)) begin
+      // first error sticky, count saturating
+      if (err_code_q == ERR_NONE) begin
+        err_code_d = acc_err;
+        err_addr_d = addr;
+      end
+      if (err_count_q != {ERR_CODE_COUNT_WIDTH{1'b1}}) begin
+        err_count_d = err_count_q + 1'b1;
+      end
+    end
+
+    if (wr_ok) begin
+      case (addr)
+        ADDR_CTRL:                ctrl_d            = req_wdata_i & MASK_CTRL;
+        ADDR_CMD: begin
+          op_count_d    = op_count_q + 32'd1;
+          energy_d      = energy_q + cmd_energy;
+          last_cycles_d = cmd_dur;
+          busy_d        = 1'b1;
+          busy_cnt_d    = cmd_dur;
+          done_d        = 1'b0;
+          if (op_pulse) begin
+            pulse_total_d = pulse_total_q + n_pulses;
+          end
+        end
+        ADDR_IRQ_STATUS: begin
+          if (req_wdata_i[IRQ_STATUS_DONE_LSB]) begin
+            irq_done_d = 1'b0;
+          end
+        end
+        ADDR_ERR_CODE: begin  // wclr: any write clears code, count and address
+          err_code_d  = ERR_NONE;
+          err_count_d = '0;
+          err_addr_d  = '0;
+        end
+        ADDR_SEED:                seed_d            = req_wdata_i & MASK_SEED;
+        ADDR_TILE:                tile_d            = req_wdata_i & MASK_TILE;
+        ADDR_ROW_START:           row_start_d       = req_wdata_i & MASK_ROW_START;
+        ADDR_ROW_COUNT:           row_count_d       = req_wdata_i & MASK_ROW_COUNT;
+        ADDR_COL_START:           col_start_d       = req_wdata_i & MASK_COL_START;
+        ADDR_COL_COUNT:           col_count_d       = req_wdata_i & MASK_COL_COUNT;
+        ADDR_ADC_GAIN:            adc_gain_d        = req_wdata_i & MASK_ADC_GAIN;
+        ADDR_ADC_SHIFT:           adc_shift_d       = req_wdata_i & MASK_ADC_SHIFT;
+        ADDR_ADC_OFFSET:          adc_offset_d      = req_wdata_i & MASK_ADC_OFFSET;
+        ADDR_PULSE_ROW:           pulse_row_d       = req_wdata_i & MASK_PULSE_ROW;
+        ADDR_PULSE_SET_AMP:       pulse_set_amp_d   = req_wdata_i & MASK_PULSE_SET_AMP;
+        ADDR_PULSE_RESET_AMP:     pulse_reset_amp_d = req_wdata_i & MASK_PULSE_RESET_AMP;
+        ADDR_PULSE_WIDTH:         pulse_width_d     = req_wdata_i & MASK_PULSE_WIDTH;
+        ADDR_PULSE_COUNT:         pulse_count_d     = req_wdata_i & MASK_PULSE_COUNT;
+        ADDR_PULSE_SET_MASK_LO:   set_mask_lo_d     = req_wdata_i & MASK_PULSE_SET_MASK_LO;
+        ADDR_PULSE_SET_MASK_HI:   set_mask_hi_d     = req_wdata_i & MASK_PULSE_SET_MASK_HI;
+        ADDR_PULSE_RESET_MASK_LO: reset_mask_lo_d   = req_wdata_i & MASK_PULSE_RESET_MASK_LO;
+        ADDR_PULSE_RESET_MASK_HI: reset_mask_hi_d   = req_wdata_i & MASK_PULSE_RESET_MASK_HI;
+        ADDR_NOISE_READ_SIGMA:    sigma_read_d      = req_wdata_i & MASK_NOISE_READ_SIGMA;
+        ADDR_NOISE_PULSE_SIGMA:   sigma_pulse_d     = req_wdata_i & MASK_NOISE_PULSE_SIGMA;
+        ADDR_NOISE_ADC_SIGMA:     sigma_adc_d       = req_wdata_i & MASK_NOISE_ADC_SIGMA;
+        ADDR_STUCK_RATE:          stuck_rate_d      = req_wdata_i & MASK_STUCK_RATE;
+        ADDR_DBG_ADDR:            dbg_addr_d        = req_wdata_i & MASK_DBG_ADDR;
+        ADDR_DBG_G:               dbg_addr_d        = dbg_next;  // data goes to the array
+        default: begin
+          if (is_inbuf) begin
+            inbuf_d[32 * buf_word +: 32] = req_wdata_i;
+          end
+        end
+      endcase
+    end
+
+    if (rd_ok) begin
+      case (addr)
+        ADDR_CYCLE_LO:  cycle_hi_d  = cycle_q[63:32];   // latch the high word
+        ADDR_ENERGY_LO: energy_hi_d = energy_q[63:32];
+        ADDR_DBG_G:     dbg_addr_d  = dbg_next;         // every DBG_G access advances
+        default: begin
+        end
+      endcase
+    end
+
+    // Completion: the hardware set wins over a W1C of IRQ_STATUS on the same edge.
+    if (done_set) begin
+      done_d     = 1'b1;
+      irq_done_d = 1'b1;
+    end
+  end
+
+  // ---------------------------------------------------------------- flops
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      ctrl_q            <= RESET_CTRL & MASK_CTRL;
+      seed_q            <= RESET_SEED & MASK_SEED;
+      tile_q            <= RESET_TILE & MASK_TILE;
+      row_start_q       <= RESET_ROW_START & MASK_ROW_START;
+      row_count_q       <= RowsW & MASK_ROW_COUNT;  // reset value: the ROWS parameter
+      col_start_q       <= RESET_COL_START & MASK_COL_START;
+      col_count_q       <= ColsW & MASK_COL_COUNT;  // reset value: the COLS parameter
+      adc_gain_q        <= RESET_ADC_GAIN & MASK_ADC_GAIN;
+      adc_shift_q       <= RESET_ADC_SHIFT & MASK_ADC_SHIFT;
+      adc_offset_q      <= RESET_ADC_OFFSET & MASK_ADC_OFFSET;
+      pulse_row_q       <= RESET_PULSE_ROW & MASK_PULSE_ROW;
+      pulse_set_amp_q   <= RESET_PULSE_SET_AMP & MASK_PULSE_SET_AMP;
+      pulse_reset_amp_q <= RESET_PULSE_RESET_AMP & MASK_PULSE_RESET_AMP;
+      pulse_width_q     <= RESET_PULSE_WIDTH & MASK_PULSE_WIDTH;
+      pulse_count_q     <= RESET_PULSE_COUNT & MASK_PULSE_COUNT;
+      set_mask_lo_q     <= RESET_PULSE_SET_MASK_LO & MASK_PULSE_SET_MASK_LO;
+      set_mask_hi_q     <= RESET_PULSE_SET_MASK_HI & MASK_PULSE_SET_MASK_HI;
+      reset_mask_lo_q   <= RESET_PULSE_RESET_MASK_LO & MASK_PULSE_RESET_MASK_LO;
+      reset_mask_hi_q   <= RESET_PULSE_RESET_MASK_HI & MASK_PULSE_RESET_MASK_HI;
+      sigma_read_q      <= RESET_NOISE_READ_SIGMA & MASK_NOISE_READ_SIGMA;
+      sigma_pulse_q     <= RESET_NOISE_PULSE_SIGMA & MASK_NOISE_PULSE_SIGMA;
+      sigma_adc_q       <= RESET_NOISE_ADC_SIGMA & MASK_NOISE_ADC_SIGMA;
+      stuck_rate_q      <= RESET_STUCK_RATE & MASK_STUCK_RATE;
+      dbg_addr_q        <= RESET_DBG_ADDR & MASK_DBG_ADDR;
+      inbuf_q           <= '0;
+      busy_q            <= 1'b0;
+      busy_cnt_q        <= 32'd0;
+      done_q            <= RESET_STATUS[STATUS_DONE_LSB];
+      irq_done_q        <= RESET_IRQ_STATUS[IRQ_STATUS_DONE_LSB];
+      err_code_q        <= RESET_ERR_CODE[ERR_CODE_CODE_LSB +: ERR_CODE_CODE_WIDTH];
+      err_count_q       <= RESET_ERR_CODE[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH];
+      err_addr_q        <= RESET_ERR_ADDR[CIM_ADDR_WIDTH-1:0];
+      cycle_q           <= 64'd0;
+      cycle_hi_q        <= RESET_CYCLE_HI;
+      energy_q          <= 64'd0;
+      energy_hi_q       <= RESET_ENERGY_HI;
+      op_count_q        <= RESET_OP_COUNT;
+      pulse_total_q     <= RESET_PULSE_TOTAL;
+      last_cycles_q     <= RESET_LAST_CYCLES;
+    end else begin
+      ctrl_q            <= ctrl_d;
+      seed_q            <= seed_d;
+      tile_q            <= tile_d;
+      row_start_q       <= row_start_d;
+      row_count_q       <= row_count_d;
+      col_start_q       <= col_start_d;
+      col_count_q       <= col_count_d;
+      adc_gain_q        <= adc_gain_d;
+      adc_shift_q       <= adc_shift_d;
+      adc_offset_q      <= adc_offset_d;
+      pulse_row_q       <= pulse_row_d;
+      pulse_set_amp_q   <= pulse_set_amp_d;
+      pulse_reset_amp_q <= pulse_reset_amp_d;
+      pulse_width_q     <= pulse_width_d;
+      pulse_count_q     <= pulse_count_d;
+      set_mask_lo_q     <= set_mask_lo_d;
+      set_mask_hi_q     <= set_mask_hi_d;
+      reset_mask_lo_q   <= reset_mask_lo_d;
+      reset_mask_hi_q   <= reset_mask_hi_d;
+      sigma_read_q      <= sigma_read_d;
+      sigma_pulse_q     <= sigma_pulse_d;
+      sigma_adc_q       <= sigma_adc_d;
+      stuck_rate_q      <= stuck_rate_d;
+      dbg_addr_q        <= dbg_addr_d;
+      inbuf_q           <= inbuf_d;
+      busy_q            <= busy_d;
+      busy_cnt_q        <= busy_cnt_d;
+      done_q            <= done_d;
+      irq_done_q        <= irq_done_d;
+      err_code_q        <= err_code_d;
+      err_count_q       <= err_count_d;
+      err_addr_q        <= err_addr_d;
+      cycle_q           <= cycle_d;
+      cycle_hi_q        <= cycle_hi_d;
+      energy_q          <= energy_d;
+      energy_hi_q       <= energy_hi_d;
+      op_count_q        <= op_count_d;
+      pulse_total_q     <= pulse_total_d;
+      last_cycles_q     <= last_cycles_d;
+    end
+  end
+
+  // ---------------------------------------------------------------- outputs
+  assign irq_o = irq_done_q & ctrl_q[CTRL_IRQ_EN_LSB];
+
+  assign cmd_start_o        = cmd_start;
+  assign cmd_opcode_o       = wr_opcode;
+  assign cmd_signed_o       = wr_signed;
+  assign cmd_pol_o          = req_wdata_i[CMD_POL_LSB];
+  assign op_index_o         = op_count_q;  // op index = OP_COUNT before the increment
+  assign seed_o             = seed_q;
+  assign tile_o             = tile_q[TILE_TILE_LSB +: TILE_TILE_WIDTH];
+  assign row_start_o        = row_start_q[ROW_START_ROW_LSB +: ROW_START_ROW_WIDTH];
+  assign row_count_o        = row_count_q[ROW_COUNT_COUNT_LSB +: ROW_COUNT_COUNT_WIDTH];
+  assign col_start_o        = col_start_q[COL_START_COL_LSB +: COL_START_COL_WIDTH];
+  assign col_count_o        = col_count_q[COL_COUNT_COUNT_LSB +: COL_COUNT_COUNT_WIDTH];
+  assign adc_gain_o         = adc_gain_q[ADC_GAIN_GAIN_LSB +: ADC_GAIN_GAIN_WIDTH];
+  assign adc_shift_o        = adc_shift_q[ADC_SHIFT_SHIFT_LSB +: ADC_SHIFT_SHIFT_WIDTH];
+  assign adc_offset_o       = adc_offset_q[ADC_OFFSET_OFFSET_LSB +: ADC_OFFSET_OFFSET_WIDTH];
+  assign pulse_row_o        = pulse_row_q[PULSE_ROW_ROW_LSB +: PULSE_ROW_ROW_WIDTH];
+  assign pulse_set_amp_o    = pulse_set_amp_q[PULSE_SET_AMP_MV_LSB +: PULSE_SET_AMP_MV_WIDTH];
+  assign pulse_reset_amp_o  = pulse_reset_amp_q[PULSE_RESET_AMP_MV_LSB +: PULSE_RESET_AMP_MV_WIDTH];
+  assign pulse_width_o      = pulse_width_q[PULSE_WIDTH_CYCLES_LSB +: PULSE_WIDTH_CYCLES_WIDTH];
+  assign pulse_count_o      = pulse_count_q[PULSE_COUNT_COUNT_LSB +: PULSE_COUNT_COUNT_WIDTH];
+  assign pulse_set_mask_o   = set_mask;
+  assign pulse_reset_mask_o = reset_mask;
+  assign sigma_read_o       = sigma_read_q[NOISE_READ_SIGMA_SIGMA_LSB +: NOISE_READ_SIGMA_SIGMA_WIDTH];
+  assign sigma_pulse_o      = sigma_pulse_q[NOISE_PULSE_SIGMA_SIGMA_LSB +: NOISE_PULSE_SIGMA_SIGMA_WIDTH];
+  assign sigma_adc_o        = sigma_adc_q[NOISE_ADC_SIGMA_SIGMA_LSB +: NOISE_ADC_SIGMA_SIGMA_WIDTH];
+  assign stuck_rate_o       = stuck_rate_q[STUCK_RATE_RATE_LSB +: STUCK_RATE_RATE_WIDTH];
+  assign inbuf_o            = inbuf_q;
+  assign dbg_we_o           = wr_ok && (addr == ADDR_DBG_G);
+
+endmodule

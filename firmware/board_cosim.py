@@ -1,0 +1,16 @@
+"""Board configuration of the virtual board (MicroPython unix port + bridge server).
+
+The launcher (python -m cimtrain.bridge.launch) maps the bridge window at the macro's
+base address and imports this module as ``board``; hal.py then speaks the request-ring
+protocol over that window (docs/bridge.md) to the model server or the RTL server.
+"""
+
+from cim_regs import CIM_BASE
+
+BACKEND = "ring"        # request ring in the shared-memory window at BASE
+BASE = CIM_BASE         # where the launcher mapped the window
+RESPONSE_MS = 60000     # wall-clock cap on one server response; a dead server is
+                        # reported within seconds by the launcher's watchdog instead
+SPIN = 400              # polls of a response before sleeping between polls
+SLEEP_US = 20           # first sleep between polls after SPIN, doubling up to
+SLEEP_MAX_US = 200      # this (a slow server, e.g. the RTL one, costs little CPU)

@@ -1,0 +1,169 @@
+"""Model server: the bridge protocol served by the bit-exact Python model of the macro.
+
+    python -m cimtrain.bridge.model_server --window demo [--preset seed-chip]
+    python -m cimtrain.bridge.launch --window demo firmware/entry.py ...
+
+The C library drains the ring in batches (every record the firmware posted since the
+last fetch, up to and including one blocking read or wait); Python only calls the model
+once per bus word.  Accesses at or above the macro's window size get DECERR from the
+"interconnect" without reaching the model, as on the SoC and the RTL server.  Time is
+the model's own: every access advances it by ``CimMacro.BUS_CYCLES`` edges, and a
+wait_done advances it to the end of the running command (or by the timeout, at the
+100 MHz device clock, if the command runs longer).
+
+Exit status: 0 when every session ended with the firmware detaching (whatever its own
+exit status, printed), 1 when the firmware died or a protocol/model error occurred, 2
+when the window could not be created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+from .. import regs
+from . import protocol as P
+from .window import BridgeError, BridgeTimeout, PeerError, ServerWindow
+
+
+class ModelServer:
+    """Serves sessions of one window with one model instance (state persists across
+    sessions, like a powered board).  ``model`` needs ``write(addr, data) -> resp``,
+    ``read(addr) -> (data, resp)``, ``cycle``, ``idle_cycle`` and ``advance_to(cycle)``."""
+
+    def __init__(self, win: ServerWindow, model) -> None:
+        self.win = win
+        self.model = model
+        # the SoC interconnect answers DECERR outside the macro's window: the macro (and
+        # so the model) never sees those accesses, as with the RTL server
+        self.limit = win.hdr(P.H_MACRO_BYTES)
+        self.stats = {"records": 0, "writes": 0, "reads": 0, "waits": 0, "errors": 0,
+                      "timeouts": 0}
+
+    def serve_session(self, attach_timeout_s: float = 30.0) -> int:
+        """Serve one firmware from attach to detach; returns its exit status.  Raises
+        PeerError when the firmware dies, BridgeTimeout when none attaches."""
+        win = self.win
+        if not win.wait_attach(attach_timeout_s):
+            raise BridgeTimeout(f"no firmware attached to window '{win.name}' within "
+                                f"{attach_timeout_s:g} s")
+        fetch, batch = win.fetch, self._batch
+        try:
+            while True:
+                recs = fetch(100)
+                if recs is None:
+                    break
+                if recs:
+                    batch(recs)
+        except PeerError:
+            win.reset_session()
+            raise
+        except BridgeError as e:
+            win.fail(str(e))
+            raise
+        except Exception as e:  # a model error: tell the firmware before dying
+            win.fail(f"model server: {type(e).__name__}: {e}")
+            raise
+        code = win.fw_exit
+        win.reset_session()
+        return code
+
+    def _batch(self, recs: list[int]) -> None:
+        m, win, rd, st = self.model, self.win, self.win.rdbuf, self.stats
+        write, read, limit = m.write, m.read, self.limit
+        i, n, seq, status = 0, len(recs), 0, P.RSP_OK
+        while i < n:
+            seq, oc, addr = recs[i], recs[i + 1], recs[i + 2]
+            op, cnt = oc >> P.REC_OP_SHIFT, oc & P.REC_COUNT_MASK
+            st["records"] += 1
+            if op == P.OP_WRITE or op == P.OP_WRITE_FIXED:
+                step = 4 if op == P.OP_WRITE else 0
+                for k in range(cnt):
+                    a = addr + step * k
+                    resp = write(a, recs[i + 3 + k]) if a < limit else P.RESP_DECERR
+                    if resp:
+                        win.error(seq, op, a, resp)
+                        st["errors"] += 1
+                st["writes"] += cnt
+                i += 3 + cnt
+                continue
+            if op == P.OP_READ or op == P.OP_READ_FIXED:
+                step = 4 if op == P.OP_READ else 0
+                for k in range(cnt):
+                    a = addr + step * k
+                    data, resp = read(a) if a < limit else (0, P.RESP_DECERR)
+                    rd[k] = data
+                    if resp:
+                        win.error(seq, op, a, resp)
+                        st["errors"] += 1
+                st["reads"] += cnt
+            elif op == P.OP_WAIT:
+                status = self._wait(addr)
+                st["waits"] += 1
+            i += 3
+        win.complete(seq, status)
+
+    def _wait(self, timeout_ms: int) -> int:
+        m = self.model
+        target, limit = m.idle_cycle, m.cycle + timeout_ms * P.CLOCK_KHZ
+        if target > limit:
+            m.advance_to(limit)
+            self.stats["timeouts"] += 1
+            return P.RSP_TIMEOUT
+        m.advance_to(target)
+        return P.RSP_OK
+
+
+def _log(msg: str) -> None:
+    print(f"model server: {msg}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cimtrain.bridge.model_server",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--window", default=os.environ.get("CIMTRAIN_WINDOW"),
+                    help="window name (default $CIMTRAIN_WINDOW)")
+    ap.add_argument("--preset", default="default", choices=sorted(regs.PRESETS))
+    ap.add_argument("--sessions", type=int, default=1,
+                    help="firmware sessions to serve before exiting (0: forever)")
+    ap.add_argument("--attach-timeout", type=float, default=60.0, metavar="S",
+                    help="give up when no firmware attaches within S seconds")
+    args = ap.parse_args(argv)
+    if not args.window:
+        ap.error("--window is required (or set CIMTRAIN_WINDOW)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+    from ..model import CimMacro
+
+    model = CimMacro(args.preset)
+    try:
+        win = ServerWindow(args.window, kind=P.KIND_MODEL)
+    except BridgeError as e:
+        print(f"model server: {e}", file=sys.stderr)
+        return 2
+    with win:
+        if win.note:
+            _log(win.note)
+        _log(f"window '{args.window}' ready (pid {os.getpid()}, preset {args.preset})")
+        srv = ModelServer(win, model)
+        served = 0
+        while args.sessions == 0 or served < args.sessions:
+            t0 = time.perf_counter()
+            try:
+                code = srv.serve_session(args.attach_timeout)
+            except BridgeError as e:
+                print(f"model server: {e}", file=sys.stderr, flush=True)
+                return 1
+            served += 1
+            s = srv.stats
+            _log(f"session {served}: firmware exited with status {code} after "
+                 f"{time.perf_counter() - t0:.2f} s; {s['records']} requests, {s['writes']} "
+                 f"writes, {s['reads']} reads, {s['waits']} waits, {s['errors']} bus errors")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

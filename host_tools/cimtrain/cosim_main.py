@@ -1,63 +1,214 @@
-"""`make cosim`: the longest end-to-end path that exists, and what is still missing.
+"""`make cosim`: train a CNN on MNIST through firmware, bridge and RTL (or the model).
 
-Target (issues 3 and 4): MicroPython firmware trains LeNet through the shared-memory
-bridge against the RTL in Icarus, with the bit-exact model as scoreboard.  Until
-the firmware and bridge land, this runs the RTL half of that path: the cocotb
-bench drives the macro over AXI4-Lite exactly as the bridge will (program cells
-with write-verify, run forward and transpose VMMs), every read checked against
-the model, and then says plainly which layers are not built yet.
+    make cosim                                   # LeNet-5 through the RTL in Icarus
+    make cosim BACKEND=model N_TRAIN=2000        # the same firmware on the bit-exact model
+    make cosim PRESET=seed-chip                  # 4 x 64 x 64 tiles and the smaller CNN
+    python -m cimtrain.cosim_main --help         # every knob
+
+Steps: pack the MNIST images the run needs (host_tools/cimtrain/dataset.py, verified
+against the package's checksums), start the server (the RTL in Icarus/Verilator under
+cocotb with the bit-exact model as a lockstep scoreboard, or the model alone), launch
+firmware/train.py on the virtual board (MicroPython unix port, the window mapped at the
+macro's base address), stream its progress, and print and save a summary
+(results/cosim.json).  Exit status non-zero on any failure: a firmware error, a server
+error, a scoreboard mismatch, or a server that does not come up.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from . import dataset, regs
+from .bridge.harness import unique_name
+
 ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware" / "train.py"
+NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
+SESSION_RE = re.compile(r"(\d+) requests, (\d+) writes, (\d+) reads, (\d+) waits, "
+                        r"(\d+) bus errors")
 
-LAYERS = {
-    "RTL macro (rtl/cim_macro.v)": ROOT / "rtl" / "cim_macro.v",
-    "bit-exact model (host_tools/cimtrain/model)": ROOT / "host_tools" / "cimtrain" / "model",
-    "cocotb bench (cosim/cim_macro)": ROOT / "cosim" / "cim_macro" / "tb.py",
-    "bridge: shared-memory window + launcher (issue 3)":
-        ROOT / "host_tools" / "cimtrain" / "bridge" / "launch.py",
-    "RTL server for the bridge (issue 3)": ROOT / "cosim" / "rtl_server",
-    "LeNet training firmware (issue 4)": ROOT / "firmware" / "train.py",
-}
 
-DEMO_TESTS = ["test_write_verify", "test_vmm_forward_random", "test_vmm_transpose_random"]
+def env_int(name: str, default: int) -> int:
+    v = os.environ.get(name, "")
+    try:
+        return int(v) if v else default
+    except ValueError:
+        raise SystemExit(f"cosim: {name}={v!r} is not an integer") from None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m cimtrain.cosim_main",
+                                 description=__doc__.splitlines()[0])
+    e = os.environ.get
+    ap.add_argument("--backend", default=e("BACKEND", "rtl"), choices=["rtl", "model"])
+    ap.add_argument("--sim", default=e("SIM", "icarus"), choices=["icarus", "verilator"])
+    ap.add_argument("--preset", default=e("PRESET", "default"), choices=sorted(regs.PRESETS))
+    ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", -1),
+                    help="training images per epoch (default: 60 on rtl, 1000 on model)")
+    ap.add_argument("--n-test", type=int, default=env_int("N_TEST", -1),
+                    help="test images (default: 50 on rtl, 500 on model)")
+    ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", 1))
+    ap.add_argument("--seed", type=int, default=env_int("SEED", 1))
+    ap.add_argument("--mode", default=e("MODE", "wv"), choices=["wv", "open"])
+    ap.add_argument("--heap", default=e("HEAP", "256K"),
+                    help="MicroPython heap (default 256K: the firmware's memory budget)")
+    ap.add_argument("--out", default=str(ROOT / "results" / "cosim.json"))
+    ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
+                    help="more firmware options (see DEFAULTS in firmware/train.py)")
+    a = ap.parse_args(argv)
+    rtl = a.backend == "rtl"
+    if a.n_train < 0:
+        a.n_train = 60 if rtl else 1000
+    if a.n_test < 0:
+        a.n_test = 50 if rtl else 500
+    if not 0 <= a.n_train <= 60000 or not 1 <= a.n_test <= 10000:
+        ap.error("need 0 <= N_TRAIN <= 60000 and 1 <= N_TEST <= 10000")
+    return a
+
+
+def data_files(n_train: int, n_test: int) -> tuple[Path, Path]:
+    """Packed train/test files for the run (built once, reused while valid)."""
+    out = []
+    for split, n in (("train", max(n_train, 1)), ("test", n_test)):
+        path = dataset.default_out(split, 0, n)
+        try:
+            dataset.read_pack(path)
+        except (OSError, dataset.DatasetError):
+            print(f"cosim: packing {n} {split} images -> {path.relative_to(ROOT)}", flush=True)
+            dataset.pack(split, count=n, offset=0, out=path)
+        out.append(path)
+    return out[0], out[1]
+
+
+class Server:
+    """The RTL or model server as a subprocess; its output is echoed and scanned."""
+
+    def __init__(self, a: argparse.Namespace, window: str) -> None:
+        py = sys.executable
+        if a.backend == "rtl":
+            cmd = [py, str(ROOT / "cosim" / "rtl_server" / "run_rtl_server.py"),
+                   "--window", window, "--preset", a.preset, "--attach-timeout", "300"]
+        else:
+            cmd = [py, "-m", "cimtrain.bridge.model_server", "--window", window,
+                   "--preset", a.preset, "--attach-timeout", "300"]
+        env = dict(os.environ, SIM=a.sim)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                     start_new_session=True)
+        self.lines: list[str] = []
+        self.stats: dict | None = None
+        self.ready = threading.Event()
+        self._t = threading.Thread(target=self._pump, daemon=True)
+        self._t.start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            if "ready" in line and "window" in line:
+                self.ready.set()
+            m = SESSION_RE.search(line)
+            if m:
+                k = ("requests", "writes", "reads", "waits", "bus_errors")
+                self.stats = dict(zip(k, map(int, m.groups())))
+            if any(w in line for w in ("ERROR", "MISMATCH", "rtl server:", "model server:",
+                                       "FAIL", "Error")):
+                print(f"  [server] {line}", flush=True)
+        self.ready.set()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            return self.proc.wait(10)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default=os.environ.get("PRESET", "seed-chip"),
-                    choices=["default", "seed-chip"])
-    args = ap.parse_args(argv)
-    print("cimtrain cosim: layers present")
-    missing = []
-    for name, path in LAYERS.items():
-        ok = path.exists()
-        print(f"  [{'x' if ok else ' '}] {name}")
-        if not ok:
-            missing.append(name)
-    if any("RTL" in m or "model" in m or "bench" in m for m in missing):
-        print("cosim: the macro itself is missing; nothing to run", file=sys.stderr)
+    a = parse_args(argv)
+    t0 = time.monotonic()
+    net = NET_OF_PRESET[a.preset]
+    train, test = data_files(a.n_train, a.n_test)
+    window = unique_name("cosim")
+    where = f"RTL in {a.sim}" if a.backend == "rtl" else "the bit-exact model"
+    print(f"cosim: {net} on the {a.preset} macro, {where}; {a.n_train} training images x "
+          f"{a.epochs} epoch(s), {a.n_test} test images, mode {a.mode}, seed {a.seed}",
+          flush=True)
+    srv = Server(a, window)
+    if not srv.ready.wait(600) or srv.proc.poll() is not None:
+        print("\n".join(srv.lines[-30:]), file=sys.stderr)
+        print("cosim: the server did not come up (output above)", file=sys.stderr)
+        srv.stop(5)
         return 1
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_cim_macro import run_bench  # noqa: E402  (the pytest runner, reused)
-
-    print(f"\nrunning the RTL path on Icarus ({args.preset}): write-verify programming, "
-          "forward and transpose VMMs, model scoreboard on every read")
-    t = time.monotonic()
-    run_bench(args.preset, testcase=DEMO_TESTS, tag="cosim")
-    print(f"\ncosim: RTL path passed in {time.monotonic() - t:.1f} s, zero scoreboard mismatches")
-    if missing:
-        print("cosim: NOT YET BUILT, so LeNet does not train here yet:")
-        for m in missing:
-            print(f"  - {m}")
+    fw_args = [f"net={net}", f"train={train}", f"test={test}", f"n_train={a.n_train}",
+               f"n_test={a.n_test}", f"epochs={a.epochs}", f"seed={a.seed}",
+               f"mode={a.mode}", *a.fw_args]
+    cmd = [sys.executable, "-m", "cimtrain.bridge.launch", "--window", window, "--wait", "60",
+           "--heap", a.heap, str(FIRMWARE), *fw_args]
+    result = None
+    fw = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        for line in fw.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("RESULT "):
+                result = json.loads(line[7:])
+            else:
+                print(line, flush=True)
+        fw_rc = fw.wait()
+    except KeyboardInterrupt:
+        print("\ncosim: interrupted; stopping firmware and server", file=sys.stderr)
+        fw.send_signal(signal.SIGINT)
+        fw.wait(10)
+        srv.stop(10)
+        return 130
+    srv_rc = srv.stop(120)
+    wall = time.monotonic() - t0
+    if fw_rc != 0 or srv_rc != 0 or result is None:
+        print(f"cosim: FAILED (firmware exit {fw_rc}, server exit {srv_rc})", file=sys.stderr)
+        for line in srv.lines[-15:]:
+            print(f"  [server] {line}", file=sys.stderr)
+        return 1
+    s = srv.stats or {}
+    summary = {"backend": a.backend, "sim": a.sim if a.backend == "rtl" else None,
+               "preset": a.preset, "wall_s": round(wall, 1), "server": s, **result}
+    n = max(result["weights"], 1)
+    print("\n==== cimtrain cosim summary ====")
+    rows = [
+        ("backend", where),
+        ("network", f"{net}, {result['weights']} weights, mode {result['mode']}, "
+                    f"{result['acc_bits']}-bit accumulators"),
+        ("images trained", f"{result['images_trained']} ({result['epochs']} epoch(s))"),
+        ("test accuracy", f"{result['test_accuracy_x100'] / 100:.2f}% "
+                          f"({result['test_correct']}/{result['n_test']})"),
+        ("bus transactions", f"{s.get('requests', '?')} requests: {s.get('writes', '?')} "
+                             f"writes, {s.get('reads', '?')} reads, {s.get('waits', '?')} waits"),
+        ("tile operations", f"{result['vmm_ops']} VMMs, {result['read_ops']} row reads, "
+                            f"{result['pulse_ops']} pulse commands"),
+        ("programming pulses", f"{result['pulses']} (cell pulses, init included)"),
+        ("weights written", f"{result['weights_written']} of {result['weights']} in training "
+                            f"({result['weight_updates']} updates)"),
+        ("writes per weight", f"mean {result['weight_updates'] / n:.3f}, "
+                              f"max {result['max_writes_per_weight']}"),
+        ("firmware heap", f"{result['heap_max'] / 1024:.0f} KiB live at most "
+                          f"(MicroPython heap {a.heap})"),
+        ("wall time", f"{wall:.1f} s ({result['train_ms'] / 1000:.1f} s training, "
+                      f"{result['train_ms'] / max(result['images_trained'], 1):.0f} ms/image)"),
+    ]
+    for k, v in rows:
+        print(f"  {k:<19} {v}")
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"  summary written to {out}")
     return 0
 
 

@@ -1,0 +1,159 @@
+"""CIM macro driver: VMMs, row reads and programming pulses on crossbar tiles.
+
+One class over hal.py (which picks the board backend).  Configuration registers are
+shadowed: a write is issued only when the value changes, so a conv layer's hundreds
+of VMMs on one window cost one INBUF burst, CMD, wait and one OUTBUF burst each.
+
+    import cim
+    m = cim.Cim(seed=1)
+    m.inbuf[0:3] = b"\\x01\\x02\\x03"
+    out = m.vmm_fwd(tile=0, r0=0, nr=3, c0=0, nc=8, shift=8)   # -> m.outbuf (bytes, int8)
+    g = m.read_row(tile=0, row=0, c0=0, nc=8)                   # -> m.readbuf words
+
+Counters (``m.n_vmm``, ``n_read``, ``n_pulse_ops``, ``n_pulses``) feed the summary.
+Buffers are allocated once here and reused: no allocation per operation.
+"""
+
+import hal
+from cim_regs import (
+    B_INBUF,
+    B_OUTBUF,
+    B_READBUF,
+    CMD_POL_POS,
+    CMD_SIGNED_MSK,
+    OP_PULSE,
+    OP_READ_ROW,
+    OP_VMM_FWD,
+    OP_VMM_TRANS,
+    R_ADC_GAIN,
+    R_ADC_OFFSET,
+    R_ADC_SHIFT,
+    R_CMD,
+    R_COL_COUNT,
+    R_COL_START,
+    R_HWCFG,
+    R_NOISE_ADC_SIGMA,
+    R_NOISE_PULSE_SIGMA,
+    R_NOISE_READ_SIGMA,
+    R_PULSE_COUNT,
+    R_PULSE_RESET_AMP,
+    R_PULSE_RESET_MASK_HI,
+    R_PULSE_RESET_MASK_LO,
+    R_PULSE_ROW,
+    R_PULSE_SET_AMP,
+    R_PULSE_SET_MASK_HI,
+    R_PULSE_SET_MASK_LO,
+    R_PULSE_WIDTH,
+    R_ROW_COUNT,
+    R_ROW_START,
+    R_SEED,
+    R_TILE,
+)
+from micropython import const
+
+_WAIT_MS = const(10)      # device time per command: far above the longest (a 255-pulse op)
+_BUF_LINES = const(256)   # INBUF/OUTBUF lines (64 words, 4 codes a word)
+_M32 = const(0xFFFFFFFF)
+
+
+class Cim:
+    def __init__(self, seed, noise=None):
+        hw = hal.rd32(R_HWCFG)
+        self.ntiles = hw & 0xFF
+        self.rows = (hw >> 8) & 0xFFF
+        self.cols = hw >> 20
+        self._shadow = {}
+        self.inbuf = bytearray(_BUF_LINES)
+        self.outbuf = bytearray(_BUF_LINES)
+        self.readbuf = bytearray(4 * 64)
+        self._inmv = memoryview(self.inbuf)
+        self._outmv = memoryview(self.outbuf)
+        self._rdmv = memoryview(self.readbuf)
+        self.n_vmm = self.n_read = self.n_pulse_ops = self.n_pulses = 0
+        self.set(R_SEED, seed)
+        self.set(R_ADC_GAIN, 1)
+        self.set(R_ADC_OFFSET, 0)
+        if noise is not None:  # (read, pulse, adc) sigmas in Q8.8; None keeps the defaults
+            self.set(R_NOISE_READ_SIGMA, noise[0])
+            self.set(R_NOISE_PULSE_SIGMA, noise[1])
+            self.set(R_NOISE_ADC_SIGMA, noise[2])
+
+    def set(self, reg, val):
+        """Posted write of a configuration register, skipped when unchanged."""
+        if self._shadow.get(reg) != val:
+            hal.wr32(reg, val)
+            self._shadow[reg] = val
+
+    def _window(self, tile, r0, nr, c0, nc):
+        self.set(R_TILE, tile)
+        self.set(R_ROW_START, r0)
+        self.set(R_ROW_COUNT, nr)
+        self.set(R_COL_START, c0)
+        self.set(R_COL_COUNT, nc)
+
+    def _load(self, first, n):
+        """Write INBUF lines [first, first + n) from self.inbuf (whole words)."""
+        w0 = first >> 2
+        w1 = (first + n + 3) >> 2
+        hal.wr_burst(B_INBUF + 4 * w0, self._inmv[4 * w0:4 * w1])
+
+    def _fetch(self, first, n):
+        w0 = first >> 2
+        w1 = (first + n + 3) >> 2
+        hal.rd_burst(B_OUTBUF + 4 * w0, self._outmv[4 * w0:4 * w1])
+
+    def vmm_fwd(self, tile, r0, nr, c0, nc, shift, signed=False):
+        """Inputs self.inbuf[r0:r0+nr] on rows; ADC codes land in self.outbuf[c0:c0+nc]."""
+        self._window(tile, r0, nr, c0, nc)
+        self.set(R_ADC_SHIFT, shift)
+        self._load(r0, nr)
+        hal.wr32(R_CMD, OP_VMM_FWD | (CMD_SIGNED_MSK if signed else 0))
+        hal.wait_done(_WAIT_MS)
+        self._fetch(c0, nc)
+        self.n_vmm += 1
+        return self.outbuf
+
+    def vmm_trans(self, tile, r0, nr, c0, nc, shift, signed=True):
+        """Inputs self.inbuf[c0:c0+nc] on columns; ADC codes land in self.outbuf[r0:r0+nr]."""
+        self._window(tile, r0, nr, c0, nc)
+        self.set(R_ADC_SHIFT, shift)
+        self._load(c0, nc)
+        hal.wr32(R_CMD, OP_VMM_TRANS | (CMD_SIGNED_MSK if signed else 0))
+        hal.wait_done(_WAIT_MS)
+        self._fetch(r0, nr)
+        self.n_vmm += 1
+        return self.outbuf
+
+    def read_row(self, tile, row, c0, nc):
+        """READ_ROW: self.readbuf word c = G- << 16 | G+ (read codes, with read noise)."""
+        self._window(tile, row, 1, c0, nc)
+        hal.wr32(R_CMD, OP_READ_ROW)
+        hal.wait_done(_WAIT_MS)
+        hal.rd_burst(B_READBUF + 4 * c0, self._rdmv[4 * c0:4 * (c0 + nc)])
+        self.n_read += 1
+        return self.readbuf
+
+    def pulse(self, tile, row, pol, set_mask, reset_mask, count, set_amp, reset_amp, width=1):
+        """``count`` SET pulses on set_mask columns, then RESET on reset_mask, cell ``pol``."""
+        self.set(R_TILE, tile)
+        self.set(R_PULSE_ROW, row)
+        self.set(R_PULSE_COUNT, count)
+        self.set(R_PULSE_WIDTH, width)
+        self.set(R_PULSE_SET_AMP, set_amp)
+        self.set(R_PULSE_RESET_AMP, reset_amp)
+        self.set(R_PULSE_SET_MASK_LO, set_mask & _M32)
+        self.set(R_PULSE_SET_MASK_HI, (set_mask >> 32) & _M32)
+        self.set(R_PULSE_RESET_MASK_LO, reset_mask & _M32)
+        self.set(R_PULSE_RESET_MASK_HI, (reset_mask >> 32) & _M32)
+        hal.wr32(R_CMD, OP_PULSE | (pol << CMD_POL_POS))
+        hal.wait_done(_WAIT_MS)
+        self.n_pulse_ops += 1
+        self.n_pulses += count * (popcount(set_mask) + popcount(reset_mask))
+
+
+def popcount(v):
+    n = 0
+    while v:
+        v &= v - 1
+        n += 1
+    return n

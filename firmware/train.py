@@ -1,0 +1,265 @@
+"""Train a CNN on MNIST on the CIM macro: mixed-precision, integer-only firmware.
+
+    micropython train.py train=build/data/train.bin test=build/data/test.bin n_train=500
+
+(on the virtual board: python -m cimtrain.bridge.launch --window W firmware/train.py ...;
+`make cosim` does all of it).  Arguments are key=value, defaults in DEFAULTS.  Prints a
+progress line per ``progress`` images and, last, one line ``RESULT {json}``.
+
+Per batch: for each image, forward (tile VMMs), softmax error, backward (transposed
+VMMs) accumulating -lr * x * err into per-weight accumulators; then a threshold scan
+programs the devices whose accumulators crossed (update.py).  The learning rate is a
+shift per layer, raised by one every ``lr_step`` epochs.
+"""
+
+import gc
+import json
+import sys
+import time
+
+import cim
+import micropython
+import mnist
+from fixedpoint import XorShift32, ilog2, ln_q8, softmax_xent_err
+from network import NETWORKS, Network
+from update import Updater
+
+DEFAULTS = {
+    "net": "lenet5",        # lenet5 | seedcnn
+    "train": "build/data/train.bin",
+    "test": "build/data/test.bin",
+    "n_train": 200,         # training images per epoch (from the start of the file)
+    "n_test": 100,          # test images
+    "epochs": 1,
+    "batch": 8,             # images per accumulator threshold scan
+    "seed": 1,              # chip SEED register and the firmware's PRNG
+    "mode": "wv",           # wv (write-verify, source chip) | open (open-loop pulses)
+    "acc_bits": 16,         # accumulator width: 8 or 16 (saturating)
+    "thr": 51,              # wv threshold, codes (1/15 of the 768-code range, as the chip)
+    "eps": 10,              # open loop: mean |dG| of one pulse, codes
+    "n_max": 8,             # open loop: pulses per update, cap
+    "set_amp": 1800,        # open loop SET amplitude, mV
+    "reset_amp": 1860,      # open loop RESET amplitude, mV (balances K_RESET < K_SET)
+    "wv_tol": 26,           # write-verify tolerance, codes (half a level; read sigma 15)
+    "wv_iters": 6,          # write-verify pulse rounds per update
+    "init_amp": 256,        # initial weights U(-a, a) codes
+    "lr": "-8",             # learning-rate shift, one for all layers or one per layer
+    "lr_step": 0,           # every lr_step epochs all shifts + 1 (0: constant)
+    "n_calib": 2,           # images for the forward ADC-shift calibration
+    "progress": 50,         # images per progress line
+    "digest": 0,            # 1: add CRCs of accumulators and conductances to RESULT
+    "verbose": 0,           # 1: a debug line per image (logits, activity, accumulators)
+}
+
+
+def parse_args(argv):
+    cfg = dict(DEFAULTS)
+    for a in argv:
+        if "=" not in a:
+            raise ValueError("argument %r is not key=value" % a)
+        k, v = a.split("=", 1)
+        if k not in cfg:
+            raise ValueError("unknown option %r; options: %s" % (k, " ".join(sorted(cfg))))
+        cfg[k] = int(v) if isinstance(DEFAULTS[k], int) else v
+    if cfg["net"] not in NETWORKS:
+        raise ValueError("net=%s: choose from %s" % (cfg["net"], " ".join(NETWORKS)))
+    if cfg["mode"] not in ("wv", "open"):
+        raise ValueError("mode=%s: choose wv or open" % cfg["mode"])
+    if cfg["acc_bits"] not in (8, 16):
+        raise ValueError("acc_bits=%d: 8 or 16" % cfg["acc_bits"])
+    if cfg["batch"] < 1 or cfg["epochs"] < 0 or cfg["n_train"] < 0 or cfg["n_test"] < 0:
+        raise ValueError("batch >= 1, epochs, n_train, n_test >= 0")
+    cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
+    return cfg
+
+
+def pct(n, d):
+    """'12.34' for n/d as a percentage, integers only."""
+    if not d:
+        return "-"
+    v = n * 10000 // d
+    return "%d.%02d" % (v // 100, v % 100)
+
+
+def argmax(v):
+    b = 0
+    for i in range(1, len(v)):
+        if v[i] > v[b]:
+            b = i
+    return b
+
+
+def fnv(h, v):
+    """FNV-1a over the 4 bytes of v: digests for bit-exact comparisons between backends."""
+    v &= 0xFFFFFFFF
+    for _ in range(4):
+        h = ((h ^ (v & 0xFF)) * 16777619) & 0xFFFFFFFF
+        v >>= 8
+    return h
+
+
+def calibrate(net, data, n, pix, target=96, target_logits=32):
+    """Forward ADC shift of every layer, in order: largest |code| over n images near target.
+
+    Codes scale by 2**-shift, so one pass at a coarse shift measures the largest code m and
+    the shift drops by floor(log2(target / m)); repeated until m is in (target/2, target].
+    """
+    for li, L in enumerate(net.layers):
+        if L is net.layers[-1]:  # logits: about 2 nats of spread (LOGIT_SHIFT = 4)
+            target = target_logits
+        L.fshift = 14
+        for _ in range(6):
+            L.maxcode = 0
+            for i in range(n):
+                data.read_into(i, pix)
+                net.forward(pix, upto=li)
+            m = L.maxcode
+            if m >= 127:       # saturated: coarser
+                L.fshift += 2
+                continue
+            if m == 0:
+                L.fshift -= 6
+                continue
+            d = ilog2(target // m) if m <= target else -1
+            if d == 0:
+                break
+            L.fshift -= d
+        L.fshift = min(max(L.fshift, 0), 31)
+        L.maxcode = 0
+
+
+def evaluate(net, data, n, pix, h=0x811C9DC5):
+    correct = 0
+    for i in range(n):
+        label = data.read_into(i, pix)
+        p = argmax(net.forward(pix))
+        correct += p == label
+        h = fnv(h, p)
+    return correct, h
+
+
+def digest_state(net, cimdev):
+    """FNV digests of the accumulators and (through the debug backdoor) conductances."""
+    import hal
+    from cim_regs import CTRL_DBG_EN_MSK, R_CTRL, R_DBG_ADDR, R_DBG_G
+    ha = 0x811C9DC5
+    for L in net.layers:
+        for v in L.acc:
+            ha = fnv(ha, v)
+    hg = 0x811C9DC5
+    hal.wr32(R_CTRL, hal.rd32(R_CTRL) | CTRL_DBG_EN_MSK)
+    for L in net.layers:
+        for tile, r0, nr, c0, nc, tc0 in L.blocks:
+            for i in range(nr):
+                hal.wr32(R_DBG_ADDR, tile << 24 | i << 8 | tc0)
+                words = hal.rd_burst(R_DBG_G, nc, fixed=True)
+                for w in words:
+                    hg = fnv(hg, w)
+    return ha, hg
+
+
+def main(argv):
+    cfg = parse_args(argv)
+    t_start = time.ticks_ms()
+    dev = cim.Cim(cfg["seed"])
+    train = mnist.Mnist(cfg["train"])
+    test = mnist.Mnist(cfg["test"])
+    if cfg["n_train"] > train.count or cfg["n_test"] > test.count:
+        raise ValueError("n_train=%d / n_test=%d but the files hold %d / %d images"
+                         % (cfg["n_train"], cfg["n_test"], train.count, test.count))
+    net = Network(NETWORKS[cfg["net"]], dev, cfg["acc_bits"])
+    if len(cfg["lr_shifts"]) == 1:
+        cfg["lr_shifts"] = cfg["lr_shifts"] * len(net.layers)
+    if len(cfg["lr_shifts"]) != len(net.layers):
+        raise ValueError("lr=%s: one shift per layer (%d)" % (cfg["lr"], len(net.layers)))
+    upd = Updater(dev, cfg)
+    upd.writes = bytearray(net.n_weights)
+    rng = XorShift32(cfg["seed"])
+    pix = bytearray(784)
+    print("cimtrain: %s, %d weights on %d of %d tiles (%d x %d), mode %s, acc %d bits"
+          % (cfg["net"], net.n_weights, sum(1 for u in net.tiles_used if u),
+             dev.ntiles, dev.rows, dev.cols, cfg["mode"], cfg["acc_bits"]))
+    t = time.ticks_ms()
+    miss = upd.program_initial(net, rng, cfg["init_amp"])
+    print("init: %d weights write-verified in %d ms, %d cells outside tolerance"
+          % (net.n_weights, time.ticks_diff(time.ticks_ms(), t), miss))
+    calibrate(net, train, min(cfg["n_calib"], max(train.count, 1)), pix)
+    print("calibrated forward ADC shifts: %s" % [L.fshift for L in net.layers])
+    gc.collect()
+    heap_setup = gc.mem_alloc()
+    heap_max = heap_setup
+
+    prob = [0] * net.layers[-1].C
+    err = net.err
+    n = cfg["n_train"]
+    # visiting order: a full-period stride through the file (no index array in RAM)
+    stride = 1 + 2 * rng.below(n // 2 + 1) if n > 2 else 1
+    while n > 1 and _gcd(stride, n) != 1:
+        stride += 1
+    seen = 0
+    t_train = time.ticks_ms()
+    for epoch in range(cfg["epochs"]):
+        shifts = [s + (epoch // cfg["lr_step"] if cfg["lr_step"] else 0)
+                  for s in cfg["lr_shifts"]]
+        correct = loss_q8 = 0
+        start = rng.below(n) if n else 0
+        for k in range(n):
+            idx = (start + k * stride) % n
+            label = train.read_into(idx, pix)
+            logits = net.forward(pix)
+            correct += argmax(logits) == label
+            loss_q8 += ln_q8(softmax_xent_err(logits, label, prob, err))
+            net.backward(err, shifts)
+            seen += 1
+            if cfg["verbose"]:
+                print("  dbg", label, logits, "nz", [sum(1 for v in L.out if v) if L.kind == "conv"
+                      else sum(1 for v in L.act if v) for L in net.layers],
+                      "acc", [max(max(L.acc), -min(L.acc)) for L in net.layers],
+                      "bshift", [L.bshift for L in net.layers])
+            if (k + 1) % cfg["batch"] == 0 or k + 1 == n:
+                upd.apply(net)
+                gc.collect()
+                a = gc.mem_alloc()
+                if a > heap_max:
+                    heap_max = a
+            if (k + 1) % cfg["progress"] == 0 or k + 1 == n:
+                ms = time.ticks_diff(time.ticks_ms(), t_train)
+                print("epoch %d  %d/%d images  train acc %s%%  loss %d.%02d  updates %d  "
+                      "pulses %d  %d ms/image" % (
+                          epoch + 1, k + 1, n, pct(correct, k + 1),
+                          loss_q8 // (k + 1) >> 8, (loss_q8 // (k + 1) & 255) * 100 >> 8,
+                          upd.n_updates, dev.n_pulses, ms // max(seen, 1)))
+    ms_train = time.ticks_diff(time.ticks_ms(), t_train)
+    correct, hp = evaluate(net, test, cfg["n_test"], pix)
+    print("test: %d/%d correct, accuracy %s%%" % (correct, cfg["n_test"],
+                                                 pct(correct, cfg["n_test"])))
+    w = upd.writes
+    written = sum(1 for v in w if v)
+    res = {
+        "net": cfg["net"], "mode": cfg["mode"], "acc_bits": cfg["acc_bits"],
+        "seed": cfg["seed"], "epochs": cfg["epochs"], "images_trained": seen,
+        "n_test": cfg["n_test"], "test_correct": correct,
+        "test_accuracy_x100": correct * 10000 // max(cfg["n_test"], 1),
+        "weights": net.n_weights, "weight_updates": upd.n_updates,
+        "weights_written": written, "max_writes_per_weight": max(w) if w else 0,
+        "vmm_ops": dev.n_vmm, "read_ops": dev.n_read, "pulse_ops": dev.n_pulse_ops,
+        "pulses": dev.n_pulses, "wv_misses": upd.n_wv_miss,
+        "fshift": [L.fshift for L in net.layers], "bshift": [L.bshift for L in net.layers],
+        "train_ms": ms_train, "total_ms": time.ticks_diff(time.ticks_ms(), t_start),
+        "heap_setup": heap_setup, "heap_max": heap_max, "mem_peak": micropython.mem_peak(),
+        "pred_digest": hp,
+    }
+    if cfg["digest"]:
+        res["acc_digest"], res["g_digest"] = digest_state(net, dev)
+    print("RESULT " + json.dumps(res))
+    return res
+
+
+def _gcd(a, b):
+    while b:
+        a, b = b, a % b
+    return a
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,323 @@
+"""Mixed-precision weight updates: accumulators -> thresholds -> device programming.
+
+A weight is a differential pair w = G+ - G-.  G- is programmed once to a reference
+code (REF) at initialisation; training moves G+ only, up with SET pulses and down with
+RESET pulses, so one PULSE command (CMD.POL = 0) serves both directions of a row.
+
+Two update modes (cfg["mode"]):
+- "open" (Nandakumar et al. 2020): when |acc| >= eps, apply n = min(trunc(|acc| / eps),
+  n_max) pulses of acc's sign and keep the remainder acc - sign * n * eps.
+- "wv" (Wu et al. 2023, as on the source chip): when |acc| >= thr, write the cell to its
+  new target G+ + round(acc) with write-verify (read, adaptive-amplitude SET/RESET
+  pulses, read after each, bounded iterations) and clear the accumulator.
+
+Pulse scheduling: a row's pulse counts become as few PULSE commands as possible (one
+command applies one count to every masked cell): ``schedule`` picks the smaller of the
+staircase decomposition (one command per distinct count) and the binary one (counts
+1, 2, 4, ...: one command per bit of the largest count).  SET and RESET cells of a row
+share commands.
+
+    u = Updater(cim, cfg)
+    u.program_initial(net, rng)       # write-verify every pair to REF + w0, REF
+    u.apply(net)                      # after a batch: threshold scan and device writes
+"""
+
+from cim_regs import (
+    P_AMP_MAX_MV,
+    P_GMAX_NOM,
+    P_GMIN_NOM,
+    P_K_RESET,
+    P_K_SET,
+    P_VTH_RESET_MV,
+    P_VTH_SET_MV,
+)
+from fixedpoint import sat
+from micropython import const
+
+REF = const(512)           # G- reference code: mid-range, w in about [-384, +384]
+_AMP_LO = const(1500)      # write-verify amplitude range, mV (source chip: 1.5 V .. 3 V)
+_AMP_HI = const(3000)
+_WV_MAX_COUNT = const(8)   # write-verify: pulses per round at most
+
+
+def schedule(set_counts, reset_counts, max_count=255):
+    """PULSE commands for one row: [(count, set_mask, reset_mask), ...].
+
+    ``set_counts``/``reset_counts``: {column: pulses}.  A cell in both gets SET then RESET
+    of the same counts (the macro's phase order).  Every cell gets exactly its count, in
+    at most min(#distinct counts, bits of the largest count) commands (+ splits of
+    counts above max_count).
+    """
+    counts = {}
+    for c, n in set_counts.items():
+        if n > 0:
+            counts[c] = n
+    for c, n in reset_counts.items():
+        if n > 0 and c not in counts:
+            counts[c] = n
+    if not counts:
+        return []
+    distinct = sorted(set(counts.values()))
+    top = distinct[-1]
+    nbits = 0
+    while (1 << nbits) <= top:
+        nbits += 1
+    cmds = []
+    if len(distinct) <= nbits:  # staircase: counts d1 < d2 < ... applied as differences
+        prev = 0
+        for d in distinct:
+            step = d - prev
+            sm = rm = 0
+            for c, n in counts.items():
+                if n >= d:
+                    if c in set_counts and set_counts[c] >= d:
+                        sm |= 1 << c
+                    if c in reset_counts and reset_counts[c] >= d:
+                        rm |= 1 << c
+            cmds.append((step, sm, rm))
+            prev = d
+    else:  # binary: command b applies 2**b pulses to every cell whose count has bit b
+        for b in range(nbits):
+            sm = rm = 0
+            for c, n in set_counts.items():
+                if n >> b & 1:
+                    sm |= 1 << c
+            for c, n in reset_counts.items():
+                if n >> b & 1:
+                    rm |= 1 << c
+            if sm | rm:
+                cmds.append((1 << b, sm, rm))
+    out = []
+    for n, sm, rm in cmds:  # PULSE_COUNT is 8 bits
+        while n > max_count:
+            out.append((max_count, sm, rm))
+            n -= max_count
+        if n:
+            out.append((n, sm, rm))
+    return out
+
+
+def open_loop_counts(acc, i, eps, n_max):
+    """Pulses for accumulator acc[i] (open loop); updates acc[i] to the remainder.
+
+    Returns n > 0 for SET (raise the weight), n < 0 for RESET, 0 below threshold.
+    C-style truncation toward zero: |acc| < eps gives 0 and leaves acc untouched.
+    """
+    a = acc[i]
+    if a >= eps:
+        n = a // eps
+        if n > n_max:
+            n = n_max
+        acc[i] = a - n * eps
+        return n
+    if a <= -eps:
+        n = (-a) // eps
+        if n > n_max:
+            n = n_max
+        acc[i] = a + n * eps
+        return -n
+    return 0
+
+
+def pulse_plan(step, g, is_set):
+    """(amplitude mV, count) whose nominal move from code g is about ``step`` codes.
+
+    Inverts docs/arithmetic.md §2 with nominal bounds and width 1: one pulse moves
+    span * a / 2**16 codes, a = od * K / 16.  A move one pulse cannot make at the top of
+    the write-verify range [1.5 V, 3.0 V] gets several pulses at the top amplitude
+    (fewer than needed: the soft bound shrinks each step, and the next read corrects).
+    """
+    if is_set:
+        span = P_GMAX_NOM - g
+        k, vth = P_K_SET, P_VTH_SET_MV
+    else:
+        span = g - P_GMIN_NOM
+        k, vth = P_K_RESET, P_VTH_RESET_MV
+    if span < 8:
+        span = 8
+    a = (step << 16) // span
+    amp_hi = min(_AMP_HI, P_AMP_MAX_MV)
+    od = (a << 4) // k
+    if vth + od <= amp_hi:
+        return sat(vth + od, _AMP_LO, amp_hi), 1
+    a_hi = ((amp_hi - vth) * k) >> 4
+    return amp_hi, sat(a // a_hi, 1, _WV_MAX_COUNT)
+
+
+class Updater:
+    def __init__(self, cim, cfg):
+        self.cim = cim
+        self.mode = cfg["mode"]
+        self.acc_frac = cfg["acc_bits"] - 8     # accumulator units: 2**-frac codes
+        self.thr = cfg["thr"] << self.acc_frac  # write-verify threshold, acc units
+        self.eps = cfg["eps"] << self.acc_frac  # open-loop: codes per pulse, acc units
+        self.n_max = cfg["n_max"]
+        self.tol = cfg["wv_tol"]
+        self.iters = cfg["wv_iters"]
+        self.set_amp = cfg["set_amp"]
+        self.reset_amp = cfg["reset_amp"]
+        self.n_updates = 0      # weights whose threshold was crossed
+        self.n_wv_miss = 0      # write-verify ended outside tolerance
+        self.writes = None      # per-weight programming events (saturating 255)
+
+    # -- write-verify of some cells of one row -----------------------------------------
+    def write_verify(self, tile, row, c0, nc, tgt_p, tgt_n=None):
+        """Program columns c0 + j with tgt_p[j] >= 0 (G+) and tgt_n[j] >= 0 (G-) to their
+        target codes within +-tol; -1 skips a cell.  Each round reads the row, then
+        pulses every cell outside tolerance: cells a single pulse cannot reach get their
+        own pulse count at the top amplitude (grouped into few commands by ``schedule``),
+        the others one pulse sized for the nearest of them (so none overshoots).  At most
+        ``iters`` rounds; returns the number of cells still outside tolerance.
+        """
+        cim = self.cim
+        tol = self.tol
+        rb = cim.readbuf
+        pols = (0, 1) if tgt_n is not None else (0,)
+        coarse_s = {}
+        coarse_r = {}
+        left = 0
+        for it in range(self.iters + 1):
+            cim.read_row(tile, row, c0, nc)
+            left = 0
+            for pol in pols:
+                tgt = tgt_n if pol else tgt_p
+                coarse_s.clear()
+                coarse_r.clear()
+                sm = rm = 0
+                s_err = r_err = 1 << 20
+                s_g = r_g = 0
+                for j in range(nc):
+                    t = tgt[j]
+                    if t < 0:
+                        continue
+                    o = 4 * (c0 + j) + 2 * pol
+                    g = rb[o] | rb[o + 1] << 8
+                    d = t - g
+                    if -tol <= d <= tol:
+                        continue
+                    left += 1
+                    c = c0 + j
+                    if d > 0:
+                        n = pulse_plan(d, g, True)[1]
+                        if n > 1:
+                            coarse_s[c] = n
+                        else:
+                            sm |= 1 << c
+                            if d < s_err:
+                                s_err, s_g = d, g
+                    else:
+                        n = pulse_plan(-d, g, False)[1]
+                        if n > 1:
+                            coarse_r[c] = n
+                        else:
+                            rm |= 1 << c
+                            if -d < r_err:
+                                r_err, r_g = -d, g
+                if it == self.iters:
+                    continue
+                top = min(_AMP_HI, P_AMP_MAX_MV)
+                if coarse_s or coarse_r:
+                    for n, csm, crm in schedule(coarse_s, coarse_r):
+                        cim.pulse(tile, row, pol, csm, crm, n, top, top)
+                if sm | rm:
+                    sa = pulse_plan(s_err, s_g, True)[0] if sm else self.set_amp
+                    ra = pulse_plan(r_err, r_g, False)[0] if rm else self.reset_amp
+                    cim.pulse(tile, row, pol, sm, rm, 1, sa, ra)
+            if not left:
+                return 0
+        return left
+
+    # -- initialisation: every used pair to (REF + w0, REF) ------------------------------
+    def program_initial(self, net, rng, init_amp):
+        """Write-verify every weight of ``net`` to G+ = REF + U(-a, a), G- = REF."""
+        tp = [0] * 64
+        tn = [0] * 64
+        miss = 0
+        for L in net.layers:
+            for tile, r0, nr, c0, nc, tc0 in L.blocks:
+                for j in range(nc):
+                    tn[j] = REF
+                for i in range(nr):
+                    for j in range(nc):
+                        tp[j] = REF + rng.symmetric(init_amp)
+                    miss += self.write_verify(tile, i, tc0, nc, tp, tn)
+        self.n_wv_miss += miss
+        return miss
+
+    # -- after a batch -------------------------------------------------------------------
+    def apply(self, net):
+        """Threshold scan of every accumulator; program the weights that crossed."""
+        if self.mode == "open":
+            self._apply_open(net)
+        else:
+            self._apply_wv(net)
+
+    def _count_write(self, li_base, idx):
+        w = self.writes
+        if w is not None:
+            v = w[li_base + idx]
+            if v < 255:
+                w[li_base + idx] = v + 1
+
+    def _apply_open(self, net):
+        cim = self.cim
+        eps, n_max = self.eps, self.n_max
+        base = 0
+        sc = {}
+        rc = {}
+        for L in net.layers:
+            acc, C = L.acc, L.C
+            for tile, r0, nr, c0, nc, tc0 in L.blocks:
+                for i in range(nr):
+                    ab = (r0 + i) * C + c0
+                    sc.clear()
+                    rc.clear()
+                    for j in range(nc):
+                        n = open_loop_counts(acc, ab + j, eps, n_max)
+                        if n > 0:
+                            sc[tc0 + j] = n
+                        elif n < 0:
+                            rc[tc0 + j] = -n
+                        if n:
+                            self.n_updates += 1
+                            self._count_write(base, ab + j)
+                    if sc or rc:
+                        for n, sm, rm in schedule(sc, rc):
+                            cim.pulse(tile, i, 0, sm, rm, n, self.set_amp, self.reset_amp)
+            base += L.R * C
+
+    def _apply_wv(self, net):
+        cim = self.cim
+        thr, frac = self.thr, self.acc_frac
+        half = (1 << (frac - 1)) if frac else 0
+        tp = [-1] * 64
+        rb = cim.readbuf
+        base = 0
+        for L in net.layers:
+            acc, C = L.acc, L.C
+            for tile, r0, nr, c0, nc, tc0 in L.blocks:
+                for i in range(nr):
+                    ab = (r0 + i) * C + c0
+                    hit = False
+                    for j in range(nc):
+                        a = acc[ab + j]
+                        if a >= thr or a <= -thr:
+                            hit = True
+                            break
+                    if not hit:
+                        continue
+                    cim.read_row(tile, i, tc0, nc)  # current G+ of the row
+                    for j in range(nc):
+                        a = acc[ab + j]
+                        if a >= thr or a <= -thr:
+                            o = 4 * (tc0 + j)
+                            g = rb[o] | rb[o + 1] << 8
+                            d = (a + half) >> frac
+                            tp[j] = sat(g + d, P_GMIN_NOM, P_GMAX_NOM)
+                            acc[ab + j] = 0
+                            self.n_updates += 1
+                            self._count_write(base, ab + j)
+                        else:
+                            tp[j] = -1
+                    self.n_wv_miss += self.write_verify(tile, i, tc0, nc, tp)
+            base += L.R * C

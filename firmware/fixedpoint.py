@@ -28,12 +28,16 @@ Rounding: right shifts round half up (floor(v / 2**s + 1/2)), as the macro's ADC
 Saturation, never wrap: sat() at every narrowing.
 """
 
-from micropython import const
+try:
+    from micropython import const
+except ImportError:  # CPython: the unit tests import this module directly
+    def const(x):
+        return x
 
 LOGIT_SHIFT = const(4)        # 16 logit codes per nat
 OUT_ERR_SHIFT = const(9)      # Q0.16 probability error -> int8 error code (65536 >> 9 = 128)
 ERR_MAX = const(127)          # largest error code magnitude (int8, symmetric)
-_EXP_STEP_Q16 = const(61565)  # round(65536 * exp(-1 / 16)): one logit code of decay
+_EXP_STEP_Q30 = const(1008687096)  # round(2**30 * exp(-1 / 16)): one logit code of decay
 _Q16_ONE = const(65536)
 
 
@@ -69,15 +73,17 @@ def s8(b):
 
 
 def _exp_table():
+    # A Q30 running product, rounded to Q16 per entry: a Q16 product would accumulate
+    # 8 LSB of error and stall at 2 in the tail (round half up of 2 * 0.94 is 2).
     t = [0] * 256
-    v = _Q16_ONE
+    v = 1 << 30
     for d in range(256):
-        t[d] = v
-        v = (v * _EXP_STEP_Q16 + 0x8000) >> 16
+        t[d] = (v + (1 << 13)) >> 14
+        v = (v * _EXP_STEP_Q30 + (1 << 29)) >> 30
     return t
 
 
-EXP_Q16 = _exp_table()  # EXP_Q16[d] = 65536 * exp(-d / 16), max error 8 LSB; d >= 256 -> 0
+EXP_Q16 = _exp_table()  # EXP_Q16[d] = round(65536 * exp(-d / 16)) (+-1); d >= 256 -> 0
 
 
 def softmax_q16(z, out):

@@ -48,6 +48,7 @@ DEFAULTS = {
     "n_calib": 2,           # images for the forward ADC-shift calibration
     "progress": 50,         # images per progress line
     "digest": 0,            # 1: add CRCs of accumulators and conductances to RESULT
+    "noise": 1,             # 0: read, pulse and ADC noise off (ablation); 1: chip defaults
     "verbose": 0,           # 1: a debug line per image (logits, activity, accumulators)
 }
 
@@ -161,7 +162,7 @@ def digest_state(net, cimdev):
 def main(argv):
     cfg = parse_args(argv)
     t_start = time.ticks_ms()
-    dev = cim.Cim(cfg["seed"])
+    dev = cim.Cim(cfg["seed"], None if cfg["noise"] else (0, 0, 0))
     train = mnist.Mnist(cfg["train"])
     test = mnist.Mnist(cfg["test"])
     if cfg["n_train"] > train.count or cfg["n_test"] > test.count:

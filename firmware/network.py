@@ -48,7 +48,7 @@ class Layer:
             self.argmax = array("H", bytes(2 * self.nout))  # pooled -> index into act
             self.patch = bytearray(self.R)
             self.gsum = array("i", bytes(4 * self.R * self.C))  # per-sample conv gradient
-            self.derr = array("i", bytes(4 * self.cout * npos))  # error at conv outputs
+            self.derr = array("h", bytes(2 * self.cout * npos))  # error at conv outputs
             self.col = [0] * self.R                              # transposed VMM of a patch
         else:
             _, self.R, self.C = spec
@@ -57,9 +57,8 @@ class Layer:
         # this layer's output codes (next input); fc: the ReLU activations themselves
         self.out = bytearray(self.nout) if self.kind == "conv" else self.act
         self.pre = [0] * self.C               # pre-activation of one VMM position
-        self.err_in = [0] * self.nin          # error propagated to this layer's input
-        self.acc = array("h" if acc_bits > 8 else "b", bytes((2 if acc_bits > 8 else 1)
-                                                             * self.R * self.C))
+        self.err_in = None                    # error propagated to this layer's input
+        self.acc = None                        # accumulators: a slice of the arena
         self.amax = (1 << (acc_bits - 1)) - 1  # accumulator saturation, symmetric
         self.blocks = []                      # (tile, r0, nr, c0, nc, tile_c0)
         self.fshift = 10                      # forward ADC shift (calibrated)
@@ -91,7 +90,21 @@ def place(layers, ntiles, rows, cols):
 class Network:
     def __init__(self, spec, cim, acc_bits=16):
         self.cim = cim
+        # All accumulators in one arena, allocated first, before the heap fragments;
+        # each layer gets a typed memoryview slice of it.
+        n = 0
+        for s in spec:
+            n += (s[1] * s[3] * s[3] * s[2]) if s[0] == "conv" else s[1] * s[2]
+        self.acc = zeros("h" if acc_bits > 8 else "b", n)
+        self.writes = bytearray((n + 1) >> 1)  # per-weight write counts, 4 bits (update.py)
         self.layers = [Layer(s, acc_bits) for s in spec]
+        mv = memoryview(self.acc)
+        off = 0
+        for L in self.layers:
+            L.acc = mv[off:off + L.R * L.C]
+            off += L.R * L.C
+        for L in self.layers[1:]:  # the first layer's input error is never needed
+            L.err_in = array("i", bytes(4 * L.nin))
         self.tiles_used = place(self.layers, cim.ntiles, cim.rows, cim.cols)
         for a, b in zip(self.layers, self.layers[1:]):
             if a.nout != b.nin:
@@ -353,6 +366,17 @@ class Network:
                         a = -amax
                     acc[i] = a
         return e
+
+
+def zeros(typecode, n, chunk=256):
+    """array(typecode) of n zeros, grown in place by chunks: array(tc, bytes(n * size))
+    would hold the zero bytes and the array at once (twice the memory)."""
+    z = array(typecode, bytes(chunk * (2 if typecode == "h" else 1)))
+    a = array(typecode)
+    while len(a) + chunk <= n:
+        a.extend(z)
+    a.extend(z[:n - len(a)])
+    return a
 
 
 def _any(v, n):

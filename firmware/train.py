@@ -18,7 +18,6 @@ import sys
 import time
 
 import cim
-import micropython
 import mnist
 from fixedpoint import XorShift32, ilog2, ln_q8, softmax_xent_err
 from network import NETWORKS, Network
@@ -163,18 +162,19 @@ def main(argv):
     cfg = parse_args(argv)
     t_start = time.ticks_ms()
     dev = cim.Cim(cfg["seed"], None if cfg["noise"] else (0, 0, 0))
+    gc.collect()
+    net = Network(NETWORKS[cfg["net"]], dev, cfg["acc_bits"])  # big buffers first
     train = mnist.Mnist(cfg["train"])
     test = mnist.Mnist(cfg["test"])
     if cfg["n_train"] > train.count or cfg["n_test"] > test.count:
         raise ValueError("n_train=%d / n_test=%d but the files hold %d / %d images"
                          % (cfg["n_train"], cfg["n_test"], train.count, test.count))
-    net = Network(NETWORKS[cfg["net"]], dev, cfg["acc_bits"])
     if len(cfg["lr_shifts"]) == 1:
         cfg["lr_shifts"] = cfg["lr_shifts"] * len(net.layers)
     if len(cfg["lr_shifts"]) != len(net.layers):
         raise ValueError("lr=%s: one shift per layer (%d)" % (cfg["lr"], len(net.layers)))
     upd = Updater(dev, cfg)
-    upd.writes = bytearray(net.n_weights)
+    upd.writes = net.writes
     rng = XorShift32(cfg["seed"])
     pix = bytearray(784)
     print("cimtrain: %s, %d weights on %d of %d tiles (%d x %d), mode %s, acc %d bits"
@@ -234,20 +234,25 @@ def main(argv):
     correct, hp = evaluate(net, test, cfg["n_test"], pix)
     print("test: %d/%d correct, accuracy %s%%" % (correct, cfg["n_test"],
                                                  pct(correct, cfg["n_test"])))
-    w = upd.writes
-    written = sum(1 for v in w if v)
+    written = wmax = 0
+    for b in upd.writes:
+        for v in (b & 15, b >> 4):
+            if v:
+                written += 1
+                if v > wmax:
+                    wmax = v
     res = {
         "net": cfg["net"], "mode": cfg["mode"], "acc_bits": cfg["acc_bits"],
         "seed": cfg["seed"], "epochs": cfg["epochs"], "images_trained": seen,
         "n_test": cfg["n_test"], "test_correct": correct,
         "test_accuracy_x100": correct * 10000 // max(cfg["n_test"], 1),
         "weights": net.n_weights, "weight_updates": upd.n_updates,
-        "weights_written": written, "max_writes_per_weight": max(w) if w else 0,
+        "weights_written": written, "max_writes_per_weight": wmax,  # saturates at 15
         "vmm_ops": dev.n_vmm, "read_ops": dev.n_read, "pulse_ops": dev.n_pulse_ops,
         "pulses": dev.n_pulses, "wv_misses": upd.n_wv_miss,
         "fshift": [L.fshift for L in net.layers], "bshift": [L.bshift for L in net.layers],
         "train_ms": ms_train, "total_ms": time.ticks_diff(time.ticks_ms(), t_start),
-        "heap_setup": heap_setup, "heap_max": heap_max, "mem_peak": micropython.mem_peak(),
+        "heap_setup": heap_setup, "heap_max": heap_max,
         "pred_digest": hp,
     }
     if cfg["digest"]:

@@ -162,7 +162,7 @@ class Updater:
         self.reset_amp = cfg["reset_amp"]
         self.n_updates = 0      # weights whose threshold was crossed
         self.n_wv_miss = 0      # write-verify ended outside tolerance
-        self.writes = None      # per-weight programming events (saturating 255)
+        self.writes = None      # per-weight programming events, 4-bit (see _count_write)
 
     # -- write-verify of some cells of one row -----------------------------------------
     def write_verify(self, tile, row, c0, nc, tgt_p, tgt_n=None):
@@ -257,11 +257,15 @@ class Updater:
             self._apply_wv(net)
 
     def _count_write(self, li_base, idx):
+        """Per-weight programming events, 4 bits a weight (two per byte), saturating at 15:
+        enough for the histogram's tail, at half the RAM of a byte each."""
         w = self.writes
         if w is not None:
-            v = w[li_base + idx]
-            if v < 255:
-                w[li_base + idx] = v + 1
+            i = li_base + idx
+            b = w[i >> 1]
+            sh = (i & 1) << 2
+            if (b >> sh) & 15 < 15:
+                w[i >> 1] = b + (1 << sh)
 
     def _apply_open(self, net):
         cim = self.cim

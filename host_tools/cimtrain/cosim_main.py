@@ -27,11 +27,10 @@ import threading
 import time
 from pathlib import Path
 
-from . import dataset, regs
+from . import dataset, fwbuild, regs
 from .bridge.harness import unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware" / "train.py"
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 SESSION_RE = re.compile(r"(\d+) requests, (\d+) writes, (\d+) reads, (\d+) waits, "
                         r"(\d+) bus errors")
@@ -152,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     fw_args = [f"net={net}", f"train={train}", f"test={test}", f"n_train={a.n_train}",
                f"n_test={a.n_test}", f"epochs={a.epochs}", f"seed={a.seed}",
                f"mode={a.mode}", *a.fw_args]
+    fw_dir = fwbuild.build()
     cmd = [sys.executable, "-m", "cimtrain.bridge.launch", "--window", window, "--wait", "60",
-           "--heap", a.heap, str(FIRMWARE), *fw_args]
+           "--heap", a.heap, "--firmware-dir", str(fw_dir), str(fw_dir / fwbuild.ENTRY),
+           *fw_args]
     result = None
     fw = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, bufsize=1)
     try:

@@ -1,0 +1,115 @@
+"""End-to-end training: firmware/train.py on the virtual board, through RTL and model.
+
+* The same firmware, seed and images on the RTL server (Icarus, scoreboard in lockstep)
+  and on the model server end with identical predictions, accumulators and conductances
+  (DESIGN.md contract 2): the firmware reports FNV digests of all three.
+* LeNet-5 trains within a 256 KB MicroPython heap (the firmware's memory budget).
+* Bad configuration is a clear error and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cimtrain import dataset, fwbuild
+from cimtrain.bridge.harness import launch_cmd, serve_in_thread, unique_name
+from cimtrain.model import CimMacro
+
+ROOT = Path(__file__).resolve().parents[1]
+FW_DIR = fwbuild.build()              # the firmware as a board runs it: .mpy modules
+TRAIN_FW = FW_DIR / fwbuild.ENTRY
+TIMING = ("train_ms", "total_ms", "heap_setup", "heap_max")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    return (dataset.pack("train", count=8, out=d / "train.bin"),
+            dataset.pack("test", count=4, out=d / "test.bin"))
+
+
+def result_of(stdout: str) -> dict:
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, f"no RESULT line in firmware output:\n{stdout[-3000:]}"
+    return json.loads(lines[-1][7:])
+
+
+def run_on_model(preset, args, heap="16M", timeout=600):
+    model = CimMacro(preset)
+    with serve_in_thread(unique_name("e2e"), model, attach_timeout_s=30) as srv:
+        cmd = launch_cmd(srv.name, TRAIN_FW, args,
+                         ["--heap", heap, "--firmware-dir", str(FW_DIR)])
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return r, srv, model
+
+
+def run_on_rtl(preset, args, timeout=1200):
+    window = unique_name("e2e-rtl")
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "cosim" / "rtl_server" / "run_rtl_server.py"),
+         "--window", window, "--preset", preset, "--attach-timeout", "120"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, SIM=os.environ.get("SIM", "icarus")))
+    try:
+        cmd = launch_cmd(window, TRAIN_FW, args, ["--wait", "300", "--heap", "16M",
+                                                  "--firmware-dir", str(FW_DIR)])
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        out, _ = server.communicate(timeout=120)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return r, server.returncode, out
+
+
+def test_rtl_and_model_end_bit_identical(data):
+    """Short seed-chip training on both backends: identical digests and counts."""
+    train, test = data
+    args = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=3", "n_test=3",
+            "batch=2", "n_calib=1", "digest=1", "seed=7", "lr=-12", "progress=1"]
+    rm, srv, _ = run_on_model("seed-chip", args)
+    assert rm.returncode == 0, rm.stdout[-3000:] + rm.stderr[-3000:]
+    assert srv.exits == [0] and srv.error is None
+    res_model = result_of(rm.stdout)
+    rr, rtl_rc, rtl_out = run_on_rtl("seed-chip", args)
+    assert rr.returncode == 0, rr.stdout[-3000:] + rr.stderr[-3000:] + rtl_out[-3000:]
+    assert rtl_rc == 0, "RTL server (scoreboard) failed:\n" + rtl_out[-3000:]
+    assert "0 mismatches" in rtl_out or "MISMATCH" not in rtl_out, rtl_out[-2000:]
+    res_rtl = result_of(rr.stdout)
+    assert res_model["weight_updates"] > 0, "the short run must program some weights"
+    for k in TIMING:
+        res_model.pop(k)
+        res_rtl.pop(k)
+    assert res_rtl == res_model
+
+
+def test_lenet5_trains_in_a_256k_heap(data):
+    train, test = data
+    args = ["net=lenet5", f"train={train}", f"test={test}", "n_train=2", "n_test=2",
+            "batch=2", "n_calib=1", "init_amp=64", "wv_iters=2", "progress=1"]
+    r, srv, model = run_on_model("default", args, heap="256K")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = result_of(r.stdout)
+    assert res["images_trained"] == 2 and res["weights"] == 44190
+    assert res["heap_max"] < 256 * 1024
+    # every weight was programmed at init: both cells of all 44,190 pairs were pulsed
+    assert int((model.array.wc > 0).sum()) >= 2 * 44190 * 0.99
+
+
+@pytest.mark.parametrize("arg, msg", [("mode=bogus", "mode=bogus"),
+                                      ("acc_bits=12", "acc_bits=12"),
+                                      ("nosuch=1", "unknown option"),
+                                      ("lr=1,2", "one shift per layer"),
+                                      ("n_train=99", "hold 8")])
+def test_bad_configuration_is_a_clear_error(data, arg, msg):
+    train, test = data
+    args = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=2", "n_test=2", arg]
+    r, _, _ = run_on_model("seed-chip", args, timeout=60)
+    assert r.returncode != 0
+    assert msg in r.stderr + r.stdout, r.stderr[-2000:]

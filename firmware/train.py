@@ -19,6 +19,7 @@ import time
 
 import cim
 import mnist
+from cim_regs import R_NOISE_ADC_SIGMA, R_NOISE_PULSE_SIGMA, R_NOISE_READ_SIGMA
 from fixedpoint import XorShift32, ilog2, ln_q8, softmax_xent_err
 from network import NETWORKS, Network
 from update import Updater
@@ -48,6 +49,9 @@ DEFAULTS = {
     "progress": 50,         # images per progress line
     "digest": 0,            # 1: add CRCs of accumulators and conductances to RESULT
     "noise": 1,             # 0: read, pulse and ADC noise off (ablation); 1: chip defaults
+    "noise_read": -1,       # read-noise sigma, Q8.8 codes (-1: the chip's default)
+    "noise_pulse": -1,      # pulse-noise sigma, Q8.8 codes (-1: the chip's default)
+    "noise_adc": -1,        # ADC-noise sigma, Q8.8 LSB (-1: the chip's default)
     "verbose": 0,           # 1: a debug line per image (logits, activity, accumulators)
 }
 
@@ -161,7 +165,14 @@ def digest_state(net, cimdev):
 def main(argv):
     cfg = parse_args(argv)
     t_start = time.ticks_ms()
-    dev = cim.Cim(cfg["seed"], None if cfg["noise"] else (0, 0, 0))
+    noise = None  # chip defaults
+    if not cfg["noise"] or min(cfg["noise_read"], cfg["noise_pulse"], cfg["noise_adc"]) >= 0:
+        noise = (0, 0, 0)
+    dev = cim.Cim(cfg["seed"], noise)
+    for reg, key in ((R_NOISE_READ_SIGMA, "noise_read"), (R_NOISE_PULSE_SIGMA, "noise_pulse"),
+                     (R_NOISE_ADC_SIGMA, "noise_adc")):
+        if cfg["noise"] and cfg[key] >= 0:
+            dev.set(reg, cfg[key])
     gc.collect()
     net = Network(NETWORKS[cfg["net"]], dev, cfg["acc_bits"])  # big buffers first
     train = mnist.Mnist(cfg["train"])
@@ -182,6 +193,7 @@ def main(argv):
              dev.ntiles, dev.rows, dev.cols, cfg["mode"], cfg["acc_bits"]))
     t = time.ticks_ms()
     miss = upd.program_initial(net, rng, cfg["init_amp"])
+    init_pulses, init_reads = dev.n_pulses, dev.n_read
     print("init: %d weights write-verified in %d ms, %d cells outside tolerance"
           % (net.n_weights, time.ticks_diff(time.ticks_ms(), t), miss))
     calibrate(net, train, min(cfg["n_calib"], max(train.count, 1)), pix)
@@ -250,6 +262,7 @@ def main(argv):
         "weights_written": written, "max_writes_per_weight": wmax,  # saturates at 15
         "vmm_ops": dev.n_vmm, "read_ops": dev.n_read, "pulse_ops": dev.n_pulse_ops,
         "pulses": dev.n_pulses, "wv_misses": upd.n_wv_miss,
+        "init_pulses": init_pulses, "init_reads": init_reads,
         "fshift": [L.fshift for L in net.layers], "bshift": [L.bshift for L in net.layers],
         "train_ms": ms_train, "total_ms": time.ticks_diff(time.ticks_ms(), t_start),
         "heap_setup": heap_setup, "heap_max": heap_max,

@@ -113,3 +113,25 @@ def test_bad_configuration_is_a_clear_error(data, arg, msg):
     r, _, _ = run_on_model("seed-chip", args, timeout=60)
     assert r.returncode != 0
     assert msg in r.stderr + r.stdout, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("mode", ["open", "wv"])
+def test_both_update_modes_program_weights(data, mode):
+    """A few seed-chip images in each mode: accumulators cross, devices get written."""
+    train, test = data
+    args = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=4", "n_test=2",
+            "batch=2", "n_calib=1", "lr=-14", f"mode={mode}", "progress=2"]
+    r, srv, model = run_on_model("seed-chip", args)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = result_of(r.stdout)
+    assert res["weight_updates"] > 0 and 0 < res["weights_written"] <= res["weight_updates"]
+    assert res["max_writes_per_weight"] >= 1
+    # the device counted every pulse the firmware sent: init + training
+    assert res["pulses"] == int(model.array.wc.sum())
+    train_pulses = res["pulses"] - res["init_pulses"]
+    if mode == "open":  # 1..n_max (8) pulses per update, and no row reads after init
+        assert res["weight_updates"] <= train_pulses <= 8 * res["weight_updates"]
+        assert res["read_ops"] == res["init_reads"]
+    else:  # write-verify reads the rows it programs
+        assert res["read_ops"] > res["init_reads"] and train_pulses > 0
+    assert "epoch 1  4/4 images" in r.stdout

@@ -107,7 +107,7 @@ class Mnist:
         try:
             self._f = open(path, "rb")
         except OSError as e:
-            raise DatasetError("%s: cannot open (%s)" % (path, e))
+            raise DatasetError("%s: cannot open (%s)" % (path, e)) from None
         self._label = bytearray(1)
         try:
             self._check_header()

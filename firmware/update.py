@@ -32,6 +32,7 @@ from cim_regs import (
     P_VTH_SET_MV,
 )
 from fixedpoint import sat
+
 try:
     from micropython import const
 except ImportError:  # CPython: the unit tests import this module directly
@@ -238,7 +239,7 @@ class Updater:
         tn = [0] * 64
         miss = 0
         for L in net.layers:
-            for tile, r0, nr, c0, nc, tc0 in L.blocks:
+            for tile, _r0, nr, _c0, nc, tc0 in L.blocks:
                 for j in range(nc):
                     tn[j] = REF
                 for i in range(nr):

@@ -106,19 +106,24 @@ def test_normalize_err(vals):
 
 def test_accumulator_saturates_never_wraps():
     """fc weight-gradient accumulation at 8 and 16 bits: saturates at +-(2**(b-1) - 1)."""
+    class Dev:
+        ntiles, rows, cols = 1, 8, 8
+
     for bits in (8, 16):
-        L = network.Layer(("fc", 2, 2), bits)
+        net = network.Network((("fc", 2, 2),), Dev(), bits)
+        L = net.layers[0]
         L.x = bytes([255, 0])
-        net = network.Network.__new__(network.Network)
         m = (1 << (bits - 1)) - 1
         for _ in range(200):
             net._fc_grad(L, [127, -127], 0)  # acc -= 255 * err, many times
         assert list(L.acc) == [-m, m, 0, 0]
         # one exact step from zero: -(255 * 3) >> 2 rounded half up = -191.25 -> -191
-        L2 = network.Layer(("fc", 2, 2), bits)
+        net2 = network.Network((("fc", 2, 2),), Dev(), bits)
+        L2 = net2.layers[0]
         L2.x = bytes([255, 0])
-        net._fc_grad(L2, [3, 0], 2)
+        net2._fc_grad(L2, [3, 0], 2)
         assert L2.acc[0] == max(-m, -191)
+        assert len(net2.acc) == 4 and net2.acc.typecode == ("h" if bits == 16 else "b")
 
 
 def test_tile_map_lenet5_and_seedcnn():

@@ -1,11 +1,16 @@
 """Bridge throughput and latency, measured by MicroPython firmware on the virtual board.
 
-    python -m cimtrain.bridge.bench [--n 20000] [--json results/bridge.json]
+    python -m cimtrain.bridge.bench [--servers model,dict,icarus] [--n 20000] [--n-rtl 2000]
+                                    [--json results/bridge.json]
 
-Two servers: the bit-exact model (what firmware sees in practice) and a register dict
-(the bridge's own capacity: ring, C drain, Python dispatch).  Rates are firmware-side:
-posted writes per second including the final flush, blocking reads per second, 64-word
-burst kB/s (1 kB = 1000 bytes), and single-read round trips.
+Servers: ``model`` (the bit-exact model, what firmware sees on the virtual platform),
+``dict`` (a register dict: the bridge's own capacity, ring + C drain + Python dispatch),
+``icarus`` / ``verilator`` (the RTL server, cosim/rtl_server, on that simulator, with the
+model as lockstep scoreboard; the run fails unless the scoreboard ends clean).  Rates are
+firmware-side: posted writes per second including the final flush, blocking reads per
+second, 64-word burst kB/s (1 kB = 1000 bytes), single-read round trips, and VMM
+commands per second in the training loop's shape (10 INBUF words, CMD, wait_done,
+3 OUTBUF words).
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
-from .harness import run_firmware, serve_in_thread, unique_name
+from .harness import ROOT, run_firmware, serve_in_thread, unique_name
 
 FW = Path(__file__).resolve().parent / "bench_fw.py"
+RTL_RUN = ROOT / "cosim" / "rtl_server" / "run_rtl_server.py"
+SERVERS = ("model", "dict", "icarus", "verilator")
 
 
 class DictModel:
@@ -41,32 +51,81 @@ class DictModel:
         self.cycle = cycle
 
 
-def run(n: int) -> dict:
+def _parse(proc: subprocess.CompletedProcess) -> dict:
+    if proc.returncode:
+        raise RuntimeError(f"bench firmware failed (rc {proc.returncode}):\n"
+                           f"{proc.stdout}{proc.stderr}")
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH "))
+    return ast.literal_eval(line[6:])
+
+
+def run_in_thread(label: str, n: int) -> dict:
     from ..model import CimMacro
 
-    out = {}
-    for label, model in (("model", CimMacro("default")), ("dict", DictModel())):
-        with serve_in_thread(unique_name("bench"), model) as srv:
-            proc = run_firmware(srv.name, FW, [str(n)])
-        if proc.returncode:
-            raise RuntimeError(proc.stdout + proc.stderr)
-        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH "))
-        out[label] = ast.literal_eval(line[6:])
+    model = CimMacro("default") if label == "model" else DictModel()
+    with serve_in_thread(unique_name("bench"), model) as srv:
+        proc = run_firmware(srv.name, FW, [str(n)])
+    return _parse(proc)
+
+
+def run_rtl(sim: str, n: int, preset: str = "default", timeout_s: float = 1800) -> dict:
+    """The RTL server on ``sim`` in a subprocess, the bench firmware against it."""
+    name = unique_name(f"bench-{sim}")
+    env = {**os.environ, "SIM": sim}
+    srv = subprocess.Popen([sys.executable, str(RTL_RUN), "--window", name, "--preset", preset,
+                            "--attach-timeout", "600"], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        t0 = time.monotonic()
+        proc = run_firmware(name, FW, [str(n)], launcher_args=["--wait", "600"],
+                            timeout_s=timeout_s)
+        log, _ = srv.communicate(timeout=120)
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.communicate()
+    if srv.returncode != 0 or "0 mismatches" not in log:
+        raise RuntimeError(f"RTL server ({sim}) failed, rc {srv.returncode}:\n{log[-4000:]}"
+                           f"\nfirmware: {proc.stdout}{proc.stderr}")
+    res = _parse(proc)
+    res["wall_s"] = round(time.monotonic() - t0, 2)
+    return res
+
+
+def run(n: int, servers: tuple[str, ...] = ("model", "dict"), n_rtl: int = 2000) -> dict:
+    out: dict = {}
+    for label in servers:
+        try:
+            if label in ("model", "dict"):
+                out[label] = run_in_thread(label, n)
+            else:
+                out[label] = run_rtl(label, n_rtl)
+        except Exception as e:  # one server failing (e.g. no Verilator) keeps the others
+            if len(servers) == 1:
+                raise
+            out[label] = {"error": str(e).strip().splitlines()[-1][:300]}
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=20000, help="accesses per measurement")
+    ap.add_argument("--servers", default="model,dict",
+                    help=f"comma-separated, from {', '.join(SERVERS)} (default model,dict)")
+    ap.add_argument("--n", type=int, default=20000, help="accesses per rate (thread servers)")
+    ap.add_argument("--n-rtl", type=int, default=2000, help="accesses per rate (RTL servers)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
-    res = run(args.n)
+    servers = tuple(s for s in args.servers.split(",") if s)
+    bad = [s for s in servers if s not in SERVERS]
+    if bad:
+        ap.error(f"unknown server(s) {bad}; choose from {SERVERS}")
+    res = run(args.n, servers, args.n_rtl)
     text = json.dumps(res, indent=2)
     print(text)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text + "\n")
-    return 0
+    return int(any("error" in v for v in res.values()))
 
 
 if __name__ == "__main__":

@@ -1,25 +1,33 @@
 """Testbench of cim_macro: driver -> monitor -> model -> checker.
 
-* Driver: cocotbext-axi ``AxiLiteMaster`` on the ``s_axil`` bus.
-* Monitor: samples the AXI handshakes on every rising edge and stamps each
-  request with its edge index (edges since reset release), the time base of
-  docs/arithmetic.md §4.
-* Model: ``cimtrain.model.CimMacro`` built from the DUT's own parameters, fed
-  every request at its handshake edge, so BUSY windows, cycle counters and
-  noise indices line up exactly.
-* Checker: compares every read data / response and write response, and the
-  irq_o pin on every edge, against the model; counts mismatches.
+Two benches share one scoreboard:
+
+* ``CimTb`` (top ``cim_macro``, the macro's own tests): cocotbext-axi ``AxiLiteMaster``
+  drives ``s_axil``; ``BusMonitor`` samples the AXI handshakes and irq_o on every rising
+  edge in Python.
+* ``XactTb`` (top ``cim_tb_top``, cim_tb_top.v; the RTL server): an HDL transactor plays
+  a program of accesses back to back and an HDL recorder logs every handshake and every
+  change of irq_o with its edge index; Python reads the log once per program.  No
+  Python code runs per clock edge, which is what makes the RTL server fast.
+
+Time base: the edge index (rising edges since reset release, the first being 0),
+docs/arithmetic.md §4.  ``Scoreboard``: ``cimtrain.model.CimMacro`` built from the DUT's
+own parameters, fed every observed request at its handshake edge, so BUSY windows,
+cycle counters and noise indices line up exactly; it compares every read data /
+response and write response, and irq_o on every edge, and counts mismatches.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 from collections import deque
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.handle import Immediate
+from cocotb.triggers import ClockCycles, RisingEdge, Timer
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from cimtrain import regs
@@ -35,48 +43,6 @@ def dut_params(dut) -> dict:
             "COLS": int(dut.Cols.value)}
 
 
-class BusMonitor:
-    """Stamps AXI-Lite handshakes with their edge index and feeds them to a callback."""
-
-    def __init__(self, dut, on_edge, on_request, on_response) -> None:
-        self.dut = dut
-        self.on_edge = on_edge
-        self.log = logging.getLogger("cocotb.tb.monitor")
-        self.on_request = on_request
-        self.on_response = on_response
-        self.edge = 0
-        self._task = None
-
-    def start(self) -> None:
-        self._task = cocotb.start_soon(self._run())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _run(self) -> None:
-        d = self.dut
-        while True:
-            await RisingEdge(d.clk_i)
-            if not int(d.rst_ni.value):
-                self.edge = 0
-                continue
-            t = self.edge
-            self.on_edge(t)
-            if int(d.s_axil_arvalid.value) and int(d.s_axil_arready.value):
-                self.on_request(t, "r", int(d.s_axil_araddr.value), 0, 0xF)
-            if (int(d.s_axil_awvalid.value) and int(d.s_axil_awready.value)
-                    and int(d.s_axil_wvalid.value) and int(d.s_axil_wready.value)):
-                self.on_request(t, "w", int(d.s_axil_awaddr.value), int(d.s_axil_wdata.value),
-                                int(d.s_axil_wstrb.value))
-            if int(d.s_axil_rvalid.value) and int(d.s_axil_rready.value):
-                self.on_response(t, "r", int(d.s_axil_rdata.value), int(d.s_axil_rresp.value))
-            if int(d.s_axil_bvalid.value) and int(d.s_axil_bready.value):
-                self.on_response(t, "w", 0, int(d.s_axil_bresp.value))
-            self.edge += 1
-
-
 # One model per simulated chip.  cocotb runs every test of a module in one simulation,
 # and the RTL array (memristors) keeps its state across rst_ni, so the model of that
 # array must outlive a test too: each test gets a digital reset, not a fresh chip.
@@ -90,6 +56,144 @@ def chip_model(params: dict) -> CimMacro:
     return _CHIP_MODELS[key]
 
 
+class Scoreboard:
+    """Model + checker, fed the bus events of one DUT in edge order.
+
+    ``request``/``response``: AXI handshakes at their edge; every response is compared
+    with the model's answer to its request.  ``irq``: irq_o as sampled on an edge (a
+    monitor may report every edge or only the edges where the sampled value changes).
+    ``settle(t)``: the monitor has reported everything up to and including edge ``t``.
+
+    irq_o is checked on every edge without visiting every edge: the RTL's value only
+    changes where the monitor says so, and the model's only on the edge after an access
+    or on the edge a command completes (``CimMacro.idle_cycle``); comparing the two at
+    each of those points (kept in a heap) compares them on every edge in between.
+    """
+
+    def __init__(self, model: CimMacro, log: logging.Logger, max_logged: int = 20) -> None:
+        self.model = model
+        self.log = log
+        self.errors = 0
+        self.checked = 0
+        self.first_mismatch = ""
+        self._max_logged = max_logged
+        self._expect: deque = deque()
+        self._points: list[int] = []
+        self.irq_rtl = 0
+
+    def reset(self) -> None:
+        """Digital reset of DUT and model: edge 0 comes next, irq_o is 0."""
+        self.model.reset()
+        self._points.clear()
+        self.irq_rtl = 0
+
+    def _flush(self, t: int) -> None:
+        """Compare irq_o at the model's change points before edge ``t``."""
+        pts, m = self._points, self.model
+        while pts and pts[0] < t:
+            p = heapq.heappop(pts)
+            if p >= m.cycle:
+                self._cmp_irq(p, self.irq_rtl)
+
+    def _cmp_irq(self, t: int, got: int) -> None:
+        exp = int(self.model.irq_at(t))
+        if got != exp:
+            self.mismatch(f"irq_o = {got}, model {exp} at edge {t}")
+
+    def irq(self, t: int, value: int) -> None:
+        self._flush(t)
+        self.irq_rtl = value
+        self._cmp_irq(t, value)
+
+    def settle(self, t: int) -> None:
+        self._flush(t + 1)
+
+    def request(self, t: int, kind: str, addr: int, data: int, strb: int) -> tuple[int, int]:
+        """Feed one request to the model at its handshake edge; returns its answer."""
+        m = self.model
+        self._flush(t)
+        while self._points and self._points[0] <= t:
+            heapq.heappop(self._points)
+        self._cmp_irq(t, self.irq_rtl)
+        exp = m.read(addr, cycle=t) if kind == "r" else (0, m.write(addr, data, strb, cycle=t))
+        self._expect.append((t, kind, addr, data, exp))
+        heapq.heappush(self._points, t + 1)
+        if m.pending:
+            heapq.heappush(self._points, m.idle_cycle)
+        return exp
+
+    def response(self, t: int, kind: str, data: int, resp: int) -> None:
+        if not self._expect:
+            self.mismatch(f"unexpected {kind} response at edge {t}")
+            return
+        t0, k0, addr, wdata, (edata, eresp) = self._expect.popleft()
+        self.checked += 1
+        if k0 != kind or edata != data or eresp != resp:
+            what = f"read 0x{addr:04X}" if k0 == "r" else f"write 0x{addr:04X} <- 0x{wdata:08X}"
+            self.mismatch(f"{what} at edge {t0}: expected data 0x{edata:08X} "
+                          f"{RESP_NAME[eresp]}, got 0x{data:08X} {RESP_NAME[resp]}")
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._expect)
+
+    def mismatch(self, msg: str) -> None:
+        self.errors += 1
+        if not self.first_mismatch:
+            self.first_mismatch = msg
+        if self.errors <= self._max_logged:
+            self.log.error("MISMATCH %s", msg)
+
+    def finish(self) -> None:
+        """End-of-test check: an explicit error count, with the numbers involved."""
+        assert not self._expect, f"{len(self._expect)} requests never got a response"
+        assert self.errors == 0, f"{self.errors} mismatches against the model " \
+                                 f"({self.checked} responses checked)"
+        self.log.info("scoreboard: %d responses checked, 0 mismatches", self.checked)
+
+
+class BusMonitor:
+    """Samples AXI-Lite handshakes and irq_o on every rising edge, stamps them with the
+    edge index and feeds them to a scoreboard (top ``cim_macro``, Python-driven bus)."""
+
+    def __init__(self, dut, sb: Scoreboard) -> None:
+        self.dut = dut
+        self.sb = sb
+        self.log = logging.getLogger("cocotb.tb.monitor")
+        self.edge = 0
+        self._task = None
+
+    def start(self) -> None:
+        self._task = cocotb.start_soon(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _run(self) -> None:
+        d, sb = self.dut, self.sb
+        while True:
+            await RisingEdge(d.clk_i)
+            if not int(d.rst_ni.value):
+                self.edge = 0
+                continue
+            t = self.edge
+            # Before this edge's requests: irq_o shows the state left by earlier edges.
+            sb.irq(t, int(d.irq_o.value))
+            if int(d.s_axil_arvalid.value) and int(d.s_axil_arready.value):
+                sb.request(t, "r", int(d.s_axil_araddr.value), 0, 0xF)
+            if (int(d.s_axil_awvalid.value) and int(d.s_axil_awready.value)
+                    and int(d.s_axil_wvalid.value) and int(d.s_axil_wready.value)):
+                sb.request(t, "w", int(d.s_axil_awaddr.value), int(d.s_axil_wdata.value),
+                           int(d.s_axil_wstrb.value))
+            if int(d.s_axil_rvalid.value) and int(d.s_axil_rready.value):
+                sb.response(t, "r", int(d.s_axil_rdata.value), int(d.s_axil_rresp.value))
+            if int(d.s_axil_bvalid.value) and int(d.s_axil_bready.value):
+                sb.response(t, "w", 0, int(d.s_axil_bresp.value))
+            self.edge += 1
+
+
 class CimTb:
     """Clock, reset, bus driver and a model scoreboard around one cim_macro."""
 
@@ -100,17 +204,22 @@ class CimTb:
         self.log = logging.getLogger("cocotb.tb")
         self.params = dut_params(dut)
         self.model = chip_model(self.params)
-        self.errors = 0
-        self.checked = 0
-        self._expect: deque = deque()
-        self._max_errors_logged = 20
+        self.sb = Scoreboard(self.model, self.log)
         logging.getLogger("cocotb.cim_macro.s_axil").setLevel(logging.WARNING)
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk_i, dut.rst_ni,
                                   reset_active_level=False)
         for name in ("cocotb.cim_macro.s_axil", self.axil.write_if.log.name,
                      self.axil.read_if.log.name):
             logging.getLogger(name).setLevel(logging.WARNING)
-        self.monitor = BusMonitor(dut, self._on_edge, self._on_request, self._on_response)
+        self.monitor = BusMonitor(dut, self.sb)
+
+    @property
+    def errors(self) -> int:
+        return self.sb.errors
+
+    @property
+    def checked(self) -> int:
+        return self.sb.checked
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,7 +227,7 @@ class CimTb:
         self.dut.rst_ni.value = 0
         await ClockCycles(self.dut.clk_i, 4)
         self.dut.rst_ni.value = 1
-        self.model.reset()
+        self.sb.reset()
         self.monitor.start()
 
     def stop(self) -> None:
@@ -130,46 +239,12 @@ class CimTb:
         self.dut.rst_ni.value = 0
         await ClockCycles(self.dut.clk_i, 2)
         self.dut.rst_ni.value = 1
-        self.model.reset()
+        self.sb.reset()
 
     def finish(self) -> None:
         """End-of-test check: an explicit error count, with the numbers involved."""
         self.stop()
-        assert not self._expect, f"{len(self._expect)} requests never got a response"
-        assert self.errors == 0, f"{self.errors} mismatches against the model " \
-                                 f"({self.checked} responses checked)"
-        self.log.info("scoreboard: %d responses checked, 0 mismatches", self.checked)
-
-    # -- scoreboard ------------------------------------------------------------------------
-    def _on_request(self, t: int, kind: str, addr: int, data: int, strb: int) -> None:
-        if kind == "r":
-            exp = self.model.read(addr, cycle=t)
-        else:
-            exp = (0, self.model.write(addr, data, strb, cycle=t))
-        self._expect.append((t, kind, addr, data, exp))
-
-    def _on_response(self, t: int, kind: str, data: int, resp: int) -> None:
-        if not self._expect:
-            self._mismatch(f"unexpected {kind} response at edge {t}")
-            return
-        t0, k0, addr, wdata, (edata, eresp) = self._expect.popleft()
-        self.checked += 1
-        if k0 != kind or edata != data or eresp != resp:
-            what = f"read 0x{addr:04X}" if k0 == "r" else f"write 0x{addr:04X} <- 0x{wdata:08X}"
-            self._mismatch(f"{what} at edge {t0}: expected data 0x{edata:08X} "
-                           f"{RESP_NAME[eresp]}, got 0x{data:08X} {RESP_NAME[resp]}")
-
-    def _mismatch(self, msg: str) -> None:
-        self.errors += 1
-        if self.errors <= self._max_errors_logged:
-            self.log.error("MISMATCH %s", msg)
-
-    def _on_edge(self, t: int) -> None:
-        # Before this edge's requests: irq_o shows the state left by earlier edges.
-        exp = int(self.model.irq_at(t))
-        got = int(self.dut.irq_o.value)
-        if got != exp:
-            self._mismatch(f"irq_o = {got}, model {exp} at edge {t}")
+        self.sb.finish()
 
     # -- bus helpers -----------------------------------------------------------------------
     async def write(self, addr: int | str, value: int) -> int:
@@ -238,3 +313,174 @@ class CimTb:
 
 def regression_ops(default: int) -> int:
     return int(os.environ.get("CIM_REGRESSION_OPS", default))
+
+
+# Transactor program ops and recorder log kinds (cim_tb_top.v)
+OP_WRITE, OP_READ, OP_IDLE = 1, 2, 3
+K_AR, K_W, K_R, K_B, K_IRQ = 1, 2, 3, 4, 5
+
+
+def _raw(handle):
+    """The simulator object behind a cocotb handle: its get/set calls cost about a third
+    of the handle's ``.value`` (no LogicArray round trip), which matters at one call per
+    log entry.  None when this cocotb has no such object (then ``.value`` is used)."""
+    h = getattr(handle, "_handle", None)
+    ok = h is not None and all(hasattr(h, f) for f in ("get_signal_val_binstr",
+                                                       "set_signal_val_binstr"))
+    return h if ok else None
+
+
+_NO_DELAY = 3  # cocotb's GPI "no delay" write action (what Immediate() uses)
+
+
+class XactTb:
+    """The bench on top ``cim_tb_top``: HDL clock, transactor and recorder, model
+    scoreboard fed from the recorder's log.
+
+        xt = XactTb(dut); await xt.start()
+        res = await xt.run([(OP_WRITE, A["SEED"], 7), (OP_READ, A["SEED"], 0)])
+        # -> [(0, 0, t0), (7, 0, t1)]: (data, response, handshake edge) per request
+
+    ``run`` plays a program (``(op, addr, data[, strb])``; OP_IDLE's data is an edge
+    index: the next request's handshake lands there, or as soon as possible after it),
+    then feeds every handshake and irq_o change of the log, in edge order, to the
+    scoreboard.  Simulated time runs only inside ``run``: from the first rising edge
+    after the call (the first request's handshake edge when the bus is idle) to the
+    edge of the last response.  ``check=False``: no scoreboard (a replay compares with
+    its trace instead).
+    """
+
+    def __init__(self, dut, check: bool = True) -> None:
+        self.dut = dut
+        self.log = logging.getLogger("cocotb.tb")
+        self.params = dut_params(dut)
+        self.model = chip_model(self.params)
+        self.sb = Scoreboard(self.model, self.log) if check else None
+        self.prog_depth = int(dut.ProgDepth.value)
+        self.log_depth = int(dut.LogDepth.value)
+        self._prog = [None] * self.prog_depth
+        self._log = [None] * self.log_depth
+        self._seq = 0
+        self._rp = 0            # log entries consumed
+        self.edge = 0           # index of the next rising edge
+        self.programs = 0
+        self._len = _raw(dut.prog_len)
+        self._req = _raw(dut.req_seq)
+        self._wp = _raw(dut.log_wp)
+        self._redge = _raw(dut.rec_edge)
+        self._fast = None not in (self._len, self._req, self._wp, self._redge)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self, prog: list | None = None) -> list:
+        """Reset, then release it; ``prog`` (optional) is started during reset, so that
+        its first request's handshake can be edge 0.  Returns ``prog``'s results."""
+        d = self.dut
+        d.xact_sel.value = 1
+        d.rst_ni.value = 0
+        await Timer(42, unit="ns")
+        self._rp = self._get(d.log_wp, self._wp)
+        if self.sb is not None:
+            self.sb.reset()
+        if prog:
+            self._load(prog[:self.prog_depth])
+        await Timer(10, unit="ns")
+        d.rst_ni.value = Immediate(1)   # between edges: the next edge is edge 0
+        self.edge = 0
+        if not prog:
+            return []
+        out = await self._finish(prog[:self.prog_depth])
+        return out + (await self.run(prog[self.prog_depth:]) if len(prog) > self.prog_depth
+                      else [])
+
+    # -- programs --------------------------------------------------------------------------
+    def _get(self, handle, raw) -> int:
+        return int(raw.get_signal_val_binstr(), 2) if raw is not None else int(handle.value)
+
+    def _entry(self, arr: list, sig, i: int):
+        h = arr[i]
+        if h is None:
+            h = sig[i]
+            arr[i] = (h, _raw(h))
+            h = arr[i]
+        return h
+
+    def _load(self, prog: list) -> None:
+        ph, parr = self._prog, self.dut.prog
+        for i, e in enumerate(prog):
+            op, addr, data = e[0], e[1], e[2]
+            strb = e[3] if len(e) > 3 else 0xF
+            h, raw = ph[i] if ph[i] is not None else self._entry(ph, parr, i)
+            v = op << 52 | strb << 48 | addr << 32 | data
+            if raw is not None:
+                raw.set_signal_val_binstr(_NO_DELAY, f"{v:064b}")
+            else:
+                h.value = Immediate(v)
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        if self._fast:
+            self._len.set_signal_val_int(_NO_DELAY, len(prog))
+            self._req.set_signal_val_int(_NO_DELAY, self._seq)
+        else:
+            self.dut.prog_len.value = Immediate(len(prog))
+            self.dut.req_seq.value = Immediate(self._seq)
+
+    async def run(self, prog: list) -> list:
+        """Play ``prog``; returns ``(data, resp, edge)`` per request (not per IDLE)."""
+        out = []
+        for k in range(0, len(prog), self.prog_depth):
+            part = prog[k:k + self.prog_depth]
+            self._load(part)
+            out += await self._finish(part)
+        return out
+
+    async def _finish(self, prog: list) -> list:
+        await self.dut.ack_seq.value_change
+        self.programs += 1
+        return self._drain(prog)
+
+    def _drain(self, prog: list) -> list:
+        d, sb = self.dut, self.sb
+        wp = self._get(d.log_wp, self._wp)
+        n = (wp - self._rp) & 0xFFFFFFFF
+        if n > self.log_depth:
+            raise RuntimeError(f"recorder log overflow: {n} entries > {self.log_depth}")
+        lh, larr, depth = self._log, d.log_mem, self.log_depth
+        reqs = [e for e in prog if e[0] != OP_IDLE]
+        out: list = []
+        edges: list = []
+        j = 0
+        for i in range(self._rp, self._rp + n):
+            k = i % depth
+            h, raw = lh[k] if lh[k] is not None else self._entry(lh, larr, k)
+            v = int(raw.get_signal_val_binstr(), 2) if raw is not None else int(h.value)
+            kind, t = v >> 56 & 0xF, v >> 64
+            data = v & 0xFFFFFFFF
+            if kind == K_IRQ:
+                if sb is not None:
+                    sb.irq(t, data & 1)
+            elif kind == K_AR or kind == K_W:
+                addr, strb = v >> 32 & 0xFFFF, v >> 48 & 0xF
+                if j >= len(reqs) or reqs[j][1] != addr or (reqs[j][0] == OP_READ) != (
+                        kind == K_AR) or (kind == K_W and reqs[j][2] != data):
+                    raise RuntimeError(f"transactor: request {j} on the bus is "
+                                       f"{'AR' if kind == K_AR else 'AW/W'} 0x{addr:04X}, "
+                                       f"program says {reqs[j] if j < len(reqs) else None}")
+                j += 1
+                edges.append(t)
+                if sb is not None:
+                    sb.request(t, "r" if kind == K_AR else "w", addr, data, strb)
+            else:
+                resp = v >> 52 & 3
+                if sb is not None:
+                    sb.response(t, "r" if kind == K_R else "w", data, resp)
+                out.append((data, resp, edges[len(out)] if len(out) < len(edges) else t))
+        self._rp = wp
+        self.edge = self._get(d.rec_edge, self._redge) + 1
+        if sb is not None:
+            sb.settle(self.edge - 1)
+        if len(out) != len(reqs):
+            raise RuntimeError(f"transactor: {len(out)} responses to {len(reqs)} requests")
+        return out
+
+    def finish(self) -> None:
+        if self.sb is not None:
+            self.sb.finish()

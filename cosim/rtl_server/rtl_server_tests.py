@@ -1,18 +1,21 @@
 """RTL server: the bridge protocol served by cim_macro in the simulator (cocotb side).
 
 Started by run_rtl_server.py (environment: CIMTRAIN_WINDOW, CIMTRAIN_SESSIONS,
-CIMTRAIN_ATTACH_TIMEOUT).  Creates the window, then per firmware session drains the ring
-in batches (C library) and drives every access into the RTL over AXI4-Lite in order
-(cocotbext-axi, one transaction at a time), returns read data and bus responses through
-the window, and runs the bit-exact model in lockstep as a scoreboard (cosim/cim_macro/
-tb.py: every read, response and the irq_o pin at their clock edges).  Accesses at or
+CIMTRAIN_ATTACH_TIMEOUT, CIMTRAIN_TRACE).  Creates the window, then per firmware session
+drains the ring in batches (C library) and plays every batch into the RTL as one
+program of the HDL transactor of cim_tb_top (cosim/cim_macro/cim_tb_top.v): AXI4-Lite
+accesses back to back, one transaction at a time, in ring order.  The HDL recorder logs
+every handshake and irq_o change with its edge; the bit-exact model runs in lockstep
+as the scoreboard of cosim/cim_macro/tb.py (every read, response and the irq_o pin at
+every edge).  Read data and bus responses go back through the window.  Accesses at or
 above the macro's window size get DECERR from the "interconnect" (this server) and never
 reach the bus, as with the model server.
 
-wait_done: the clock runs to the edge the scoreboard predicts the command ends, then
-STATUS is polled over the bus (backing off 4..256 cycles) until BUSY reads 0, which is
-what the board HAL does; timeout_ms counts 100 MHz cycles.  A scoreboard mismatch fails
-the server, and the firmware receives the first mismatch as the reason.
+wait_done: the scoreboard predicts the edge the command ends; the transactor idles to
+that edge and reads STATUS there, then (only if BUSY still reads 1) polls with a
+back-off of 4..256 cycles until BUSY reads 0, as the board HAL does; timeout_ms counts
+100 MHz cycles.  A scoreboard mismatch fails the server, and the firmware receives the
+first mismatch as the reason.
 
 Simulated time only runs while the server drives the bus: idle firmware costs no cycles.
 """
@@ -24,38 +27,26 @@ import os
 import time
 
 import cocotb
-from cocotb.triggers import ClockCycles
 
 from cimtrain import regs
 from cimtrain.bridge import protocol as P
+from cimtrain.bridge import trace as T
 from cimtrain.bridge.window import BridgeError, BridgeTimeout, PeerError, ServerWindow
 
-from tb import CimTb
+from tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
 
 STATUS = regs.ADDR["STATUS"]
 BUSY = regs.MSK["STATUS_BUSY"]
 
 
-class ServerTb(CimTb):
-    """The bench of cosim/cim_macro, remembering its first mismatch for the firmware."""
-
-    def __init__(self, dut) -> None:
-        super().__init__(dut)
-        self.first_mismatch = ""
-
-    def _mismatch(self, msg: str) -> None:
-        if not self.first_mismatch:
-            self.first_mismatch = msg
-        super()._mismatch(msg)
-
-
 class RtlServer:
-    def __init__(self, tb: ServerTb, win: ServerWindow) -> None:
-        self.tb, self.win = tb, win
+    def __init__(self, xt: XactTb, win: ServerWindow, trace: T.TraceWriter | None = None) -> None:
+        self.xt, self.win, self.trace = xt, win, trace
         # outside the macro's window the interconnect answers DECERR; the bus never sees it
         self.limit = win.hdr(P.H_MACRO_BYTES)
         self.log = logging.getLogger("cocotb.rtl_server")
-        self.stats = {"records": 0, "writes": 0, "reads": 0, "waits": 0, "errors": 0}
+        self.stats = {"records": 0, "writes": 0, "reads": 0, "waits": 0, "errors": 0,
+                      "polls": 0}
 
     async def serve_session(self, attach_timeout_s: float) -> int:
         win = self.win
@@ -76,58 +67,92 @@ class RtlServer:
         return code
 
     async def _batch(self, recs: list[int]) -> None:
-        tb, win, rd, st = self.tb, self.win, self.win.rdbuf, self.stats
-        limit = self.limit
-        i, n, seq, status = 0, len(recs), 0, P.RSP_OK
+        """One ring batch: every access in ring order, as one transactor program (a WAIT,
+        always last, runs after it).  Errors are reported and read data stored in ring
+        order afterwards; the interconnect's DECERRs take no bus time."""
+        win, st, limit = self.win, self.stats, self.limit
+        prog: list = []
+        acc: list = []     # (seq, op, addr, is_read, wdata, bus) in ring order
+        i, n, seq, wait_ms = 0, len(recs), 0, -1
         while i < n:
             seq, oc, addr = recs[i], recs[i + 1], recs[i + 2]
             op, cnt = oc >> P.REC_OP_SHIFT, oc & P.REC_COUNT_MASK
             st["records"] += 1
-            if op in (P.OP_WRITE, P.OP_WRITE_FIXED):
+            if op == P.OP_WRITE or op == P.OP_WRITE_FIXED:
                 step = 4 if op == P.OP_WRITE else 0
                 for k in range(cnt):
-                    a = addr + step * k
-                    resp = await tb.write(a, recs[i + 3 + k]) if a < limit else P.RESP_DECERR
-                    if resp:
-                        win.error(seq, op, a, resp)
-                        st["errors"] += 1
+                    a, d = addr + step * k, recs[i + 3 + k]
+                    bus = a < limit
+                    if bus:
+                        prog.append((OP_WRITE, a, d))
+                    acc.append((seq, op, a, False, d, bus))
                 st["writes"] += cnt
                 i += 3 + cnt
                 continue
-            if op in (P.OP_READ, P.OP_READ_FIXED):
+            if op == P.OP_READ or op == P.OP_READ_FIXED:
                 step = 4 if op == P.OP_READ else 0
                 for k in range(cnt):
                     a = addr + step * k
-                    data, resp = await tb.read(a) if a < limit else (0, P.RESP_DECERR)
-                    rd[k] = data
-                    if resp:
-                        win.error(seq, op, a, resp)
-                        st["errors"] += 1
+                    bus = a < limit
+                    if bus:
+                        prog.append((OP_READ, a, 0))
+                    acc.append((seq, op, a, True, 0, bus))
                 st["reads"] += cnt
             elif op == P.OP_WAIT:
-                status = await self._wait(addr)
+                wait_ms = addr
                 st["waits"] += 1
             i += 3
-        if tb.errors:
-            raise AssertionError(f"RTL/model mismatch ({tb.errors}): {tb.first_mismatch}")
+        res = await self.xt.run(prog) if prog else []
+        self._results(acc, res)
+        status = P.RSP_OK
+        if wait_ms >= 0:
+            status = await self._wait(wait_ms)
+        sb = self.xt.sb
+        if sb.errors:
+            raise AssertionError(f"RTL/model mismatch ({sb.errors}): {sb.first_mismatch}")
         win.complete(seq, status)
 
+    def _results(self, acc: list, res: list) -> None:
+        win, rd, tr = self.win, self.win.rdbuf, self.trace
+        j = k = 0
+        edge = self.xt.edge
+        for seq, op, a, is_read, wdata, bus in acc:
+            if bus:
+                data, resp, edge = res[j]
+                j += 1
+            else:
+                data, resp = 0, P.RESP_DECERR
+            if is_read:
+                rd[k] = data
+                k += 1
+            if resp:
+                win.error(seq, op, a, resp)
+                self.stats["errors"] += 1
+            if tr is not None:
+                tr.add(T.OP_READ if is_read else T.OP_WRITE, a, data if is_read else wdata,
+                       resp, edge, 0 if bus else T.F_INTERCONNECT)
+
     async def _wait(self, timeout_ms: int) -> int:
-        tb = self.tb
-        clk = tb.dut.clk_i
-        deadline = tb.monitor.edge + timeout_ms * P.CLOCK_KHZ
-        ahead = min(tb.model.idle_cycle, deadline) - tb.monitor.edge
-        if ahead > 0:
-            await ClockCycles(clk, ahead)
+        xt, tr = self.xt, self.trace
+        deadline = xt.edge + timeout_ms * P.CLOCK_KHZ
+        target = min(xt.model.idle_cycle, deadline)
         gap = 4
+        status = P.RSP_OK
         while True:
-            data, _ = await tb.read(STATUS)
+            [(data, resp, t)] = await xt.run([(OP_IDLE, 0, target), (OP_READ, STATUS, 0)])
+            self.stats["polls"] += 1
+            if tr is not None:
+                tr.add(T.OP_READ, STATUS, data, resp, t, T.F_POLL)
             if not data & BUSY:
-                return P.RSP_OK
-            if tb.monitor.edge >= deadline:
-                return P.RSP_TIMEOUT
-            await ClockCycles(clk, min(gap, max(1, deadline - tb.monitor.edge)))
+                break
+            if t >= deadline:
+                status = P.RSP_TIMEOUT
+                break
+            target = t + min(gap, max(1, deadline - t))
             gap = min(2 * gap, 256)
+        if tr is not None:
+            tr.add(T.OP_WAIT, timeout_ms, status, 0, xt.edge)
+        return status
 
 
 @cocotb.test()
@@ -136,14 +161,17 @@ async def serve_window(dut):
     name = os.environ["CIMTRAIN_WINDOW"]
     sessions = int(os.environ.get("CIMTRAIN_SESSIONS", "1"))
     attach_timeout = float(os.environ.get("CIMTRAIN_ATTACH_TIMEOUT", "60"))
-    tb = ServerTb(dut)
-    await tb.start()
+    trace_path = os.environ.get("CIMTRAIN_TRACE")
+    xt = XactTb(dut)
+    await xt.start()
     win = ServerWindow(name, kind=P.KIND_RTL)
-    srv = RtlServer(tb, win)
+    trace = (T.TraceWriter(trace_path, "rtl", xt.params, os.environ.get("CIMTRAIN_PRESET", ""),
+                           P.CLOCK_KHZ) if trace_path else None)
+    srv = RtlServer(xt, win, trace)
     try:
         if win.note:
             print(f"rtl server: {win.note}", flush=True)
-        print(f"rtl server: window '{name}' ready (pid {os.getpid()}, {tb.params})", flush=True)
+        print(f"rtl server: window '{name}' ready (pid {os.getpid()}, {xt.params})", flush=True)
         for k in range(sessions):
             t0 = time.perf_counter()
             try:
@@ -153,12 +181,16 @@ async def serve_window(dut):
             s = srv.stats
             print(f"rtl server: session {k + 1}: firmware exited with status {code} after "
                   f"{time.perf_counter() - t0:.2f} s; {s['records']} requests, {s['writes']} "
-                  f"writes, {s['reads']} reads, {s['waits']} waits, {s['errors']} bus errors, "
-                  f"{tb.checked} responses checked against the model", flush=True)
-        tb.finish()
+                  f"writes, {s['reads']} reads, {s['waits']} waits ({s['polls']} STATUS "
+                  f"reads), {s['errors']} bus errors, {xt.sb.checked} responses checked "
+                  f"against the model, {xt.edge} cycles", flush=True)
+        xt.finish()
     except BaseException as e:
         if not isinstance(e, PeerError):
             win.fail(f"rtl server: {e}" if not isinstance(e, BridgeError) else str(e))
         raise
     finally:
         win.close()
+        if trace is not None:
+            trace.close()
+            print(f"rtl server: {trace.count} transactions traced to {trace.path}", flush=True)

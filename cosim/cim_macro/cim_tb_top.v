@@ -1,0 +1,251 @@
+// Testbench top of cim_macro for the cocotb benches (simulation only; never in rtl/).
+//
+// * Clock: free-running, generated here (period 2 * ClkHalfNs ns).  A clock driven
+//   from Python costs a VPI callback per toggle; this one costs the simulator only.
+// * Reset: rst_ni is a plain reg, driven by cocotb.
+// * Two bus masters, selected by xact_sel (cocotb writes it):
+//     0: the s_axil_* regs and wires of this module, for cocotbext-axi
+//        (AxiLiteBus.from_prefix(dut, "s_axil") binds to them);
+//     1: the transactor, which plays a program of accesses from prog[] back to back,
+//        one transaction at a time, with RREADY/BREADY held high.
+// * Recorder: an independent monitor of the macro's bus.  On every rising edge after
+//   reset release it appends, in this order, a change of the sampled irq_o, each
+//   request handshake (AR, or AW+W) and each response handshake (R, B) to log_mem[],
+//   stamped with the edge index (rising edges since rst_ni was released, the first
+//   being 0: the time base of docs/arithmetic.md §4).  Python reads the log and feeds
+//   the model scoreboard (cosim/cim_macro/tb.py), which checks every response and the
+//   irq_o pin at every edge.
+//
+// Program entry (64 bits): [31:0] data, [47:32] address, [51:48] strobes, [55:52] op.
+//   op 1 WRITE, 2 READ, 3 IDLE: no request until the edge index {addr, data} (48 bits)
+//   can be reached, so that the next request's handshake lands on that edge if the
+//   slave is idle.  cocotb writes prog[0..prog_len-1] and prog_len, then increments
+//   req_seq; the transactor sets ack_seq = req_seq once every entry was played and
+//   every response received.
+// Log entry (128 bits): [31:0] data, [47:32] address, [51:48] strobes, [53:52] response,
+//   [59:56] kind (1 AR, 2 AW+W, 3 R, 4 B, 5 irq_o change: data[0] = new value),
+//   [127:64] edge index.  log_wp counts entries ever written (log_mem is a ring).
+`timescale 1ns / 1ps
+module cim_tb_top #(
+  parameter int NTiles    = 8,
+  parameter int Rows      = 256,
+  parameter int Cols      = 64,
+  parameter int ClkHalfNs = 5,
+  parameter int ProgDepth = 256,
+  parameter int LogDepth  = 1024
+) ();
+  /* verilator lint_off UNUSEDPARAM */
+  `include "cim_regs.vh"
+  /* verilator lint_on UNUSEDPARAM */
+
+  localparam int AW = CIM_ADDR_WIDTH;
+  localparam logic [3:0] OpWrite = 4'd1, OpRead = 4'd2, OpIdle = 4'd3;
+  localparam logic [3:0] KAr = 4'd1, KW = 4'd2, KR = 4'd3, KB = 4'd4, KIrq = 4'd5;
+
+  // ---------------------------------------------------------------- clock and reset
+  reg clk_i = 1'b0;
+  reg rst_ni = 1'b0;
+  always #(ClkHalfNs) clk_i = ~clk_i;
+
+  reg [63:0] edge_q = 64'd0;  // index of the next rising edge
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) edge_q <= 64'd0;
+    else         edge_q <= edge_q + 64'd1;
+  end
+
+  // ---------------------------------------------------------------- external master
+  reg  [AW-1:0] s_axil_awaddr  = '0;
+  reg  [2:0]    s_axil_awprot  = '0;
+  reg           s_axil_awvalid = 1'b0;
+  wire          s_axil_awready;
+  reg  [31:0]   s_axil_wdata   = '0;
+  reg  [3:0]    s_axil_wstrb   = '0;
+  reg           s_axil_wvalid  = 1'b0;
+  wire          s_axil_wready;
+  wire [1:0]    s_axil_bresp;
+  wire          s_axil_bvalid;
+  reg           s_axil_bready  = 1'b0;
+  reg  [AW-1:0] s_axil_araddr  = '0;
+  reg  [2:0]    s_axil_arprot  = '0;
+  reg           s_axil_arvalid = 1'b0;
+  wire          s_axil_arready;
+  wire [31:0]   s_axil_rdata;
+  wire [1:0]    s_axil_rresp;
+  wire          s_axil_rvalid;
+  reg           s_axil_rready  = 1'b0;
+  wire          irq_o;
+
+  reg xact_sel = 1'b0;
+
+  // ---------------------------------------------------------------- transactor
+  reg [63:0] prog [0:ProgDepth-1];
+  reg [31:0] prog_len = 32'd0;
+  reg [31:0] req_seq  = 32'd0;
+  reg [31:0] ack_seq  = 32'd0;
+
+  reg           x_run = 1'b0;
+  reg [31:0]    x_pc = 32'd0;
+  reg           x_pend = 1'b0;  // a response is outstanding
+  reg           x_idle = 1'b0;  // the current entry is an IDLE
+  reg [47:0]    x_until = '0;
+  reg           x_awvalid = 1'b0, x_wvalid = 1'b0, x_arvalid = 1'b0;
+  reg [AW-1:0]  x_awaddr = '0, x_araddr = '0;
+  reg [31:0]    x_wdata = '0;
+  reg [3:0]     x_wstrb = '0;
+
+  // ---------------------------------------------------------------- the macro's bus
+  wire          m_awvalid = xact_sel ? x_awvalid : s_axil_awvalid;
+  wire [AW-1:0] m_awaddr  = xact_sel ? x_awaddr  : s_axil_awaddr;
+  wire          m_wvalid  = xact_sel ? x_wvalid  : s_axil_wvalid;
+  wire [31:0]   m_wdata   = xact_sel ? x_wdata   : s_axil_wdata;
+  wire [3:0]    m_wstrb   = xact_sel ? x_wstrb   : s_axil_wstrb;
+  wire          m_arvalid = xact_sel ? x_arvalid : s_axil_arvalid;
+  wire [AW-1:0] m_araddr  = xact_sel ? x_araddr  : s_axil_araddr;
+  wire          m_bready  = xact_sel ? 1'b1      : s_axil_bready;
+  wire          m_rready  = xact_sel ? 1'b1      : s_axil_rready;
+
+  cim_macro #(.NTiles(NTiles), .Rows(Rows), .Cols(Cols)) u_macro (
+    .clk_i          (clk_i),
+    .rst_ni         (rst_ni),
+    .s_axil_awaddr  (m_awaddr),
+    .s_axil_awprot  (s_axil_awprot),
+    .s_axil_awvalid (m_awvalid),
+    .s_axil_awready (s_axil_awready),
+    .s_axil_wdata   (m_wdata),
+    .s_axil_wstrb   (m_wstrb),
+    .s_axil_wvalid  (m_wvalid),
+    .s_axil_wready  (s_axil_wready),
+    .s_axil_bresp   (s_axil_bresp),
+    .s_axil_bvalid  (s_axil_bvalid),
+    .s_axil_bready  (m_bready),
+    .s_axil_araddr  (m_araddr),
+    .s_axil_arprot  (s_axil_arprot),
+    .s_axil_arvalid (m_arvalid),
+    .s_axil_arready (s_axil_arready),
+    .s_axil_rdata   (s_axil_rdata),
+    .s_axil_rresp   (s_axil_rresp),
+    .s_axil_rvalid  (s_axil_rvalid),
+    .s_axil_rready  (m_rready),
+    .irq_o          (irq_o)
+  );
+
+  wire hs_ar = m_arvalid & s_axil_arready;
+  wire hs_w  = m_awvalid & s_axil_awready & m_wvalid & s_axil_wready;
+  wire hs_r  = s_axil_rvalid & m_rready;
+  wire hs_b  = s_axil_bvalid & m_bready;
+
+  // Entry e as bus signals: only the fields of its op change, every other net keeps
+  // still (each change costs simulator events in the macro).  A macro, not a task:
+  // Icarus 11 does not propagate non-blocking assignments made inside an automatic
+  // task to the nets they drive.
+`define CIM_TB_PRESENT(e, live)                                  \
+    x_awvalid <= (live) && (e[55:52] == OpWrite);                 \
+    x_wvalid  <= (live) && (e[55:52] == OpWrite);                 \
+    x_arvalid <= (live) && (e[55:52] == OpRead);                  \
+    x_idle    <= (live) && (e[55:52] == OpIdle);                  \
+    if (live) begin                                               \
+      case (e[55:52])                                             \
+        OpWrite: begin                                            \
+          x_awaddr <= e[32 +: AW];                                \
+          x_wdata  <= e[31:0];                                    \
+          x_wstrb  <= e[51:48];                                   \
+        end                                                       \
+        OpRead:  x_araddr <= e[32 +: AW];                         \
+        default: x_until  <= e[47:0];                             \
+      endcase                                                     \
+    end
+
+  // Start: on the falling edge after cocotb asked for a program, present entry 0, so
+  // that its handshake can be the very next rising edge.  (cocotb writes between
+  // edges; during reset the entry waits for edge 0.)
+  always @(negedge clk_i) begin : starter
+    reg [63:0] e;
+    if (!x_run && req_seq != ack_seq) begin
+      e = prog[0];
+      x_run  <= 1'b1;
+      x_pc   <= 32'd0;
+      x_pend <= 1'b0;
+      `CIM_TB_PRESENT(e, prog_len != 32'd0)
+    end
+  end
+
+  // Play: requests go back to back, the next one presented right after the previous
+  // handshake; the slave accepts it once its response has gone (2 edges per access).
+  // An IDLE entry holds the bus still until its edge can be reached.  Done when every
+  // entry was played and the last response received: ack_seq = req_seq.
+  always @(posedge clk_i) begin : transactor
+    reg [31:0] pc;
+    reg [63:0] e;
+    reg pend, step;
+    if (rst_ni && x_run) begin
+      pc   = x_pc;
+      pend = x_pend;
+      if (hs_r || hs_b) pend = 1'b0;
+      step = 1'b0;
+      if (pc < prog_len) begin
+        if (x_idle) step = ({16'd0, x_until} <= edge_q + 64'd1);
+        else        step = (x_arvalid && hs_ar) || (x_awvalid && hs_w);
+      end
+      if ((x_arvalid && hs_ar) || (x_awvalid && hs_w)) pend = 1'b1;
+      if (step) begin
+        pc = pc + 32'd1;
+        e  = prog[pc % ProgDepth];
+        `CIM_TB_PRESENT(e, pc < prog_len)
+        x_pc <= pc;
+      end
+      if (pend != x_pend) x_pend <= pend;
+      if (pc >= prog_len && !pend) begin
+        x_run   <= 1'b0;
+        ack_seq <= req_seq;
+      end
+    end
+  end
+`undef CIM_TB_PRESENT
+
+  // ---------------------------------------------------------------- recorder
+  // log_wp and rec_edge are written with blocking assignments: cocotb reads them when
+  // ack_seq changes (non-blocking, later in the same time step), and then they already
+  // cover this edge.
+  reg [127:0] log_mem [0:LogDepth-1];
+  reg [31:0]  log_wp = 32'd0;
+  reg [63:0]  rec_edge = 64'd0;  // index of the last edge recorded
+  reg         irq_seen = 1'b0;
+
+  function automatic [127:0] entry(input [3:0] kind, input [63:0] t, input [AW-1:0] addr,
+                                   input [31:0] data, input [3:0] strb, input [1:0] resp);
+    entry = {t, 4'd0, kind, 2'd0, resp, strb, {(16 - AW){1'b0}}, addr, data};
+  endfunction
+
+  always @(posedge clk_i) begin : recorder
+    reg [31:0] k;
+    if (!rst_ni) begin
+      irq_seen <= 1'b0;
+    end else begin
+      k = log_wp;
+      if (irq_o !== irq_seen) begin
+        log_mem[k % LogDepth] = entry(KIrq, edge_q, '0, {31'd0, irq_o}, 4'd0, 2'd0);
+        k = k + 32'd1;
+        irq_seen <= irq_o;
+      end
+      if (hs_ar) begin
+        log_mem[k % LogDepth] = entry(KAr, edge_q, m_araddr, 32'd0, 4'd0, 2'd0);
+        k = k + 32'd1;
+      end
+      if (hs_w) begin
+        log_mem[k % LogDepth] = entry(KW, edge_q, m_awaddr, m_wdata, m_wstrb, 2'd0);
+        k = k + 32'd1;
+      end
+      if (hs_r) begin
+        log_mem[k % LogDepth] = entry(KR, edge_q, '0, s_axil_rdata, 4'd0, s_axil_rresp);
+        k = k + 32'd1;
+      end
+      if (hs_b) begin
+        log_mem[k % LogDepth] = entry(KB, edge_q, '0, 32'd0, 4'd0, s_axil_bresp);
+        k = k + 32'd1;
+      end
+      log_wp   = k;
+      rec_edge = edge_q;
+    end
+  end
+
+endmodule

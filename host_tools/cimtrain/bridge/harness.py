@@ -36,10 +36,10 @@ class ThreadServer:
     """A model server on its own thread; ``result`` holds exit codes or the error."""
 
     def __init__(self, name: str, model, sessions: int = 1, attach_timeout_s: float = 20.0,
-                 **window_kw) -> None:
+                 trace=None, **window_kw) -> None:
         self.name = name
         self.win = ServerWindow(name, kind=P.KIND_MODEL, **window_kw)
-        self.server = ModelServer(self.win, model)
+        self.server = ModelServer(self.win, model, trace)
         self.model = model
         self.exits: list[int] = []
         self.error: BaseException | None = None
@@ -68,8 +68,11 @@ class ThreadServer:
 
 
 @contextmanager
-def serve_in_thread(name: str, model, sessions: int = 1, attach_timeout_s: float = 20.0):
-    srv = ThreadServer(name, model, sessions, attach_timeout_s).start()
+def serve_in_thread(name: str, model, sessions: int = 1, attach_timeout_s: float = 20.0,
+                    trace=None):
+    """A ThreadServer for the duration of the block; ``trace``: a trace.TraceWriter
+    (closed by the caller)."""
+    srv = ThreadServer(name, model, sessions, attach_timeout_s, trace).start()
     try:
         yield srv
     finally:

@@ -1,6 +1,6 @@
 """Model server: the bridge protocol served by the bit-exact Python model of the macro.
 
-    python -m cimtrain.bridge.model_server --window demo [--preset seed-chip]
+    python -m cimtrain.bridge.model_server --window demo [--preset seed-chip] [--trace F]
     python -m cimtrain.bridge.launch --window demo firmware/entry.py ...
 
 The C library drains the ring in batches (every record the firmware posted since the
@@ -9,7 +9,8 @@ once per bus word.  Accesses at or above the macro's window size get DECERR from
 "interconnect" without reaching the model, as on the SoC and the RTL server.  Time is
 the model's own: every access advances it by ``CimMacro.BUS_CYCLES`` edges, and a
 wait_done advances it to the end of the running command (or by the timeout, at the
-100 MHz device clock, if the command runs longer).
+100 MHz device clock, if the command runs longer).  ``--trace FILE`` records every
+transaction with its cycle (trace.py; replay with python -m cimtrain.bridge.replay).
 
 Exit status: 0 when every session ended with the firmware detaching (whatever its own
 exit status, printed), 1 when the firmware died or a protocol/model error occurred, 2
@@ -26,17 +27,20 @@ import time
 
 from .. import regs
 from . import protocol as P
+from . import trace as T
 from .window import BridgeError, BridgeTimeout, PeerError, ServerWindow
 
 
 class ModelServer:
     """Serves sessions of one window with one model instance (state persists across
     sessions, like a powered board).  ``model`` needs ``write(addr, data) -> resp``,
-    ``read(addr) -> (data, resp)``, ``cycle``, ``idle_cycle`` and ``advance_to(cycle)``."""
+    ``read(addr) -> (data, resp)``, ``cycle``, ``idle_cycle`` and ``advance_to(cycle)``.
+    ``trace``: a ``trace.TraceWriter`` that gets every transaction."""
 
-    def __init__(self, win: ServerWindow, model) -> None:
+    def __init__(self, win: ServerWindow, model, trace: T.TraceWriter | None = None) -> None:
         self.win = win
         self.model = model
+        self.trace = trace
         # the SoC interconnect answers DECERR outside the macro's window: the macro (and
         # so the model) never sees those accesses, as with the RTL server
         self.limit = win.hdr(P.H_MACRO_BYTES)
@@ -73,7 +77,7 @@ class ModelServer:
 
     def _batch(self, recs: list[int]) -> None:
         m, win, rd, st = self.model, self.win, self.win.rdbuf, self.stats
-        write, read, limit = m.write, m.read, self.limit
+        write, read, limit, tr = m.write, m.read, self.limit, self.trace
         i, n, seq, status = 0, len(recs), 0, P.RSP_OK
         while i < n:
             seq, oc, addr = recs[i], recs[i + 1], recs[i + 2]
@@ -83,10 +87,14 @@ class ModelServer:
                 step = 4 if op == P.OP_WRITE else 0
                 for k in range(cnt):
                     a = addr + step * k
+                    t = m.cycle
                     resp = write(a, recs[i + 3 + k]) if a < limit else P.RESP_DECERR
                     if resp:
                         win.error(seq, op, a, resp)
                         st["errors"] += 1
+                    if tr is not None:
+                        tr.add(T.OP_WRITE, a, recs[i + 3 + k], resp, t,
+                               0 if a < limit else T.F_INTERCONNECT)
                 st["writes"] += cnt
                 i += 3 + cnt
                 continue
@@ -94,15 +102,20 @@ class ModelServer:
                 step = 4 if op == P.OP_READ else 0
                 for k in range(cnt):
                     a = addr + step * k
+                    t = m.cycle
                     data, resp = read(a) if a < limit else (0, P.RESP_DECERR)
                     rd[k] = data
                     if resp:
                         win.error(seq, op, a, resp)
                         st["errors"] += 1
+                    if tr is not None:
+                        tr.add(T.OP_READ, a, data, resp, t, 0 if a < limit else T.F_INTERCONNECT)
                 st["reads"] += cnt
             elif op == P.OP_WAIT:
                 status = self._wait(addr)
                 st["waits"] += 1
+                if tr is not None:
+                    tr.add(T.OP_WAIT, addr, status, 0, m.cycle)
             i += 3
         win.complete(seq, status)
 
@@ -131,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="firmware sessions to serve before exiting (0: forever)")
     ap.add_argument("--attach-timeout", type=float, default=60.0, metavar="S",
                     help="give up when no firmware attaches within S seconds")
+    ap.add_argument("--trace", metavar="FILE",
+                    help="record every transaction to FILE (binary, docs/bridge.md)")
     args = ap.parse_args(argv)
     if not args.window:
         ap.error("--window is required (or set CIMTRAIN_WINDOW)")
@@ -144,11 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     except BridgeError as e:
         print(f"model server: {e}", file=sys.stderr)
         return 2
+    trace = (T.TraceWriter(args.trace, "model", model.p, args.preset, P.CLOCK_KHZ)
+             if args.trace else None)
     with win:
         if win.note:
             _log(win.note)
         _log(f"window '{args.window}' ready (pid {os.getpid()}, preset {args.preset})")
-        srv = ModelServer(win, model)
+        srv = ModelServer(win, model, trace)
         served = 0
         while args.sessions == 0 or served < args.sessions:
             t0 = time.perf_counter()
@@ -157,11 +174,17 @@ def main(argv: list[str] | None = None) -> int:
             except BridgeError as e:
                 print(f"model server: {e}", file=sys.stderr, flush=True)
                 return 1
+            finally:
+                if trace is not None:
+                    trace.flush()
             served += 1
             s = srv.stats
             _log(f"session {served}: firmware exited with status {code} after "
                  f"{time.perf_counter() - t0:.2f} s; {s['records']} requests, {s['writes']} "
                  f"writes, {s['reads']} reads, {s['waits']} waits, {s['errors']} bus errors")
+    if trace is not None:
+        trace.close()
+        _log(f"{trace.count} transactions traced to {args.trace}")
     return 0
 
 

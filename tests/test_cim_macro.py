@@ -56,3 +56,22 @@ def run_bench(preset: str, testcase: list[str] | None = None, extra_env: dict | 
 def test_cim_macro_runner(preset):
     """Every cocotb test of the macro (random regression: CIM_REGRESSION_OPS, default 10000)."""
     run_bench(preset)
+
+
+@pytest.mark.parametrize("preset", ["seed-chip", "default"])
+def test_xact_bench_runner(preset):
+    """The fast bench of the RTL server (top cim_tb_top: HDL transactor and recorder):
+    transactor timing, the scoreboard finding injected faults, a random mix."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "cosim" / "rtl_server"))
+    from run_rtl_server import TOP, build_tb
+
+    runner, build = build_tb(os.environ.get("SIM", "icarus"), preset)
+    results = runner.test(hdl_toplevel=TOP, test_module="xact_tests", test_dir=BENCH,
+                          extra_env={"PYTHONPATH": os.pathsep.join([str(BENCH),
+                                                                    str(ROOT / "host_tools")])},
+                          results_xml=str(build / "results_xact.xml"))
+    n_tests, n_failed = get_results(results)
+    assert n_tests == 3, f"{n_tests} cocotb tests ran, expected 3"
+    assert n_failed == 0, f"{n_failed} of {n_tests} cocotb tests failed (log above)"

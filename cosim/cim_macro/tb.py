@@ -76,6 +76,7 @@ class Scoreboard:
         self.errors = 0
         self.checked = 0
         self.first_mismatch = ""
+        self.messages: list[str] = []   # the first ``max_logged`` mismatches
         self._max_logged = max_logged
         self._expect: deque = deque()
         self._points: list[int] = []
@@ -142,6 +143,7 @@ class Scoreboard:
         if not self.first_mismatch:
             self.first_mismatch = msg
         if self.errors <= self._max_logged:
+            self.messages.append(msg)
             self.log.error("MISMATCH %s", msg)
 
     def finish(self) -> None:
@@ -369,6 +371,9 @@ class XactTb:
         self._wp = _raw(dut.log_wp)
         self._redge = _raw(dut.rec_edge)
         self._fast = None not in (self._len, self._req, self._wp, self._redge)
+        # a program starts when req_seq differs from ack_seq: continue from the HDL's
+        # count (an earlier test of this simulation may have run programs)
+        self._seq = self._get(dut.ack_seq, _raw(dut.ack_seq))
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self, prog: list | None = None) -> list:
@@ -383,8 +388,11 @@ class XactTb:
             self.sb.reset()
         if prog:
             self._load(prog[:self.prog_depth])
-        await Timer(10, unit="ns")
-        d.rst_ni.value = Immediate(1)   # between edges: the next edge is edge 0
+        await Timer(5, unit="ns")
+        # Released between a rising and a falling edge: the next rising edge is edge 0,
+        # and the transactor presents a program's first request on the falling edge
+        # before it, so a program started now (or during reset) can hand-shake on edge 0.
+        d.rst_ni.value = Immediate(1)
         self.edge = 0
         if not prog:
             return []

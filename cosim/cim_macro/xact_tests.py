@@ -1,0 +1,137 @@
+"""cocotb tests of the fast bench (top cim_tb_top: HDL transactor and recorder, XactTb),
+the one the RTL server drives.
+
+* The transactor's timing: back to back a request every 2 edges, the first on the next
+  edge, IDLE landing on its edge, programs longer than its memory.
+* The scoreboard fed from the recorder's log finds what it must: a wrong read, irq_o
+  wrong at an access, and irq_o wrong only between accesses (a command completing on
+  another edge than the model says), each reported at the right edge.
+* A seeded random mix through the transactor (commands, IRQ enable and W1C, idle gaps)
+  ends with zero mismatches.
+"""
+
+from __future__ import annotations
+
+import random
+
+import cocotb
+
+from cimtrain import regs
+
+from tb import OP_IDLE, OP_READ, OP_WRITE, XactTb, regression_ops
+
+A, OP, MSK = regs.ADDR, regs.OP, regs.MSK
+W, R, IDLE = OP_WRITE, OP_READ, OP_IDLE
+
+
+@cocotb.test()
+async def test_transactor_timing(dut):
+    """Handshakes every 2 edges from the next edge; IDLE lands exactly; long programs."""
+    xt = XactTb(dut)
+    await xt.start()
+    e = xt.edge
+    res = await xt.run([(W, A["SEED"], 1), (W, A["SEED"], 2), (R, A["SEED"], 0),
+                        (R, A["CYCLE_LO"], 0)])
+    assert [t for _, _, t in res] == [e, e + 2, e + 4, e + 6], res
+    assert [(d, r) for d, r, _ in res[2:]] == [(2, 0), (e + 6, 0)], res
+    assert xt.edge == e + 8, "the program ends on its last response's edge"
+    e = xt.edge
+    [(d, _, t)] = await xt.run([(IDLE, 0, e + 10), (R, A["CYCLE_LO"], 0)])
+    assert t == d == e + 10, (t, d, e)
+    e = xt.edge
+    [(d, _, t)] = await xt.run([(IDLE, 0, 3), (R, A["CYCLE_LO"], 0)])  # in the past: at once
+    assert t == d == e + 1, (t, d, e)   # (an IDLE holds the bus for one edge at least)
+    n = 3 * xt.prog_depth // 2 + 7
+    words = regs.WORDS["INBUF"]
+    prog = [(W, A["INBUF"] + 4 * (k % words), 0x1000 + k) for k in range(n)]
+    prog += [(R, A["INBUF"] + 4 * k, 0) for k in range(words)]
+    res = await xt.run(prog)
+    assert len(res) == n + words and all(r == 0 for _, r, _ in res)
+    last = {k % words: 0x1000 + k for k in range(n)}
+    assert [d for d, _, _ in res[n:]] == [last[k] for k in range(words)]
+    edges = [t for _, _, t in res]
+    gaps = {b - a for a, b in zip(edges, edges[1:])}
+    assert gaps <= {2, 3}, f"handshake gaps {sorted(gaps)}: one program per chunk of " \
+                           f"{xt.prog_depth}, 2 edges apart inside"
+    assert xt.programs == 5
+    xt.finish()
+
+
+@cocotb.test()
+async def test_scoreboard_finds_faults(dut):
+    """Faults injected into the model are reported, at the edge they happen."""
+    xt = XactTb(dut)
+    await xt.start()
+    sb, m = xt.sb, xt.model
+    # a wrong read
+    await xt.run([(W, A["SEED"], 0x55)])
+    m.reg["SEED"] ^= 1
+    [(_, _, t)] = await xt.run([(R, A["SEED"], 0)])
+    m.reg["SEED"] ^= 1
+    assert sb.errors == 1
+    assert sb.first_mismatch == (f"read 0x{A['SEED']:04X} at edge {t}: expected data "
+                                 "0x00000054 OKAY, got 0x00000055 OKAY"), sb.first_mismatch
+    # irq_o at an access: IRQ_EN only in the model while DONE is set
+    await xt.run([(W, A["COL_COUNT"], 3), (W, A["CMD"], OP["READ_ROW"])])
+    await xt.run([(IDLE, 0, m.idle_cycle), (R, A["STATUS"], 0)])
+    assert sb.errors == 1
+    m.reg["CTRL"] |= MSK["CTRL_IRQ_EN"]
+    [(_, _, t)] = await xt.run([(R, A["ID"], 0)])
+    m.reg["CTRL"] &= ~MSK["CTRL_IRQ_EN"]
+    assert sb.messages[1:] == [f"irq_o = 0, model 1 at edge {t}",
+                               f"irq_o = 0, model 1 at edge {t + 1}"], sb.messages
+    await xt.run([(W, A["CTRL"], MSK["CTRL_IRQ_EN"])])
+    assert sb.errors == 3
+    # irq_o between accesses: the model's commands end later / earlier than the RTL's
+    dur = regs.PARAMS["CMD_OVERHEAD"] + 2 * 3 * regs.PARAMS["ADC_CYCLES"]
+    for shift in (5, -5):
+        await xt.run([(W, A["IRQ_STATUS"], 1)])
+        m.p["CMD_OVERHEAD"] += shift
+        before = sb.errors
+        [(_, _, t0)] = await xt.run([(W, A["CMD"], OP["READ_ROW"])])
+        m.p["CMD_OVERHEAD"] -= shift
+        assert m.dur == dur + shift and m.t0 == t0
+        await xt.run([(IDLE, 0, t0 + dur + 20), (R, A["IRQ_STATUS"], 0)])
+        first = min(t0 + dur, t0 + dur + shift) + 1
+        assert sb.errors > before, f"shift {shift}: no mismatch"
+        assert f"irq_o = {int(shift > 0)}, model {int(shift < 0)} at edge {first}" in \
+            _errors(xt), (shift, first, _errors(xt))
+    m.reset()   # the model diverged; the next test resets DUT and model together
+
+
+def _errors(xt: XactTb) -> str:
+    return "\n".join(xt.sb.messages)
+
+
+@cocotb.test()
+async def test_random_through_transactor(dut):
+    """Seeded random programs: config, INBUF, commands, IRQ enable/W1C, idle gaps."""
+    xt = XactTb(dut)
+    await xt.start()
+    rng = random.Random(int(cocotb.RANDOM_SEED))
+    n_ops = max(200, regression_ops(10000) // 10)
+    await xt.run([(W, A["ROW_COUNT"], 8), (W, A["COL_COUNT"], 8), (W, A["CTRL"], 1)])
+    done = 0
+    while done < n_ops:
+        prog = []
+        for _ in range(rng.randrange(1, 12)):
+            k = rng.random()
+            if k < 0.25:
+                prog.append((W, A["INBUF"] + 4 * rng.randrange(4), rng.getrandbits(32)))
+            elif k < 0.4:
+                prog.append((W, A["CMD"], rng.choice([OP["VMM_FWD"], OP["READ_ROW"],
+                                                      OP["VMM_TRANS"]])))
+            elif k < 0.5:
+                prog.append((W, A["CTRL"], rng.getrandbits(1)))
+            elif k < 0.6:
+                prog.append((W, A["IRQ_STATUS"], rng.getrandbits(1)))
+            elif k < 0.7:
+                prog.append((IDLE, 0, xt.edge + rng.randrange(0, 120)))
+            else:
+                prog.append((R, rng.choice([A["STATUS"], A["IRQ_STATUS"], A["CYCLE_LO"],
+                                            A["OUTBUF"], A["READBUF"], A["SEED"]]), 0))
+        await xt.run(prog)
+        done += len(prog)
+    await xt.run([(IDLE, 0, xt.model.idle_cycle), (R, A["STATUS"], 0)])
+    assert xt.sb.checked > n_ops // 2
+    xt.finish()

@@ -67,13 +67,14 @@ class RtlServer:
         return code
 
     async def _batch(self, recs: list[int]) -> None:
-        """One ring batch: every access in ring order, as one transactor program (a WAIT,
-        always last, runs after it).  Errors are reported and read data stored in ring
-        order afterwards; the interconnect's DECERRs take no bus time."""
+        """One ring batch: the accesses up to a WAIT (the C drain ends a batch at its first
+        blocking record, so usually all of them) as one transactor program, then the
+        wait.  Errors are reported and read data stored in ring order afterwards; the
+        interconnect's DECERRs take no bus time."""
         win, st, limit = self.win, self.stats, self.limit
         prog: list = []
-        acc: list = []     # (seq, op, addr, is_read, wdata, bus) in ring order
-        i, n, seq, wait_ms = 0, len(recs), 0, -1
+        acc: list = []     # (seq, op, addr, is_read, wdata, on the bus) in ring order
+        i, n, seq, status = 0, len(recs), 0, P.RSP_OK
         while i < n:
             seq, oc, addr = recs[i], recs[i + 1], recs[i + 2]
             op, cnt = oc >> P.REC_OP_SHIFT, oc & P.REC_COUNT_MASK
@@ -99,18 +100,20 @@ class RtlServer:
                     acc.append((seq, op, a, True, 0, bus))
                 st["reads"] += cnt
             elif op == P.OP_WAIT:
-                wait_ms = addr
+                await self._play(prog, acc)
+                prog, acc = [], []
+                status = await self._wait(addr)
                 st["waits"] += 1
             i += 3
-        res = await self.xt.run(prog) if prog else []
-        self._results(acc, res)
-        status = P.RSP_OK
-        if wait_ms >= 0:
-            status = await self._wait(wait_ms)
+        await self._play(prog, acc)
         sb = self.xt.sb
         if sb.errors:
             raise AssertionError(f"RTL/model mismatch ({sb.errors}): {sb.first_mismatch}")
         win.complete(seq, status)
+
+    async def _play(self, prog: list, acc: list) -> None:
+        if acc:
+            self._results(acc, await self.xt.run(prog) if prog else [])
 
     def _results(self, acc: list, res: list) -> None:
         win, rd, tr = self.win, self.win.rdbuf, self.trace

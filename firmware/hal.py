@@ -205,7 +205,7 @@ class _Mmio:
                 j += step
         return buf
 
-    def wait_done(self, timeout_ms):
+    def wait_done(self, timeout_ms, posted=False):  # MMIO: always polls (posted: no-op)
         w, t0 = self._w, time.ticks_ms()
         while w[R_STATUS >> 2] & STATUS_BUSY_MSK:
             if time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
@@ -447,7 +447,11 @@ class _Ring:
             k += c
         return buf
 
-    def wait_done(self, timeout_ms):
+    def wait_done(self, timeout_ms, posted=False):
+        # posted=True: queue the wait and return; the server runs the ring in order, so
+        # every later access still happens after the command is done.  Saves a round trip
+        # when a blocking read follows anyway; a timeout then shows up as a BUSY bus error
+        # on the next access (naming its address) instead of HalTimeout.
         p = self._p
         if p + 2 > self._lim:
             p = self._room(2)
@@ -460,6 +464,8 @@ class _Ring:
         p += 2
         self._p = p
         self._h[_W_HEAD] = p
+        if posted:
+            return
         self._complete(s)
         if self._h[_W_RSP_STATUS] == _BR_RSP_TIMEOUT:
             raise HalTimeout("CIM command not done within %d ms" % timeout_ms)

@@ -32,8 +32,8 @@ from .bridge.harness import unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
-SESSION_RE = re.compile(r"(\d+) requests, (\d+) writes, (\d+) reads, (\d+) waits, "
-                        r"(\d+) bus errors")
+SESSION_RE = re.compile(r"session \d+: firmware exited")
+STAT_RE = re.compile(r"(\d+) (requests|writes|reads|waits|bus errors|responses checked|cycles)")
 
 
 def env_int(name: str, default: int) -> int:
@@ -115,10 +115,8 @@ class Server:
             self.lines.append(line)
             if "ready" in line and "window" in line:
                 self.ready.set()
-            m = SESSION_RE.search(line)
-            if m:
-                k = ("requests", "writes", "reads", "waits", "bus_errors")
-                self.stats = dict(zip(k, map(int, m.groups())))
+            if SESSION_RE.search(line):
+                self.stats = {k.replace(" ", "_"): int(v) for v, k in STAT_RE.findall(line)}
             if any(w in line for w in ("ERROR", "MISMATCH", "rtl server:", "model server:",
                                        "FAIL", "Error")):
                 print(f"  [server] {line}", flush=True)
@@ -190,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         ("images trained", f"{result['images_trained']} ({result['epochs']} epoch(s))"),
         ("test accuracy", f"{result['test_accuracy_x100'] / 100:.2f}% "
                           f"({result['test_correct']}/{result['n_test']})"),
-        ("bus transactions", f"{s.get('requests', '?')} requests: {s.get('writes', '?')} "
-                             f"writes, {s.get('reads', '?')} reads, {s.get('waits', '?')} waits"),
+        ("bus transactions", f"{s.get('writes', '?')} writes, {s.get('reads', '?')} reads, "
+                             f"{s.get('waits', '?')} waits ({s.get('requests', '?')} ring "
+                             "requests)"),
+        ("scoreboard", f"{s['responses_checked']} responses checked against the model, "
+                       "0 mismatches" if "responses_checked" in s else "n/a (model backend)"),
         ("tile operations", f"{result['vmm_ops']} VMMs, {result['read_ops']} row reads, "
                             f"{result['pulse_ops']} pulse commands"),
         ("programming pulses", f"{result['pulses']} (cell pulses, init included)"),

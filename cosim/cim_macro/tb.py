@@ -380,7 +380,6 @@ class XactTb:
         """Reset, then release it; ``prog`` (optional) is started during reset, so that
         its first request's handshake can be edge 0.  Returns ``prog``'s results."""
         d = self.dut
-        d.xact_sel.value = 1
         d.rst_ni.value = 0
         await Timer(42, unit="ns")
         self._rp = self._get(d.log_wp, self._wp)

@@ -65,6 +65,9 @@ module cim_tb_top #(
   reg [31:0] req_seq  = 32'd0;
   reg [31:0] ack_seq  = 32'd0;
 
+  // The falling-edge starter and the rising-edge player both write these, never on
+  // the same edge (the starter only while x_run is 0, the player only while it is 1).
+  /* verilator lint_off MULTIDRIVEN */
   reg           x_run = 1'b0;
   reg [31:0]    x_pc = 32'd0;
   reg           x_pend = 1'b0;  // a response is outstanding
@@ -74,6 +77,7 @@ module cim_tb_top #(
   reg [AW-1:0]  x_awaddr = '0, x_araddr = '0;
   reg [31:0]    x_wdata = '0;
   reg [3:0]     x_wstrb = '0;
+  /* verilator lint_on MULTIDRIVEN */
 
   cim_macro #(.NTiles(NTiles), .Rows(Rows), .Cols(Cols)) u_macro (
     .clk_i          (clk_i),

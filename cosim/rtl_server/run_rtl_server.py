@@ -37,7 +37,8 @@ def build_tb(sim: str, preset: str, waves: bool = False):
     runner.build(sources=[*sorted((ROOT / "rtl").glob("*.v")), BENCH / "cim_tb_top.v"],
                  includes=[ROOT / "rtl"], hdl_toplevel=TOP,
                  parameters={"NTiles": p["NTILES"], "Rows": p["ROWS"], "Cols": p["COLS"]},
-                 build_dir=build, build_args=["-g2012"] if sim == "icarus" else ["--timing"],
+                 build_dir=build,
+                 build_args=["-g2012"] if sim == "icarus" else ["--timing", "-Wno-fatal"],
                  timescale=("1ns", "1ps"), waves=waves, always=False)
     # the runner passes its own sys.path to the simulator's Python as PYTHONPATH
     sys.path[:0] = [str(p) for p in (HERE, BENCH, ROOT / "host_tools") if str(p) not in sys.path]

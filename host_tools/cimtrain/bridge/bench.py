@@ -1,7 +1,8 @@
 """Bridge throughput and latency, measured by MicroPython firmware on the virtual board.
 
     python -m cimtrain.bridge.bench [--servers model,dict,icarus] [--n 20000] [--n-rtl 2000]
-                                    [--baseline REV] [--json results/bridge.json]
+                                    [--baseline REV] [--repeat K] [--floor]
+                                    [--json results/bridge.json] [--md docs/benchmarks.md]
 
 Servers: ``model`` (the bit-exact model, what firmware sees on the virtual platform),
 ``dict`` (a register dict: the bridge's own capacity, ring + C drain + Python dispatch),
@@ -13,7 +14,10 @@ commands per second in the training loop's shape (10 INBUF words, CMD, wait_done
 3 OUTBUF words).  ``--baseline REV`` also runs the RTL server of git revision REV
 (exported to a temporary directory, label ``icarus@REV``) with the same firmware and
 launcher, for before/after figures from one run; ``--repeat K`` runs every server K
-times, taking turns, and reports medians.
+times, taking turns, and reports medians.  ``--floor`` measures what the simulator
+alone costs the RTL server (cosim/rtl_server/floor_tests.py: the server's bench without
+bridge or firmware).  ``--md FILE`` writes the figures as the "Bridge" section of FILE
+(between marker comments; the rest of the file is kept).
 """
 
 from __future__ import annotations
@@ -176,6 +180,86 @@ def run(n: int, servers: tuple[str, ...] = ("model", "dict"), n_rtl: int = 2000,
     return out
 
 
+def run_floor(sim: str = "icarus", preset: str = "default") -> dict:
+    """Microseconds the simulator takes per access, program, idle edge and VMM (no bridge)."""
+    sys.path.insert(0, str(RTL_RUN.parent))
+    from cocotb_tools.runner import get_results
+    from run_rtl_server import TOP, build_tb
+
+    runner, build = build_tb(sim, preset)
+    with tempfile.TemporaryDirectory(prefix="cimfloor") as tmp:
+        out = Path(tmp) / "floor.json"
+        results = runner.test(hdl_toplevel=TOP, test_module="floor_tests",
+                              test_dir=RTL_RUN.parent, extra_env={"CIMTRAIN_FLOOR_OUT": str(out)},
+                              results_xml=str(Path(tmp) / "results.xml"))
+        n, failed = get_results(results)
+        if n == 0 or failed or not out.exists():
+            raise RuntimeError("floor_tests failed (simulator log above)")
+        return json.loads(out.read_text())
+
+
+BEGIN, END = "<!-- bridge-bench:begin -->", "<!-- bridge-bench:end -->"
+ROWS = [("posted writes/s (wr32 + final flush)", "writes_per_s", "{:,.0f}"),
+        ("blocking reads/s (rd32)", "reads_per_s", "{:,.0f}"),
+        ("read round trip, median / p99 (us)", ("read_rtt_us_median", "read_rtt_us_p99"),
+         "{:,.0f} / {:,.0f}"),
+        ("64-word burst write / read (kB/s)", ("burst_write_kB_per_s", "burst_read_kB_per_s"),
+         "{:,.0f} / {:,.0f}"),
+        ("training-loop VMMs/s (10 words in, CMD, wait_done, 3 out)", "vmm_per_s", "{:,.0f}")]
+
+
+def markdown(res: dict, floor: dict | None, note: str) -> str:
+    cols = list(res)
+    lines = [BEGIN, "## Bridge: firmware-side rates per server", "",
+             f"`python -m cimtrain.bridge.bench {note}` (medians of "
+             f"{max(r.get('runs', 1) for r in res.values())} runs, servers taking turns; "
+             "raw figures in results/bridge.json).", "",
+             "| | " + " | ".join(cols) + " |", "| --- |" + " --- |" * len(cols)]
+    for title, key, fmt in ROWS:
+        cells = []
+        for c in cols:
+            r = res[c]
+            if "error" in r:
+                cells.append("fails (below)")
+                continue
+            keys = key if isinstance(key, tuple) else (key,)
+            cells.append(fmt.format(*(r[k] for k in keys)))
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    for c in cols:
+        if "error" in res[c]:
+            lines += ["", f"**{c}**: {res[c]['error']}"]
+    if floor:
+        v_on, v_off = floor["vmm_noise_on_us"], floor["vmm_noise_off_us"]
+        lines += ["", "What the simulator alone costs the RTL server (`--floor`: its bench, "
+                  "scoreboard on, no bridge or firmware; us of wall time):", "",
+                  "| | us |", "| --- | --- |",
+                  f"| register write / read, in a long program | {floor['write_us']:.0f} / "
+                  f"{floor['read_us']:.0f} |",
+                  f"| INBUF word write, in a long program | {floor['inbuf_write_us']:.0f} |",
+                  f"| a program of one read (the least a blocking rd32 costs) | "
+                  f"{floor['single_read_program_us']:.0f} |",
+                  f"| one idle clock edge (a command running) | {floor['idle_edge_us']:.1f} |",
+                  "| training-loop VMM, read noise on: INBUF x10 / CMD / wait / OUTBUF x3 | "
+                  + " / ".join(f"{v_on[k]:.0f}" for k in ("inbuf10", "cmd", "wait", "read3"))
+                  + " |",
+                  "| the same, read noise off | "
+                  + " / ".join(f"{v_off[k]:.0f}" for k in ("inbuf10", "cmd", "wait", "read3"))
+                  + " |"]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_md(path: Path, section: str) -> None:
+    """Replace the bridge section of ``path`` (or append it); keep everything else."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        a, b = text.index(BEGIN), text.index(END) + len(END)
+        text = text[:a] + section + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--servers", default="model,dict",
@@ -186,18 +270,26 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the RTL server of git revision REV (before/after)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per server, taking turns; figures are medians")
+    ap.add_argument("--floor", action="store_true",
+                    help="also measure the simulator alone (Icarus, no bridge)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--md", type=Path, help="write the figures as the Bridge section of FILE")
     args = ap.parse_args(argv)
     servers = tuple(s for s in args.servers.split(",") if s)
     bad = [s for s in servers if s not in SERVERS]
     if bad:
         ap.error(f"unknown server(s) {bad}; choose from {SERVERS}")
     res = run(args.n, servers, args.n_rtl, args.baseline, args.repeat)
-    text = json.dumps(res, indent=2)
+    floor = run_floor() if args.floor else None
+    text = json.dumps({**res, **({"icarus_floor_us": floor} if floor else {})}, indent=2)
     print(text)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text + "\n")
+    if args.md:
+        note = " ".join(a for a in (argv if argv is not None else sys.argv[1:])
+                        if not a.startswith("--md") and a != str(args.md))
+        write_md(args.md, markdown(res, floor, note))
     return int(any("error" in v for v in res.values()))
 
 

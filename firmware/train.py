@@ -33,7 +33,8 @@ DEFAULTS = {
     "epochs": 1,
     "batch": 8,             # images per accumulator threshold scan
     "seed": 1,              # chip SEED register and the firmware's PRNG
-    "mode": "wv",           # wv (write-verify, source chip) | open (open-loop pulses)
+    "mode": "open",         # open (open-loop pulses) | wv (write-verify, source chip);
+                            # open learns in a few thousand images (docs/training.md)
     "acc_bits": 16,         # accumulator width: 8 or 16 (saturating)
     "thr": 51,              # wv threshold, codes (1/15 of the 768-code range, as the chip)
     "eps": 10,              # open loop: mean |dG| of one pulse, codes
@@ -43,7 +44,7 @@ DEFAULTS = {
     "wv_tol": 26,           # write-verify tolerance, codes (half a level; read sigma 15)
     "wv_iters": 6,          # write-verify pulse rounds per update
     "init_amp": 256,        # initial weights U(-a, a) codes
-    "lr": "-8",             # learning-rate shift, one for all layers or one per layer
+    "lr": "-10",            # learning-rate shift, one for all layers or one per layer
     "lr_step": 0,           # every lr_step epochs all shifts + 1 (0: constant)
     "n_calib": 2,           # images for the forward ADC-shift calibration
     "progress": 50,         # images per progress line

@@ -54,10 +54,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", -1),
                     help="training images per epoch (default: 60 on rtl, 1000 on model)")
     ap.add_argument("--n-test", type=int, default=env_int("N_TEST", -1),
-                    help="test images (default: 50 on rtl, 500 on model)")
+                    help="test images (default: 30 on rtl, 500 on model)")
     ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", 1))
     ap.add_argument("--seed", type=int, default=env_int("SEED", 1))
-    ap.add_argument("--mode", default=e("MODE", "wv"), choices=["wv", "open"])
+    ap.add_argument("--mode", default=e("MODE", "open"), choices=["open", "wv"])
     ap.add_argument("--heap", default=e("HEAP", "256K"),
                     help="MicroPython heap (default 256K: the firmware's memory budget)")
     ap.add_argument("--out", default=str(ROOT / "results" / "cosim.json"))
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if a.n_train < 0:
         a.n_train = 60 if rtl else 1000
     if a.n_test < 0:
-        a.n_test = 50 if rtl else 500
+        a.n_test = 30 if rtl else 500
     if not 0 <= a.n_train <= 60000 or not 1 <= a.n_test <= 10000:
         ap.error("need 0 <= N_TRAIN <= 60000 and 1 <= N_TEST <= 10000")
     return a

@@ -64,6 +64,7 @@ module cim_tb_top #(
   reg [31:0] prog_len = 32'd0;
   reg [31:0] req_seq  = 32'd0;
   reg [31:0] ack_seq  = 32'd0;
+  reg [63:0] rec_edge = 64'd0;  // index of the edge of the last ack (rec_edge + 1: next)
 
   // The falling-edge starter and the rising-edge player both write these, never on
   // the same edge (the starter only while x_run is 0, the player only while it is 1).
@@ -132,94 +133,109 @@ module cim_tb_top #(
 
   // Start: on the falling edge after cocotb asked for a program, present entry 0, so
   // that its handshake can be the very next rising edge.  (cocotb writes between
-  // edges; during reset the entry waits for edge 0.)
+  // edges; during reset the entry waits for edge 0.)  IDLEs whose edge that rising
+  // edge already reaches are passed over.
   always @(negedge clk_i) begin : starter
+    reg [31:0] pc;
     reg [63:0] e;
     if (!x_run && req_seq != ack_seq) begin
-      e = prog[0];
+      pc = 32'd0;
+      e  = prog[0];
+      while (pc < prog_len && e[55:52] == OpIdle && {16'd0, e[47:0]} <= edge_q) begin
+        pc = pc + 32'd1;
+        e  = prog[pc % ProgDepth];
+      end
       x_run  <= 1'b1;
-      x_pc   <= 32'd0;
+      x_pc   <= pc;
       x_pend <= 1'b0;
-      `CIM_TB_PRESENT(e, prog_len != 32'd0)
+      `CIM_TB_PRESENT(e, pc < prog_len)
     end
   end
 
-  // Play: requests go back to back, the next one presented right after the previous
-  // handshake; the slave accepts it once its response has gone (2 edges per access).
-  // An IDLE entry holds the bus still until its edge can be reached.  Done when every
-  // entry was played and the last response received: ack_seq = req_seq.
+  // Play: a request stays presented, unchanged, from before its handshake until its
+  // response; on the response's edge the slave turns idle and the next request is
+  // presented, so it hand-shakes one edge later (2 edges per access, the slave's
+  // limit) and the macro sees the bus change once per access, together with its own
+  // response going (each change re-runs its large combinational blocks).  An IDLE
+  // holds the bus still until the edge it names can be reached.  Done when every entry
+  // was played and the last response received: ack_seq = req_seq.
   always @(posedge clk_i) begin : transactor
     reg [31:0] pc;
     reg [63:0] e;
     reg pend, step;
-    if (rst_ni && x_run) begin
+    // (an IDLE that cannot end on this edge costs one test of this condition per edge)
+    if (rst_ni && x_run && !(x_idle && {16'd0, x_until} > edge_q + 64'd1)) begin
       pc   = x_pc;
       pend = x_pend;
-      if (hs_r || hs_b) pend = 1'b0;
       step = 1'b0;
-      if (pc < prog_len) begin
-        if (x_idle) step = ({16'd0, x_until} <= edge_q + 64'd1);
-        else        step = (x_arvalid && hs_ar) || (x_awvalid && hs_w);
+      if ((x_arvalid && hs_ar) || (x_awvalid && hs_w)) begin
+        pend = 1'b1;                      // accepted; the slave is busy until its response
+      end else if (pend && (hs_r || hs_b)) begin
+        pend = 1'b0;
+        step = 1'b1;
+      end else if (x_idle && pc < prog_len) begin
+        step = ({16'd0, x_until} <= edge_q + 64'd1);
       end
-      if ((x_arvalid && hs_ar) || (x_awvalid && hs_w)) pend = 1'b1;
       if (step) begin
         pc = pc + 32'd1;
         e  = prog[pc % ProgDepth];
+        while (pc < prog_len && e[55:52] == OpIdle && {16'd0, e[47:0]} <= edge_q + 64'd1) begin
+          pc = pc + 32'd1;
+          e  = prog[pc % ProgDepth];
+        end
         `CIM_TB_PRESENT(e, pc < prog_len)
         x_pc <= pc;
       end
       if (pend != x_pend) x_pend <= pend;
       if (pc >= prog_len && !pend) begin
-        x_run   <= 1'b0;
-        ack_seq <= req_seq;
+        x_run    <= 1'b0;
+        ack_seq  <= req_seq;
+        rec_edge =  edge_q;   // blocking: cocotb reads it when ack_seq changes
       end
     end
   end
 `undef CIM_TB_PRESENT
 
   // ---------------------------------------------------------------- recorder
-  // log_wp and rec_edge are written with blocking assignments: cocotb reads them when
-  // ack_seq changes (non-blocking, later in the same time step), and then they already
-  // cover this edge.
+  // log_wp (and the transactor's rec_edge) are written with blocking assignments:
+  // cocotb reads them when ack_seq changes (non-blocking, later in the same time step),
+  // and then they already cover this edge.  The recorder's process only runs on edges
+  // with something to log: on the others it costs the simulator one net update.
   reg [127:0] log_mem [0:LogDepth-1];
   reg [31:0]  log_wp = 32'd0;
-  reg [63:0]  rec_edge = 64'd0;  // index of the last edge recorded
   reg         irq_seen = 1'b0;
-
-  function automatic [127:0] entry(input [3:0] kind, input [63:0] t, input [AW-1:0] addr,
-                                   input [31:0] data, input [3:0] strb, input [1:0] resp);
-    entry = {t, 4'd0, kind, 2'd0, resp, strb, {(16 - AW){1'b0}}, addr, data};
-  endfunction
+  wire        rec_any = hs_ar | hs_w | hs_r | hs_b | (irq_o !== irq_seen);
 
   always @(posedge clk_i) begin : recorder
     reg [31:0] k;
     if (!rst_ni) begin
       irq_seen <= 1'b0;
-    end else begin
+    end else if (rec_any) begin
       k = log_wp;
       if (irq_o !== irq_seen) begin
-        log_mem[k % LogDepth] = entry(KIrq, edge_q, '0, {31'd0, irq_o}, 4'd0, 2'd0);
+        log_mem[k % LogDepth] = {edge_q, 4'd0, KIrq, 8'd0, 16'd0, 31'd0, irq_o};
         k = k + 32'd1;
         irq_seen <= irq_o;
       end
       if (hs_ar) begin
-        log_mem[k % LogDepth] = entry(KAr, edge_q, x_araddr, 32'd0, 4'd0, 2'd0);
+        log_mem[k % LogDepth] = {edge_q, 4'd0, KAr, 8'd0, {(16 - AW){1'b0}}, x_araddr, 32'd0};
         k = k + 32'd1;
       end
       if (hs_w) begin
-        log_mem[k % LogDepth] = entry(KW, edge_q, x_awaddr, x_wdata, x_wstrb, 2'd0);
+        log_mem[k % LogDepth] = {edge_q, 4'd0, KW, 4'd0, x_wstrb, {(16 - AW){1'b0}}, x_awaddr,
+                                 x_wdata};
         k = k + 32'd1;
       end
       if (hs_r) begin
-        log_mem[k % LogDepth] = entry(KR, edge_q, '0, s_axil_rdata, 4'd0, s_axil_rresp);
+        log_mem[k % LogDepth] = {edge_q, 4'd0, KR, 2'd0, s_axil_rresp, 4'd0, 16'd0,
+                                 s_axil_rdata};
         k = k + 32'd1;
       end
       if (hs_b) begin
-        log_mem[k % LogDepth] = entry(KB, edge_q, '0, 32'd0, 4'd0, s_axil_bresp);
+        log_mem[k % LogDepth] = {edge_q, 4'd0, KB, 2'd0, s_axil_bresp, 4'd0, 16'd0, 32'd0};
         k = k + 32'd1;
       end
-      log_wp   = k;
-      rec_edge = edge_q;
+      log_wp = k;
     end
   end
 

@@ -40,12 +40,18 @@ async def test_transactor_timing(dut):
     assert t == d == e + 10, (t, d, e)
     e = xt.edge
     [(d, _, t)] = await xt.run([(IDLE, 0, 3), (R, A["CYCLE_LO"], 0)])  # in the past: at once
-    assert t == d == e + 1, (t, d, e)   # (an IDLE holds the bus for one edge at least)
+    assert t == d == e, (t, d, e)
+    # IDLE right after a request: to 2 edges later (back to back) and to 3, 4 edges later
+    for gap in (2, 3, 4):
+        res = await xt.run([(R, A["SEED"], 0), (IDLE, 0, xt.edge + gap), (R, A["CYCLE_LO"], 0)])
+        assert res[1][2] - res[0][2] == gap == res[1][0] - res[0][2], (gap, res)
     n = 3 * xt.prog_depth // 2 + 7
     words = regs.WORDS["INBUF"]
     prog = [(W, A["INBUF"] + 4 * (k % words), 0x1000 + k) for k in range(n)]
     prog += [(R, A["INBUF"] + 4 * k, 0) for k in range(words)]
+    p0 = xt.programs
     res = await xt.run(prog)
+    assert xt.programs - p0 == -(-len(prog) // xt.prog_depth) == 2
     assert len(res) == n + words and all(r == 0 for _, r, _ in res)
     last = {k % words: 0x1000 + k for k in range(n)}
     assert [d for d, _, _ in res[n:]] == [last[k] for k in range(words)]
@@ -53,7 +59,6 @@ async def test_transactor_timing(dut):
     gaps = {b - a for a, b in zip(edges, edges[1:])}
     assert gaps <= {2, 3}, f"handshake gaps {sorted(gaps)}: one program per chunk of " \
                            f"{xt.prog_depth}, 2 edges apart inside"
-    assert xt.programs == 5
     xt.finish()
 
 

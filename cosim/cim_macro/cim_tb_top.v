@@ -3,28 +3,30 @@
 // * Clock: free-running, generated here (period 2 * ClkHalfNs ns).  A clock driven
 //   from Python costs a VPI callback per toggle; this one costs the simulator only.
 // * Reset: rst_ni is a plain reg, driven by cocotb.
-// * Transactor: the bus master.  It plays a program of accesses from prog[] back to
+// * Transactor: the bus master.  It plays a program of accesses from prog back to
 //   back, one transaction at a time, with RREADY/BREADY held high.  Its registers drive
 //   the macro's ports directly: a multiplexer for a second master cost 13 % of the
 //   simulator's time per access (every extra net level re-runs the macro's large
 //   combinational blocks once more).
-// * Recorder: an independent monitor of the macro's bus.  On every rising edge after
-//   reset release it appends, in this order, a change of the sampled irq_o, each
-//   request handshake (AR, or AW+W) and each response handshake (R, B) to log_mem[],
-//   stamped with the edge index (rising edges since rst_ni was released, the first
-//   being 0: the time base of docs/arithmetic.md §4).  Python reads the log and feeds
-//   the model scoreboard (cosim/cim_macro/tb.py), which checks every response and the
-//   irq_o pin at every edge.
+// * Recorder: an independent monitor of the macro's bus.  It latches every request
+//   (AR, or AW+W: address, data, strobes) at its handshake and, on the edge of its
+//   response (R, B), appends one entry with both to log_mem[]; on every edge where the
+//   sampled irq_o changes it appends that.  Edges are edge indices (rising edges since
+//   rst_ni was released, the first being 0: the time base of docs/arithmetic.md §4).
+//   Python reads the log and feeds the model scoreboard (cosim/cim_macro/tb.py), which
+//   checks every response and the irq_o pin at every edge.
 //
-// Program entry (64 bits): [31:0] data, [47:32] address, [51:48] strobes, [55:52] op.
+// Program entry (64 bits, {prog_hi, prog_lo}): [31:0] data, [47:32] address, [51:48]
+//   strobes, [55:52] op.
 //   op 1 WRITE, 2 READ, 3 IDLE: no request until the edge index {addr, data} (48 bits)
 //   can be reached, so that the next request's handshake lands on that edge if the
-//   slave is idle.  cocotb writes prog[0..prog_len-1] and prog_len, then increments
+//   slave is idle.  cocotb writes entries 0..prog_len-1 and prog_len, then increments
 //   req_seq; the transactor sets ack_seq = req_seq once every entry was played and
 //   every response received.
-// Log entry (128 bits): [31:0] data, [47:32] address, [51:48] strobes, [53:52] response,
-//   [59:56] kind (1 AR, 2 AW+W, 3 R, 4 B, 5 irq_o change: data[0] = new value),
-//   [127:64] edge index.  log_wp counts entries ever written (log_mem is a ring).
+// Log entry (128 bits): [31:0] data (write data, or the read data), [47:32] address,
+//   [51:48] strobes, [53:52] response, [59:56] kind (1 read, 2 write, 5 irq_o change:
+//   data[0] = the new value, edge = its edge), [63:60] response edge - request edge,
+//   [127:64] request edge.  log_wp counts entries ever written (log_mem is a ring).
 `timescale 1ns / 1ps
 module cim_tb_top #(
   parameter int NTiles    = 8,
@@ -40,7 +42,7 @@ module cim_tb_top #(
 
   localparam int AW = CIM_ADDR_WIDTH;
   localparam logic [3:0] OpWrite = 4'd1, OpRead = 4'd2, OpIdle = 4'd3;
-  localparam logic [3:0] KAr = 4'd1, KW = 4'd2, KR = 4'd3, KB = 4'd4, KIrq = 4'd5;
+  localparam logic [3:0] KRd = 4'd1, KWr = 4'd2, KIrq = 4'd5;
 
   // ---------------------------------------------------------------- clock and reset
   reg clk_i = 1'b0;
@@ -60,7 +62,10 @@ module cim_tb_top #(
   wire          irq_o;
 
   // ---------------------------------------------------------------- transactor
-  reg [63:0] prog [0:ProgDepth-1];
+  // prog[i] = {prog_hi[i], prog_lo[i]}: two 32-bit memories, so that cocotb writes each
+  // word with one integer put (a 64-bit value would go through a binary string)
+  reg [31:0] prog_hi [0:ProgDepth-1];
+  reg [31:0] prog_lo [0:ProgDepth-1];
   reg [31:0] prog_len = 32'd0;
   reg [31:0] req_seq  = 32'd0;
   reg [31:0] ack_seq  = 32'd0;
@@ -140,10 +145,10 @@ module cim_tb_top #(
     reg [63:0] e;
     if (!x_run && req_seq != ack_seq) begin
       pc = 32'd0;
-      e  = prog[0];
+      e  = {prog_hi[0], prog_lo[0]};
       while (pc < prog_len && e[55:52] == OpIdle && {16'd0, e[47:0]} <= edge_q) begin
         pc = pc + 32'd1;
-        e  = prog[pc % ProgDepth];
+        e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
       end
       x_run  <= 1'b1;
       x_pc   <= pc;
@@ -178,10 +183,10 @@ module cim_tb_top #(
       end
       if (step) begin
         pc = pc + 32'd1;
-        e  = prog[pc % ProgDepth];
+        e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
         while (pc < prog_len && e[55:52] == OpIdle && {16'd0, e[47:0]} <= edge_q + 64'd1) begin
           pc = pc + 32'd1;
-          e  = prog[pc % ProgDepth];
+          e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
         end
         `CIM_TB_PRESENT(e, pc < prog_len)
         x_pc <= pc;
@@ -197,45 +202,48 @@ module cim_tb_top #(
 `undef CIM_TB_PRESENT
 
   // ---------------------------------------------------------------- recorder
+  // One entry per access, written on its response's edge: the request as the recorder
+  // latched it from the bus at its handshake, the response, both edges.  Then, on the
+  // same edge, a change of irq_o.  Entries are in edge order of their requests.
   // log_wp (and the transactor's rec_edge) are written with blocking assignments:
   // cocotb reads them when ack_seq changes (non-blocking, later in the same time step),
   // and then they already cover this edge.  The recorder's process only runs on edges
-  // with something to log: on the others it costs the simulator one net update.
+  // with something to log or latch: on the others it costs the simulator one net update.
   reg [127:0] log_mem [0:LogDepth-1];
   reg [31:0]  log_wp = 32'd0;
   reg         irq_seen = 1'b0;
+  reg [63:0]  rq_edge = '0;     // the outstanding request, as seen on the bus
+  reg [3:0]   rq_kind = '0;
+  reg [AW-1:0] rq_addr = '0;
+  reg [31:0]  rq_data = '0;
+  reg [3:0]   rq_strb = '0;
   wire        rec_any = hs_ar | hs_w | hs_r | hs_b | (irq_o !== irq_seen);
 
   always @(posedge clk_i) begin : recorder
     reg [31:0] k;
+    reg [63:0] dt;
     if (!rst_ni) begin
       irq_seen <= 1'b0;
     end else if (rec_any) begin
       k = log_wp;
+      if (hs_r || hs_b) begin
+        dt = edge_q - rq_edge;
+        log_mem[k % LogDepth] = {rq_edge, dt[3:0], hs_r ? KRd : KWr, 2'd0,
+                                 hs_r ? s_axil_rresp : s_axil_bresp, rq_strb,
+                                 {(16 - AW){1'b0}}, rq_addr, hs_r ? s_axil_rdata : rq_data};
+        k = k + 32'd1;
+      end
       if (irq_o !== irq_seen) begin
         log_mem[k % LogDepth] = {edge_q, 4'd0, KIrq, 8'd0, 16'd0, 31'd0, irq_o};
         k = k + 32'd1;
         irq_seen <= irq_o;
       end
-      if (hs_ar) begin
-        log_mem[k % LogDepth] = {edge_q, 4'd0, KAr, 8'd0, {(16 - AW){1'b0}}, x_araddr, 32'd0};
-        k = k + 32'd1;
-      end
-      if (hs_w) begin
-        log_mem[k % LogDepth] = {edge_q, 4'd0, KW, 4'd0, x_wstrb, {(16 - AW){1'b0}}, x_awaddr,
-                                 x_wdata};
-        k = k + 32'd1;
-      end
-      if (hs_r) begin
-        log_mem[k % LogDepth] = {edge_q, 4'd0, KR, 2'd0, s_axil_rresp, 4'd0, 16'd0,
-                                 s_axil_rdata};
-        k = k + 32'd1;
-      end
-      if (hs_b) begin
-        log_mem[k % LogDepth] = {edge_q, 4'd0, KB, 2'd0, s_axil_bresp, 4'd0, 16'd0, 32'd0};
-        k = k + 32'd1;
-      end
       log_wp = k;
+      if (hs_ar) begin
+        {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KRd, x_araddr, 32'd0, 4'hF};
+      end else if (hs_w) begin
+        {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KWr, x_awaddr, x_wdata, x_wstrb};
+      end
     end
   end
 

@@ -66,8 +66,9 @@ class Scoreboard:
 
     irq_o is checked on every edge without visiting every edge: the RTL's value only
     changes where the monitor says so, and the model's only on the edge after an access
-    or on the edge a command completes (``CimMacro.idle_cycle``); comparing the two at
-    each of those points (kept in a heap) compares them on every edge in between.
+    that changed it or on the edge a command completes (``CimMacro.idle_cycle``);
+    comparing the two at each of those points (kept in a heap) and at every access
+    compares them on every edge in between.
     """
 
     def __init__(self, model: CimMacro, log: logging.Logger, max_logged: int = 20) -> None:
@@ -96,10 +97,11 @@ class Scoreboard:
             if p >= m.cycle:
                 self._cmp_irq(p, self.irq_rtl)
 
-    def _cmp_irq(self, t: int, got: int) -> None:
-        exp = int(self.model.irq_at(t))
+    def _cmp_irq(self, t: int, got: int) -> bool:
+        exp = self.model.irq_at(t)
         if got != exp:
-            self.mismatch(f"irq_o = {got}, model {exp} at edge {t}")
+            self.mismatch(f"irq_o = {got}, model {int(exp)} at edge {t}")
+        return exp
 
     def irq(self, t: int, value: int) -> None:
         self._flush(t)
@@ -115,10 +117,11 @@ class Scoreboard:
         self._flush(t)
         while self._points and self._points[0] <= t:
             heapq.heappop(self._points)
-        self._cmp_irq(t, self.irq_rtl)
+        before = self._cmp_irq(t, self.irq_rtl)
         exp = m.read(addr, cycle=t) if kind == "r" else (0, m.write(addr, data, strb, cycle=t))
         self._expect.append((t, kind, addr, data, exp))
-        heapq.heappush(self._points, t + 1)
+        if m.irq != before:     # (model time is t + 1 now)
+            heapq.heappush(self._points, t + 1)
         if m.pending:
             heapq.heappush(self._points, m.idle_cycle)
         return exp
@@ -319,7 +322,7 @@ def regression_ops(default: int) -> int:
 
 # Transactor program ops and recorder log kinds (cim_tb_top.v)
 OP_WRITE, OP_READ, OP_IDLE = 1, 2, 3
-K_AR, K_W, K_R, K_B, K_IRQ = 1, 2, 3, 4, 5
+K_READ, K_WRITE, K_IRQ = 1, 2, 5
 
 
 def _raw(handle):
@@ -360,7 +363,8 @@ class XactTb:
         self.sb = Scoreboard(self.model, self.log) if check else None
         self.prog_depth = int(dut.ProgDepth.value)
         self.log_depth = int(dut.LogDepth.value)
-        self._prog = [None] * self.prog_depth
+        self._prog_hi = [None] * self.prog_depth
+        self._prog_lo = [None] * self.prog_depth
         self._log = [None] * self.log_depth
         self._seq = 0
         self._rp = 0            # log entries consumed
@@ -412,16 +416,20 @@ class XactTb:
         return h
 
     def _load(self, prog: list) -> None:
-        ph, parr = self._prog, self.dut.prog
+        hi, lo, d = self._prog_hi, self._prog_lo, self.dut
         for i, e in enumerate(prog):
             op, addr, data = e[0], e[1], e[2]
             strb = e[3] if len(e) > 3 else 0xF
-            h, raw = ph[i] if ph[i] is not None else self._entry(ph, parr, i)
-            v = op << 52 | strb << 48 | addr << 32 | data
-            if raw is not None:
-                raw.set_signal_val_binstr(_NO_DELAY, f"{v:064b}")
+            h1, r1 = hi[i] if hi[i] is not None else self._entry(hi, d.prog_hi, i)
+            h0, r0 = lo[i] if lo[i] is not None else self._entry(lo, d.prog_lo, i)
+            vh = op << 20 | strb << 16 | addr if op != OP_IDLE else op << 20 | data >> 32
+            vl = data & 0xFFFFFFFF
+            if r1 is not None and r0 is not None:
+                r1.set_signal_val_int(_NO_DELAY, vh)
+                r0.set_signal_val_int(_NO_DELAY, vl)
             else:
-                h.value = Immediate(v)
+                h1.value = Immediate(vh)
+                h0.value = Immediate(vl)
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         if self._fast:
             self._len.set_signal_val_int(_NO_DELAY, len(prog))
@@ -453,8 +461,6 @@ class XactTb:
         lh, larr, depth = self._log, d.log_mem, self.log_depth
         reqs = [e for e in prog if e[0] != OP_IDLE]
         out: list = []
-        edges: list = []
-        j = 0
         for i in range(self._rp, self._rp + n):
             k = i % depth
             h, raw = lh[k] if lh[k] is not None else self._entry(lh, larr, k)
@@ -464,22 +470,20 @@ class XactTb:
             if kind == K_IRQ:
                 if sb is not None:
                     sb.irq(t, data & 1)
-            elif kind == K_AR or kind == K_W:
-                addr, strb = v >> 32 & 0xFFFF, v >> 48 & 0xF
-                if j >= len(reqs) or reqs[j][1] != addr or (reqs[j][0] == OP_READ) != (
-                        kind == K_AR) or (kind == K_W and reqs[j][2] != data):
-                    raise RuntimeError(f"transactor: request {j} on the bus is "
-                                       f"{'AR' if kind == K_AR else 'AW/W'} 0x{addr:04X}, "
-                                       f"program says {reqs[j] if j < len(reqs) else None}")
-                j += 1
-                edges.append(t)
-                if sb is not None:
-                    sb.request(t, "r" if kind == K_AR else "w", addr, data, strb)
-            else:
-                resp = v >> 52 & 3
-                if sb is not None:
-                    sb.response(t, "r" if kind == K_R else "w", data, resp)
-                out.append((data, resp, edges[len(out)] if len(out) < len(edges) else t))
+                continue
+            j = len(out)
+            addr, strb, resp = v >> 32 & 0xFFFF, v >> 48 & 0xF, v >> 52 & 3
+            is_read = kind == K_READ
+            if j >= len(reqs) or reqs[j][1] != addr or (reqs[j][0] == OP_READ) != is_read \
+                    or (not is_read and reqs[j][2] != data):
+                raise RuntimeError(f"transactor: access {j} on the bus is "
+                                   f"{'read' if is_read else 'write'} 0x{addr:04X}, "
+                                   f"program says {reqs[j] if j < len(reqs) else None}")
+            if sb is not None:
+                k0 = "r" if is_read else "w"
+                sb.request(t, k0, addr, 0 if is_read else data, strb)
+                sb.response(t + (v >> 60 & 0xF), k0, data if is_read else 0, resp)
+            out.append((data if is_read else 0, resp, t))
         self._rp = wp
         self.edge = self._get(d.rec_edge, self._redge) + 1
         if sb is not None:

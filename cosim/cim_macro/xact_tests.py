@@ -83,10 +83,10 @@ async def test_scoreboard_finds_faults(dut):
     m.reg["CTRL"] |= MSK["CTRL_IRQ_EN"]
     [(_, _, t)] = await xt.run([(R, A["ID"], 0)])
     m.reg["CTRL"] &= ~MSK["CTRL_IRQ_EN"]
-    assert sb.messages[1:] == [f"irq_o = 0, model 1 at edge {t}",
-                               f"irq_o = 0, model 1 at edge {t + 1}"], sb.messages
+    # (reported once, on the first edge that differs: both sides hold still after it)
+    assert sb.messages[1:] == [f"irq_o = 0, model 1 at edge {t}"], sb.messages
     await xt.run([(W, A["CTRL"], MSK["CTRL_IRQ_EN"])])
-    assert sb.errors == 3
+    assert sb.errors == 2
     # irq_o between accesses: the model's commands end later / earlier than the RTL's
     dur = regs.PARAMS["CMD_OVERHEAD"] + 2 * 3 * regs.PARAMS["ADC_CYCLES"]
     for shift in (5, -5):

@@ -73,5 +73,5 @@ def test_xact_bench_runner(preset):
                                                                     str(ROOT / "host_tools")])},
                           results_xml=str(build / "results_xact.xml"))
     n_tests, n_failed = get_results(results)
-    assert n_tests == 3, f"{n_tests} cocotb tests ran, expected 3"
+    assert n_tests == 4, f"{n_tests} cocotb tests ran, expected 4"
     assert n_failed == 0, f"{n_failed} of {n_tests} cocotb tests failed (log above)"

@@ -22,7 +22,8 @@
 //   can be reached, so that the next request's handshake lands on that edge if the
 //   slave is idle.  cocotb writes entries 0..prog_len-1 and prog_len, then increments
 //   req_seq; the transactor sets ack_seq = req_seq once every entry was played and
-//   every response received.
+//   every response received, or, with x_timeout set, once a request waited StallEdges
+//   edges for its handshake or response (the macro does not answer).
 // Log entry (128 bits): [31:0] data (write data, or the read data), [47:32] address,
 //   [51:48] strobes, [53:52] response, [59:56] kind (1 read, 2 write, 5 irq_o change:
 //   data[0] = the new value, edge = its edge), [63:60] response edge - request edge,
@@ -34,7 +35,8 @@ module cim_tb_top #(
   parameter int Cols      = 64,
   parameter int ClkHalfNs = 5,
   parameter int ProgDepth = 256,
-  parameter int LogDepth  = 1024
+  parameter int LogDepth  = 1024,
+  parameter int StallEdges = 1000   // a request not answered within this: abandon
 ) ();
   /* verilator lint_off UNUSEDPARAM */
   `include "cim_regs.vh"
@@ -83,6 +85,8 @@ module cim_tb_top #(
   reg [AW-1:0]  x_awaddr = '0, x_araddr = '0;
   reg [31:0]    x_wdata = '0;
   reg [3:0]     x_wstrb = '0;
+  reg [31:0]    x_stall = 32'd0;  // edges the presented request has waited so far
+  reg           x_timeout = 1'b0; // the last program was abandoned at entry x_pc
   /* verilator lint_on MULTIDRIVEN */
 
   cim_macro #(.NTiles(NTiles), .Rows(Rows), .Cols(Cols)) u_macro (
@@ -150,9 +154,11 @@ module cim_tb_top #(
         pc = pc + 32'd1;
         e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
       end
-      x_run  <= 1'b1;
-      x_pc   <= pc;
-      x_pend <= 1'b0;
+      x_run     <= 1'b1;
+      x_pc      <= pc;
+      x_pend    <= 1'b0;
+      x_stall   <= 32'd0;
+      x_timeout = 1'b0;
       `CIM_TB_PRESENT(e, pc < prog_len)
     end
   end
@@ -196,6 +202,20 @@ module cim_tb_top #(
         x_run    <= 1'b0;
         ack_seq  <= req_seq;
         rec_edge =  edge_q;   // blocking: cocotb reads it when ack_seq changes
+      end else if (step || x_idle) begin
+        x_stall <= 32'd0;
+      end else if (x_stall >= StallEdges) begin
+        // errors, not hangs: a macro that does not accept or answer a request ends
+        // the program; cocotb finds x_timeout set
+        x_awvalid <= 1'b0;
+        x_wvalid  <= 1'b0;
+        x_arvalid <= 1'b0;
+        x_run     <= 1'b0;
+        ack_seq   <= req_seq;
+        rec_edge  =  edge_q;
+        x_timeout =  1'b1;
+      end else begin
+        x_stall <= x_stall + 32'd1;
       end
     end
   end

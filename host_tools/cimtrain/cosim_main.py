@@ -52,9 +52,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sim", default=e("SIM", "icarus"), choices=["icarus", "verilator"])
     ap.add_argument("--preset", default=e("PRESET", "default"), choices=sorted(regs.PRESETS))
     ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", -1),
-                    help="training images per epoch (default: 60 on rtl, 1000 on model)")
+                    help="training images per epoch (default: 60 icarus, 800 verilator, "
+                         "1000 model)")
     ap.add_argument("--n-test", type=int, default=env_int("N_TEST", -1),
-                    help="test images (default: 30 on rtl, 500 on model)")
+                    help="test images (default: 30 icarus, 200 verilator, 500 model)")
     ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", 1))
     ap.add_argument("--seed", type=int, default=env_int("SEED", 1))
     ap.add_argument("--mode", default=e("MODE", "open"), choices=["open", "wv"])
@@ -64,11 +65,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_args(argv)
-    rtl = a.backend == "rtl"
+    # Defaults sized to about 8-9 minutes on 2 cores (measured, docs/training.md): Icarus
+    # runs ~4 s per LeNet-5 image, Verilator ~0.5 s, the model ~0.4 s.
+    default = {("rtl", "icarus"): (60, 30), ("rtl", "verilator"): (800, 200)}.get(
+        (a.backend, a.sim), (1000, 500))
     if a.n_train < 0:
-        a.n_train = 60 if rtl else 1000
+        a.n_train = default[0]
     if a.n_test < 0:
-        a.n_test = 30 if rtl else 500
+        a.n_test = default[1]
     if not 0 <= a.n_train <= 60000 or not 1 <= a.n_test <= 10000:
         ap.error("need 0 <= N_TRAIN <= 60000 and 1 <= N_TEST <= 10000")
     return a

@@ -160,18 +160,12 @@ class Network:
         return self.logits
 
     def _conv_forward(self, L, x):
-        k, cin, hin, hout, C = L.k, L.cin, L.hin, L.hout, L.C
+        hout, C = L.hout, L.C
         patch, act = L.patch, L.act
         npos = hout * hout
         for y in range(hout):
             for xo in range(hout):
-                r = 0
-                for ci in range(cin):
-                    base = ci * hin * hin + y * hin + xo
-                    for ky in range(k):
-                        row = base + ky * hin
-                        patch[r:r + k] = x[row:row + k]
-                        r += k
+                im2col(L, x, y, xo)
                 pre = self._matvec(L, patch)
                 pos = y * hout + xo
                 for c in range(C):
@@ -329,13 +323,7 @@ class Network:
                         any_nz = True
                 if not any_nz:
                     continue
-                r = 0
-                for ci in range(cin):
-                    base = ci * hin * hin + y * hin + xo
-                    for ky in range(k):
-                        row = base + ky * hin
-                        patch[r:r + k] = x[row:row + k]
-                        r += k
+                im2col(L, x, y, xo)
                 for c in range(C):  # weight gradient of this position, summed over the map
                     v = ev[c]
                     if v:
@@ -369,6 +357,18 @@ class Network:
                         a = -amax
                     acc[i] = a
         return e
+
+
+def im2col(L, x, y, xo):
+    """L.patch[r] = input map x at the k x k window of output (y, xo), r = (ci*k + ky)*k + kx."""
+    k, hin, patch = L.k, L.hin, L.patch
+    r = 0
+    for ci in range(L.cin):
+        base = ci * hin * hin + y * hin + xo
+        for ky in range(k):
+            row = base + ky * hin
+            patch[r:r + k] = x[row:row + k]
+            r += k
 
 
 def zeros(typecode, n, chunk=256):

@@ -153,47 +153,47 @@ module cim_regfile #(
 
   // ---------------------------------------------------------------- registers
   // rw registers hold the whole word, masked with MASK_* on write (unused bits read 0).
-  reg [31:0] ctrl_q, ctrl_d;
-  reg [31:0] seed_q, seed_d;
-  reg [31:0] tile_q, tile_d;
-  reg [31:0] row_start_q, row_start_d;
-  reg [31:0] row_count_q, row_count_d;
-  reg [31:0] col_start_q, col_start_d;
-  reg [31:0] col_count_q, col_count_d;
-  reg [31:0] adc_gain_q, adc_gain_d;
-  reg [31:0] adc_shift_q, adc_shift_d;
-  reg [31:0] adc_offset_q, adc_offset_d;
-  reg [31:0] pulse_row_q, pulse_row_d;
-  reg [31:0] pulse_set_amp_q, pulse_set_amp_d;
-  reg [31:0] pulse_reset_amp_q, pulse_reset_amp_d;
-  reg [31:0] pulse_width_q, pulse_width_d;
-  reg [31:0] pulse_count_q, pulse_count_d;
-  reg [31:0] set_mask_lo_q, set_mask_lo_d;
-  reg [31:0] set_mask_hi_q, set_mask_hi_d;
-  reg [31:0] reset_mask_lo_q, reset_mask_lo_d;
-  reg [31:0] reset_mask_hi_q, reset_mask_hi_d;
-  reg [31:0] sigma_read_q, sigma_read_d;
-  reg [31:0] sigma_pulse_q, sigma_pulse_d;
-  reg [31:0] sigma_adc_q, sigma_adc_d;
-  reg [31:0] stuck_rate_q, stuck_rate_d;
-  reg [31:0] dbg_addr_q, dbg_addr_d;
-  reg [InbufBits-1:0] inbuf_q, inbuf_d;
+  reg [31:0] ctrl_q;
+  reg [31:0] seed_q;
+  reg [31:0] tile_q;
+  reg [31:0] row_start_q;
+  reg [31:0] row_count_q;
+  reg [31:0] col_start_q;
+  reg [31:0] col_count_q;
+  reg [31:0] adc_gain_q;
+  reg [31:0] adc_shift_q;
+  reg [31:0] adc_offset_q;
+  reg [31:0] pulse_row_q;
+  reg [31:0] pulse_set_amp_q;
+  reg [31:0] pulse_reset_amp_q;
+  reg [31:0] pulse_width_q;
+  reg [31:0] pulse_count_q;
+  reg [31:0] set_mask_lo_q;
+  reg [31:0] set_mask_hi_q;
+  reg [31:0] reset_mask_lo_q;
+  reg [31:0] reset_mask_hi_q;
+  reg [31:0] sigma_read_q;
+  reg [31:0] sigma_pulse_q;
+  reg [31:0] sigma_adc_q;
+  reg [31:0] stuck_rate_q;
+  reg [31:0] dbg_addr_q;
+  reg [InbufBits-1:0] inbuf_q;
   // status, errors, interrupt
-  reg        busy_q, busy_d;
-  reg [31:0] busy_cnt_q, busy_cnt_d;
-  reg        done_q, done_d;
-  reg        irq_done_q, irq_done_d;
-  reg [ERR_CODE_CODE_WIDTH-1:0]  err_code_q, err_code_d;
-  reg [ERR_CODE_COUNT_WIDTH-1:0] err_count_q, err_count_d;
-  reg [CIM_ADDR_WIDTH-1:0]       err_addr_q, err_addr_d;
+  reg        busy_q;
+  reg [31:0] busy_cnt_q;
+  reg        done_q;
+  reg        irq_done_q;
+  reg [ERR_CODE_CODE_WIDTH-1:0]  err_code_q;
+  reg [ERR_CODE_COUNT_WIDTH-1:0] err_count_q;
+  reg [CIM_ADDR_WIDTH-1:0]       err_addr_q;
   // counters
-  reg [63:0] cycle_q, cycle_d;
-  reg [31:0] cycle_hi_q, cycle_hi_d;
-  reg [63:0] energy_q, energy_d;
-  reg [31:0] energy_hi_q, energy_hi_d;
-  reg [31:0] op_count_q, op_count_d;
-  reg [31:0] pulse_total_q, pulse_total_d;
-  reg [31:0] last_cycles_q, last_cycles_d;
+  reg [63:0] cycle_q;
+  reg [31:0] cycle_hi_q;
+  reg [63:0] energy_q;
+  reg [31:0] energy_hi_q;
+  reg [31:0] op_count_q;
+  reg [31:0] pulse_total_q;
+  reg [31:0] last_cycles_q;
 
   // ---------------------------------------------------------------- decode
   // Access and group attributes of spec/cim_macro.toml (the generated header carries
@@ -523,145 +523,15 @@ module cim_regfile #(
     rsp_rdata_o = (acc_err == ERR_NONE) ? rdata : 32'd0;
   end
 
-  // ---------------------------------------------------------------- next state
-  reg done_set;
-  always @(*) begin
-    ctrl_d            = ctrl_q;
-    seed_d            = seed_q;
-    tile_d            = tile_q;
-    row_start_d       = row_start_q;
-    row_count_d       = row_count_q;
-    col_start_d       = col_start_q;
-    col_count_d       = col_count_q;
-    adc_gain_d        = adc_gain_q;
-    adc_shift_d       = adc_shift_q;
-    adc_offset_d      = adc_offset_q;
-    pulse_row_d       = pulse_row_q;
-    pulse_set_amp_d   = pulse_set_amp_q;
-    pulse_reset_amp_d = pulse_reset_amp_q;
-    pulse_width_d     = pulse_width_q;
-    pulse_count_d     = pulse_count_q;
-    set_mask_lo_d     = set_mask_lo_q;
-    set_mask_hi_d     = set_mask_hi_q;
-    reset_mask_lo_d   = reset_mask_lo_q;
-    reset_mask_hi_d   = reset_mask_hi_q;
-    sigma_read_d      = sigma_read_q;
-    sigma_pulse_d     = sigma_pulse_q;
-    sigma_adc_d       = sigma_adc_q;
-    stuck_rate_d      = stuck_rate_q;
-    dbg_addr_d        = dbg_addr_q;
-    inbuf_d           = inbuf_q;
-    busy_d            = busy_q;
-    busy_cnt_d        = busy_cnt_q;
-    done_d            = done_q;
-    irq_done_d        = irq_done_q;
-    err_code_d        = err_code_q;
-    err_count_d       = err_count_q;
-    err_addr_d        = err_addr_q;
-    cycle_d           = cycle_q + 64'd1;
-    cycle_hi_d        = cycle_hi_q;
-    energy_d          = energy_q;
-    energy_hi_d       = energy_hi_q;
-    op_count_d        = op_count_q;
-    pulse_total_d     = pulse_total_q;
-    last_cycles_d     = last_cycles_q;
-    done_set          = 1'b0;
+  // ---------------------------------------------------------------- state
+  // One clocked block with enables: a register changes only on the edges that write it
+  // (a simulator then does per edge what the hardware does, not re-evaluate a
+  // next-state copy of every register and the 2048-bit INBUF on every input change).
+  // Later assignments win, so the order below is the priority order: a running
+  // command's completion, access errors, writes, reads, then the completion's DONE
+  // set, which wins over a W1C of IRQ_STATUS on the same edge.
+  wire done_set = busy_q && (busy_cnt_q == 32'd1);
 
-    // running command
-    if (busy_q) begin
-      if (busy_cnt_q == 32'd1) begin
-        busy_d   = 1'b0;
-        done_set = 1'b1;
-      end else begin
-        busy_cnt_d = busy_cnt_q - 32'd1;
-      end
-    end
-
-    if (req_valid_i && (acc_err != ERR_NONE)) begin
-      // first error sticky, count saturating
-      if (err_code_q == ERR_NONE) begin
-        err_code_d = acc_err;
-        err_addr_d = addr;
-      end
-      if (err_count_q != {ERR_CODE_COUNT_WIDTH{1'b1}}) begin
-        err_count_d = err_count_q + 1'b1;
-      end
-    end
-
-    if (wr_ok) begin
-      case (addr)
-        ADDR_CTRL:                ctrl_d            = req_wdata_i & MASK_CTRL;
-        ADDR_CMD: begin
-          op_count_d    = op_count_q + 32'd1;
-          energy_d      = energy_q + cmd_energy;
-          last_cycles_d = cmd_dur;
-          busy_d        = 1'b1;
-          busy_cnt_d    = cmd_dur;
-          done_d        = 1'b0;
-          if (op_pulse) begin
-            pulse_total_d = pulse_total_q + n_pulses;
-          end
-        end
-        ADDR_IRQ_STATUS: begin
-          if (req_wdata_i[IRQ_STATUS_DONE_LSB]) begin
-            irq_done_d = 1'b0;
-          end
-        end
-        ADDR_ERR_CODE: begin  // wclr: any write clears code, count and address
-          err_code_d  = ERR_NONE;
-          err_count_d = '0;
-          err_addr_d  = '0;
-        end
-        ADDR_SEED:                seed_d            = req_wdata_i & MASK_SEED;
-        ADDR_TILE:                tile_d            = req_wdata_i & MASK_TILE;
-        ADDR_ROW_START:           row_start_d       = req_wdata_i & MASK_ROW_START;
-        ADDR_ROW_COUNT:           row_count_d       = req_wdata_i & MASK_ROW_COUNT;
-        ADDR_COL_START:           col_start_d       = req_wdata_i & MASK_COL_START;
-        ADDR_COL_COUNT:           col_count_d       = req_wdata_i & MASK_COL_COUNT;
-        ADDR_ADC_GAIN:            adc_gain_d        = req_wdata_i & MASK_ADC_GAIN;
-        ADDR_ADC_SHIFT:           adc_shift_d       = req_wdata_i & MASK_ADC_SHIFT;
-        ADDR_ADC_OFFSET:          adc_offset_d      = req_wdata_i & MASK_ADC_OFFSET;
-        ADDR_PULSE_ROW:           pulse_row_d       = req_wdata_i & MASK_PULSE_ROW;
-        ADDR_PULSE_SET_AMP:       pulse_set_amp_d   = req_wdata_i & MASK_PULSE_SET_AMP;
-        ADDR_PULSE_RESET_AMP:     pulse_reset_amp_d = req_wdata_i & MASK_PULSE_RESET_AMP;
-        ADDR_PULSE_WIDTH:         pulse_width_d     = req_wdata_i & MASK_PULSE_WIDTH;
-        ADDR_PULSE_COUNT:         pulse_count_d     = req_wdata_i & MASK_PULSE_COUNT;
-        ADDR_PULSE_SET_MASK_LO:   set_mask_lo_d     = req_wdata_i & MASK_PULSE_SET_MASK_LO;
-        ADDR_PULSE_SET_MASK_HI:   set_mask_hi_d     = req_wdata_i & MASK_PULSE_SET_MASK_HI;
-        ADDR_PULSE_RESET_MASK_LO: reset_mask_lo_d   = req_wdata_i & MASK_PULSE_RESET_MASK_LO;
-        ADDR_PULSE_RESET_MASK_HI: reset_mask_hi_d   = req_wdata_i & MASK_PULSE_RESET_MASK_HI;
-        ADDR_NOISE_READ_SIGMA:    sigma_read_d      = req_wdata_i & MASK_NOISE_READ_SIGMA;
-        ADDR_NOISE_PULSE_SIGMA:   sigma_pulse_d     = req_wdata_i & MASK_NOISE_PULSE_SIGMA;
-        ADDR_NOISE_ADC_SIGMA:     sigma_adc_d       = req_wdata_i & MASK_NOISE_ADC_SIGMA;
-        ADDR_STUCK_RATE:          stuck_rate_d      = req_wdata_i & MASK_STUCK_RATE;
-        ADDR_DBG_ADDR:            dbg_addr_d        = req_wdata_i & MASK_DBG_ADDR;
-        ADDR_DBG_G:               dbg_addr_d        = dbg_next;  // data goes to the array
-        default: begin
-          if (is_inbuf) begin
-            inbuf_d[32 * buf_word +: 32] = req_wdata_i;
-          end
-        end
-      endcase
-    end
-
-    if (rd_ok) begin
-      case (addr)
-        ADDR_CYCLE_LO:  cycle_hi_d  = cycle_q[63:32];   // latch the high word
-        ADDR_ENERGY_LO: energy_hi_d = energy_q[63:32];
-        ADDR_DBG_G:     dbg_addr_d  = dbg_next;         // every DBG_G access advances
-        default: begin
-        end
-      endcase
-    end
-
-    // Completion: the hardware set wins over a W1C of IRQ_STATUS on the same edge.
-    if (done_set) begin
-      done_d     = 1'b1;
-      irq_done_d = 1'b1;
-    end
-  end
-
-  // ---------------------------------------------------------------- flops
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       ctrl_q            <= RESET_CTRL & MASK_CTRL;
@@ -688,7 +558,6 @@ module cim_regfile #(
       sigma_adc_q       <= RESET_NOISE_ADC_SIGMA & MASK_NOISE_ADC_SIGMA;
       stuck_rate_q      <= RESET_STUCK_RATE & MASK_STUCK_RATE;
       dbg_addr_q        <= RESET_DBG_ADDR & MASK_DBG_ADDR;
-      inbuf_q           <= '0;
       busy_q            <= 1'b0;
       busy_cnt_q        <= 32'd0;
       done_q            <= RESET_STATUS[STATUS_DONE_LSB];
@@ -696,53 +565,107 @@ module cim_regfile #(
       err_code_q        <= RESET_ERR_CODE[ERR_CODE_CODE_LSB +: ERR_CODE_CODE_WIDTH];
       err_count_q       <= RESET_ERR_CODE[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH];
       err_addr_q        <= RESET_ERR_ADDR[CIM_ADDR_WIDTH-1:0];
-      cycle_q           <= 64'd0;
-      cycle_hi_q        <= RESET_CYCLE_HI;
       energy_q          <= 64'd0;
       energy_hi_q       <= RESET_ENERGY_HI;
       op_count_q        <= RESET_OP_COUNT;
       pulse_total_q     <= RESET_PULSE_TOTAL;
       last_cycles_q     <= RESET_LAST_CYCLES;
+      cycle_q           <= 64'd0;
+      cycle_hi_q        <= RESET_CYCLE_HI;
+      inbuf_q           <= '0;
     end else begin
-      ctrl_q            <= ctrl_d;
-      seed_q            <= seed_d;
-      tile_q            <= tile_d;
-      row_start_q       <= row_start_d;
-      row_count_q       <= row_count_d;
-      col_start_q       <= col_start_d;
-      col_count_q       <= col_count_d;
-      adc_gain_q        <= adc_gain_d;
-      adc_shift_q       <= adc_shift_d;
-      adc_offset_q      <= adc_offset_d;
-      pulse_row_q       <= pulse_row_d;
-      pulse_set_amp_q   <= pulse_set_amp_d;
-      pulse_reset_amp_q <= pulse_reset_amp_d;
-      pulse_width_q     <= pulse_width_d;
-      pulse_count_q     <= pulse_count_d;
-      set_mask_lo_q     <= set_mask_lo_d;
-      set_mask_hi_q     <= set_mask_hi_d;
-      reset_mask_lo_q   <= reset_mask_lo_d;
-      reset_mask_hi_q   <= reset_mask_hi_d;
-      sigma_read_q      <= sigma_read_d;
-      sigma_pulse_q     <= sigma_pulse_d;
-      sigma_adc_q       <= sigma_adc_d;
-      stuck_rate_q      <= stuck_rate_d;
-      dbg_addr_q        <= dbg_addr_d;
-      inbuf_q           <= inbuf_d;
-      busy_q            <= busy_d;
-      busy_cnt_q        <= busy_cnt_d;
-      done_q            <= done_d;
-      irq_done_q        <= irq_done_d;
-      err_code_q        <= err_code_d;
-      err_count_q       <= err_count_d;
-      err_addr_q        <= err_addr_d;
-      cycle_q           <= cycle_d;
-      cycle_hi_q        <= cycle_hi_d;
-      energy_q          <= energy_d;
-      energy_hi_q       <= energy_hi_d;
-      op_count_q        <= op_count_d;
-      pulse_total_q     <= pulse_total_d;
-      last_cycles_q     <= last_cycles_d;
+      cycle_q <= cycle_q + 64'd1;
+
+      // running command
+      if (busy_q) begin
+        if (busy_cnt_q == 32'd1) begin
+          busy_q <= 1'b0;
+        end else begin
+          busy_cnt_q <= busy_cnt_q - 32'd1;
+        end
+      end
+
+      if (req_valid_i && (acc_err != ERR_NONE)) begin
+        // first error sticky, count saturating
+        if (err_code_q == ERR_NONE) begin
+          err_code_q <= acc_err;
+          err_addr_q <= addr;
+        end
+        if (err_count_q != {ERR_CODE_COUNT_WIDTH{1'b1}}) begin
+          err_count_q <= err_count_q + 1'b1;
+        end
+      end
+
+      if (wr_ok) begin
+        case (addr)
+          ADDR_CTRL:                ctrl_q            <= req_wdata_i & MASK_CTRL;
+          ADDR_CMD: begin
+            op_count_q    <= op_count_q + 32'd1;
+            energy_q      <= energy_q + cmd_energy;
+            last_cycles_q <= cmd_dur;
+            busy_q        <= 1'b1;
+            busy_cnt_q    <= cmd_dur;
+            done_q        <= 1'b0;
+            if (op_pulse) begin
+              pulse_total_q <= pulse_total_q + n_pulses;
+            end
+          end
+          ADDR_IRQ_STATUS: begin
+            if (req_wdata_i[IRQ_STATUS_DONE_LSB]) begin
+              irq_done_q <= 1'b0;
+            end
+          end
+          ADDR_ERR_CODE: begin  // wclr: any write clears code, count and address
+            err_code_q  <= ERR_NONE;
+            err_count_q <= '0;
+            err_addr_q  <= '0;
+          end
+          ADDR_SEED:                seed_q            <= req_wdata_i & MASK_SEED;
+          ADDR_TILE:                tile_q            <= req_wdata_i & MASK_TILE;
+          ADDR_ROW_START:           row_start_q       <= req_wdata_i & MASK_ROW_START;
+          ADDR_ROW_COUNT:           row_count_q       <= req_wdata_i & MASK_ROW_COUNT;
+          ADDR_COL_START:           col_start_q       <= req_wdata_i & MASK_COL_START;
+          ADDR_COL_COUNT:           col_count_q       <= req_wdata_i & MASK_COL_COUNT;
+          ADDR_ADC_GAIN:            adc_gain_q        <= req_wdata_i & MASK_ADC_GAIN;
+          ADDR_ADC_SHIFT:           adc_shift_q       <= req_wdata_i & MASK_ADC_SHIFT;
+          ADDR_ADC_OFFSET:          adc_offset_q      <= req_wdata_i & MASK_ADC_OFFSET;
+          ADDR_PULSE_ROW:           pulse_row_q       <= req_wdata_i & MASK_PULSE_ROW;
+          ADDR_PULSE_SET_AMP:       pulse_set_amp_q   <= req_wdata_i & MASK_PULSE_SET_AMP;
+          ADDR_PULSE_RESET_AMP:     pulse_reset_amp_q <= req_wdata_i & MASK_PULSE_RESET_AMP;
+          ADDR_PULSE_WIDTH:         pulse_width_q     <= req_wdata_i & MASK_PULSE_WIDTH;
+          ADDR_PULSE_COUNT:         pulse_count_q     <= req_wdata_i & MASK_PULSE_COUNT;
+          ADDR_PULSE_SET_MASK_LO:   set_mask_lo_q     <= req_wdata_i & MASK_PULSE_SET_MASK_LO;
+          ADDR_PULSE_SET_MASK_HI:   set_mask_hi_q     <= req_wdata_i & MASK_PULSE_SET_MASK_HI;
+          ADDR_PULSE_RESET_MASK_LO: reset_mask_lo_q   <= req_wdata_i & MASK_PULSE_RESET_MASK_LO;
+          ADDR_PULSE_RESET_MASK_HI: reset_mask_hi_q   <= req_wdata_i & MASK_PULSE_RESET_MASK_HI;
+          ADDR_NOISE_READ_SIGMA:    sigma_read_q      <= req_wdata_i & MASK_NOISE_READ_SIGMA;
+          ADDR_NOISE_PULSE_SIGMA:   sigma_pulse_q     <= req_wdata_i & MASK_NOISE_PULSE_SIGMA;
+          ADDR_NOISE_ADC_SIGMA:     sigma_adc_q       <= req_wdata_i & MASK_NOISE_ADC_SIGMA;
+          ADDR_STUCK_RATE:          stuck_rate_q      <= req_wdata_i & MASK_STUCK_RATE;
+          ADDR_DBG_ADDR:            dbg_addr_q        <= req_wdata_i & MASK_DBG_ADDR;
+          ADDR_DBG_G:               dbg_addr_q        <= dbg_next;  // data goes to the array
+          default: begin
+            if (is_inbuf) begin  // one word: the rest of the 2048-bit buffer keeps
+              inbuf_q[32 * buf_word +: 32] <= req_wdata_i;
+            end
+          end
+        endcase
+      end
+
+      if (rd_ok) begin
+        case (addr)
+          ADDR_CYCLE_LO:  cycle_hi_q  <= cycle_q[63:32];   // latch the high word
+          ADDR_ENERGY_LO: energy_hi_q <= energy_q[63:32];
+          ADDR_DBG_G:     dbg_addr_q  <= dbg_next;         // every DBG_G access advances
+          default: begin
+          end
+        endcase
+      end
+
+      if (done_set) begin
+        done_q     <= 1'b1;
+        irq_done_q <= 1'b1;
+      end
     end
   end
 

@@ -104,27 +104,25 @@ class Cim:
         w1 = (first + n + 3) >> 2
         hal.rd_burst(B_OUTBUF + 4 * w0, self._outmv[4 * w0:4 * w1])
 
-    def vmm_fwd(self, tile, r0, nr, c0, nc, shift, signed=False):
-        """Inputs self.inbuf[r0:r0+nr] on rows; ADC codes land in self.outbuf[c0:c0+nc]."""
+    def _vmm(self, op, tile, r0, nr, c0, nc, shift, first_in, n_in, first_out, n_out):
         self._window(tile, r0, nr, c0, nc)
         self.set(R_ADC_SHIFT, shift)
-        self._load(r0, nr)
-        hal.wr32(R_CMD, OP_VMM_FWD | (CMD_SIGNED_MSK if signed else 0))
+        self._load(first_in, n_in)
+        hal.wr32(R_CMD, op)
         hal.wait_done(_WAIT_MS, True)
-        self._fetch(c0, nc)
+        self._fetch(first_out, n_out)
         self.n_vmm += 1
         return self.outbuf
 
+    def vmm_fwd(self, tile, r0, nr, c0, nc, shift, signed=False):
+        """Inputs self.inbuf[r0:r0+nr] on rows; ADC codes land in self.outbuf[c0:c0+nc]."""
+        return self._vmm(OP_VMM_FWD | (CMD_SIGNED_MSK if signed else 0),
+                         tile, r0, nr, c0, nc, shift, r0, nr, c0, nc)
+
     def vmm_trans(self, tile, r0, nr, c0, nc, shift, signed=True):
         """Inputs self.inbuf[c0:c0+nc] on columns; ADC codes land in self.outbuf[r0:r0+nr]."""
-        self._window(tile, r0, nr, c0, nc)
-        self.set(R_ADC_SHIFT, shift)
-        self._load(c0, nc)
-        hal.wr32(R_CMD, OP_VMM_TRANS | (CMD_SIGNED_MSK if signed else 0))
-        hal.wait_done(_WAIT_MS, True)
-        self._fetch(r0, nr)
-        self.n_vmm += 1
-        return self.outbuf
+        return self._vmm(OP_VMM_TRANS | (CMD_SIGNED_MSK if signed else 0),
+                         tile, r0, nr, c0, nc, shift, c0, nc, r0, nr)
 
     def read_row(self, tile, row, c0, nc):
         """READ_ROW: self.readbuf word c = G- << 16 | G+ (read codes, with read noise)."""

@@ -112,6 +112,7 @@ class Network:
         self.n_weights = sum(L.R * L.C for L in self.layers)
         self.logits = [0] * self.layers[-1].C
         self.err = [0] * self.layers[-1].C
+        self.calibrating = False  # _matvec tracks each layer's largest code (calibration)
 
     # -- one matrix-vector product of a layer through its tile blocks --------------------
     def _matvec(self, L, x):
@@ -122,19 +123,29 @@ class Network:
             pre[j] = 0
         inbuf = cim.inbuf
         loaded = -1
-        m = L.maxcode
+        live = True
         for blk in L.blocks:
             tile, r0, nr, c0, nc, tc0 = blk
             if loaded != r0:  # blocks of one row split share the INBUF contents
-                inbuf[0:nr] = x[r0:r0 + nr]
+                xs = x if nr == len(x) else memoryview(x)[r0:r0 + nr]
+                # An all-zero input has the ideal result 0 (no biases): the VMM is
+                # skipped, as an accelerator would (MNIST borders: about half of conv1).
+                live = any(xs)
+                if live:
+                    inbuf[0:nr] = xs
                 loaded = r0
+            if not live:
+                continue
             ob = cim.vmm_fwd(tile, 0, nr, tc0, nc, L.fshift)
             for j in range(nc):
-                v = s8(ob[tc0 + j])
-                pre[c0 + j] += v
-                if v > m:  # positive range only: negative saturation is cut by the ReLU
-                    m = v
-        L.maxcode = m
+                pre[c0 + j] += s8(ob[tc0 + j])
+            if self.calibrating:  # largest code; positive only: the ReLU cuts the rest
+                m = L.maxcode
+                for j in range(nc):
+                    v = s8(ob[tc0 + j])
+                    if v > m:
+                        m = v
+                L.maxcode = m
         return pre
 
     # -- forward ------------------------------------------------------------------------
@@ -144,20 +155,25 @@ class Network:
         for li, L in enumerate(self.layers):
             if 0 <= upto < li:
                 break
-            L.x = x
-            if L.kind == "conv":
-                self._conv_forward(L, x)
-            else:
-                pre = self._matvec(L, x)
-                if L is self.layers[-1]:
-                    for j in range(L.C):
-                        self.logits[j] = pre[j]
-                else:
-                    act = L.act
-                    for j in range(L.C):
-                        act[j] = sat(pre[j], 0, 255)  # ReLU, uint8 activation code
-            x = L.out
+            x = self.layer_forward(L, x)
         return self.logits
+
+    def layer_forward(self, L, x):
+        """One layer on input codes ``x``: its output codes (bytes; the logits list for
+        the last layer), kept in the layer's own buffers until its next call."""
+        L.x = x
+        if L.kind == "conv":
+            self._conv_forward(L, x)
+            return L.out
+        pre = self._matvec(L, x)
+        if L is self.layers[-1]:
+            for j in range(L.C):
+                self.logits[j] = pre[j]
+            return self.logits
+        act = L.act
+        for j in range(L.C):
+            act[j] = sat(pre[j], 0, 255)  # ReLU, uint8 activation code
+        return act
 
     def _conv_forward(self, L, x):
         hout, C = L.hout, L.C

@@ -44,6 +44,7 @@ DEFAULTS = {
     "wv_tol": 26,           # write-verify tolerance, codes (half a level; read sigma 15)
     "wv_iters": 6,          # write-verify pulse rounds per update
     "init_amp": 256,        # initial weights U(-a, a) codes
+    "init_iters": 3,        # write-verify rounds a row for the initial weights
     "lr": "-10",            # learning-rate shift, one for all layers or one per layer
     "lr_step": 0,           # every lr_step epochs all shifts + 1 (0: constant)
     "n_calib": 2,           # images for the forward ADC-shift calibration
@@ -108,16 +109,22 @@ def calibrate(net, data, n, pix, target=96, target_logits=32):
 
     Codes scale by 2**-shift, so one pass at a coarse shift measures the largest code m and
     the shift drops by floor(log2(target / m)); repeated until m is in (target/2, target].
+    Each layer's inputs (the previous layer's outputs at its final shift) are kept for the
+    n images, so a round runs one layer, not the network up to it (n = 2: under 2 KB).
     """
-    for li, L in enumerate(net.layers):
+    xs = []
+    for i in range(n):
+        data.read_into(i, pix)
+        xs.append(bytes(pix))
+    net.calibrating = True
+    for L in net.layers:
         if L is net.layers[-1]:  # logits: about 2 nats of spread (LOGIT_SHIFT = 4)
             target = target_logits
         L.fshift = 14
         for _ in range(6):
             L.maxcode = 0
-            for i in range(n):
-                data.read_into(i, pix)
-                net.forward(pix, upto=li)
+            for x in xs:
+                net.layer_forward(L, x)
             m = L.maxcode
             if m >= 127:       # saturated: coarser
                 L.fshift += 2
@@ -131,6 +138,9 @@ def calibrate(net, data, n, pix, target=96, target_logits=32):
             L.fshift -= d
         L.fshift = min(max(L.fshift, 0), 31)
         L.maxcode = 0
+        if L is not net.layers[-1]:
+            xs = [bytes(net.layer_forward(L, x)) for x in xs]
+    net.calibrating = False
 
 
 def evaluate(net, data, n, pix, h=0x811C9DC5):
@@ -166,14 +176,13 @@ def digest_state(net, cimdev):
 def main(argv):
     cfg = parse_args(argv)
     t_start = time.ticks_ms()
-    noise = None  # chip defaults
-    if not cfg["noise"] or min(cfg["noise_read"], cfg["noise_pulse"], cfg["noise_adc"]) >= 0:
-        noise = (0, 0, 0)
-    dev = cim.Cim(cfg["seed"], noise)
-    for reg, key in ((R_NOISE_READ_SIGMA, "noise_read"), (R_NOISE_PULSE_SIGMA, "noise_pulse"),
-                     (R_NOISE_ADC_SIGMA, "noise_adc")):
-        if cfg["noise"] and cfg[key] >= 0:
-            dev.set(reg, cfg[key])
+    # noise=0 turns every source off; noise_* >= 0 overrides one source
+    dev = cim.Cim(cfg["seed"], None if cfg["noise"] else (0, 0, 0))
+    if cfg["noise"]:
+        for reg, key in ((R_NOISE_READ_SIGMA, "noise_read"), (R_NOISE_PULSE_SIGMA, "noise_pulse"),
+                         (R_NOISE_ADC_SIGMA, "noise_adc")):
+            if cfg[key] >= 0:
+                dev.set(reg, cfg[key])
     gc.collect()
     net = Network(NETWORKS[cfg["net"]], dev, cfg["acc_bits"])  # big buffers first
     train = mnist.Mnist(cfg["train"])
@@ -193,12 +202,14 @@ def main(argv):
           % (cfg["net"], net.n_weights, sum(1 for u in net.tiles_used if u),
              dev.ntiles, dev.rows, dev.cols, cfg["mode"], cfg["acc_bits"]))
     t = time.ticks_ms()
-    miss = upd.program_initial(net, rng, cfg["init_amp"])
+    miss = upd.program_initial(net, rng, cfg["init_amp"], cfg["init_iters"])
     init_pulses, init_reads = dev.n_pulses, dev.n_read
     print("init: %d weights write-verified in %d ms, %d cells outside tolerance"
           % (net.n_weights, time.ticks_diff(time.ticks_ms(), t), miss))
+    t = time.ticks_ms()
     calibrate(net, train, min(cfg["n_calib"], max(train.count, 1)), pix)
-    print("calibrated forward ADC shifts: %s" % [L.fshift for L in net.layers])
+    print("calibrated forward ADC shifts: %s in %d ms"
+          % ([L.fshift for L in net.layers], time.ticks_diff(time.ticks_ms(), t)))
     gc.collect()
     heap_setup = gc.mem_alloc()
     heap_max = heap_setup

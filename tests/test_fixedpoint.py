@@ -162,14 +162,13 @@ def _float_uses(path: Path) -> list[str]:
     return bad
 
 
-def test_firmware_is_integer_only():
+def test_firmware_is_integer_only(tmp_path):
     files = sorted(FW.glob("*.py"))
     assert len(files) >= 8
     bad = [b for f in files for b in _float_uses(f)]
     assert not bad, "floating point in firmware:\n" + "\n".join(bad)
     # the scanner itself catches each form
-    probe = ROOT / "build" / "float_probe.py"
-    probe.parent.mkdir(exist_ok=True)
+    probe = tmp_path / "float_probe.py"
     probe.write_text("a = 1.5\nb = 3 / 2\nb /= 2\nc = float(2)\n")
     assert len(_float_uses(probe)) == 4
 

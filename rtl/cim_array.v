@@ -12,7 +12,8 @@
 //   written with non-blocking assignments.
 // * Noise is skipped when its sigma is 0 (it is identically 0 then), and the hash prefix
 //   mix32(mix32(seed ^ key) ^ a) is computed once per op (READ, ADC) or per ci (PULSE,
-//   D2D).
+//   D2D).  A VMM's read noise is output-referred (§3): one draw per output line, not two
+//   per cell, which makes a noisy VMM about as cheap as a noise-free one.
 //
 // Cell index: cell = ((tile * ROWS + row) * COLS + col) * 2 + pol, pol 0 = G+, 1 = G-;
 // a pair index is cell >> 1.  The cells and write counters power up as GINIT / 0 and are
@@ -88,6 +89,7 @@ module cim_array #(
   localparam integer AdcMin      = -128;   // int8 output code range        (§3)
   localparam integer AdcMax      = 127;
   localparam integer ReadbufGnLsb = 16;    // READBUF word: {G- [31:16], G+ [15:0]}
+  localparam integer ReadNoiseShift = 32;  // VMM read noise: (z * s443 * q + 2**31) >> 32 (§3)
 
   // ---------------------------------------------------------------- ports
   input  wire                                 clk_i;
@@ -172,10 +174,11 @@ module cim_array #(
     integer x [0:InLines-1];  // input code of every line
     integer tile, rs, rc, cs, cc, r, c, j, pol;
     integer n_in, n_out, in0, out0, stride_in, stride_out;
-    integer ci, ci0, xv, w, z, acc, nsat, v, s_read32;
-    reg [31:0] pre_read, pre_adc, h;
-    reg signed [63:0] s_read, s_adc, y;
-    reg noisy, noisy32;
+    integer ci, ci0, xv, acc, nsat, v;
+    reg [31:0] pre_read, pre_adc;
+    reg [63:0] sum_x2, q;
+    reg signed [63:0] s_read, s_adc, y, n_read;
+    reg noisy;
     if (!rst_ni) begin
       outbuf_q    <= '0;
       satbuf_q    <= '0;
@@ -189,8 +192,6 @@ module cim_array #(
       cc       = 32'(col_count_i);
       noisy    = (sigma_read_i != '0);
       s_read   = cim_s443(sigma_read_i);
-      noisy32  = noisy && (s_read <= 64'(NOISE32_S443_MAX));  // 32-bit noise is exact
-      s_read32 = s_read[31:0];
       s_adc    = cim_s443(sigma_adc_i);
       pre_read = cim_hash_prefix(seed_i, STREAM_READ, op_index_i);
       pre_adc  = cim_hash_prefix(seed_i, STREAM_ADC, op_index_i);
@@ -209,31 +210,32 @@ module cim_array #(
           n_out = cc;  out0 = cs;  stride_out = 2;
           n_in  = rc;  in0  = rs;  stride_in  = 2 * Cols;
         end
+        // Read noise, output-referred: q = isqrt(2 * sum x^2 << 16) scales one draw per
+        // output line to the noise of its 2 * n_in independently noisy cells.
+        sum_x2 = '0;
+        for (r = 0; r < n_in; r = r + 1) begin
+          sum_x2 = sum_x2 + 64'(x[in0 + r] * x[in0 + r]);
+        end
+        q = noisy ? cim_isqrt64((sum_x2 << 1) << 16) : '0;
         nsat = 0;
         for (j = 0; j < n_out; j = j + 1) begin
-          // I_j = sum_i x_i * (gr(G+) - gr(G-)), gr = g + read noise (not clamped)
+          // I_j = sum_i x_i * (G+ - G-)
           ci0 = ((tile * Rows + rs) * Cols + cs) * 2 + j * stride_out;
           acc = 0;
           for (r = 0; r < n_in; r = r + 1) begin
             xv = x[in0 + r];
             if (xv != 0) begin
               ci = ci0 + r * stride_in;
-              w = 32'(g_mem[ci]) - 32'(g_mem[ci + 1]);
-              if (noisy32) begin
-                `CIM_NOISE32(z, h, pre_read ^ ci, s_read32)
-                w = w + z;
-                `CIM_NOISE32(z, h, pre_read ^ (ci + 1), s_read32)
-                w = w - z;
-              end else if (noisy) begin
-                w = w + cim_noise_s443(cim_mix32(pre_read ^ ci), s_read)
-                      - cim_noise_s443(cim_mix32(pre_read ^ (ci + 1)), s_read);
-              end
-              acc = acc + xv * w;
+              acc = acc + xv * (32'(g_mem[ci]) - 32'(g_mem[ci + 1]));
             end
           end
           // ADC of output line out0 + j
           c = out0 + j;
           y = 64'(acc);
+          if (q != '0) begin
+            n_read = 64'(cim_gauss(cim_mix32(pre_read ^ 32'(c)))) * s_read * $signed(q);
+            y = y + ((n_read + (64'sd1 <<< (ReadNoiseShift - 1))) >>> ReadNoiseShift);
+          end
           y = y * $signed(64'(adc_gain_i));
           if (adc_shift_i != '0) begin
             y = y + (64'sd1 <<< (adc_shift_i - 1'b1));  // round half up

@@ -13,7 +13,7 @@
 // nothing here recurses or runs concurrently.
 
 // Stream ids (docs/arithmetic.md §1 table).
-localparam [31:0] STREAM_READ = 32'd1;   // a = op index,   b = cell index
+localparam [31:0] STREAM_READ = 32'd1;   // a = op index,   b = cell (READ_ROW) or line (VMM)
 localparam [31:0] STREAM_ADC = 32'd2;    // a = op index,   b = output line
 localparam [31:0] STREAM_PULSE = 32'd3;  // a = cell index, b = write count before the pulse
 localparam [31:0] STREAM_D2D = 32'd4;    // a = cell index, b = quantity 0..3
@@ -83,25 +83,21 @@ function integer cim_noise_s443(input [31:0] h, input signed [63:0] s443);
   end
 endfunction
 
-// 32-bit noise for the hot VMM loop: exact while |z * s443| + 2**23 < 2**31, i.e.
-// s443 = sigma * 443 <= NOISE32_S443_MAX (sigma <= 9467 = 37 codes; default read sigma
-// 3932).  Callers check the bound once per op and fall back to cim_noise_s443.
-localparam integer NOISE32_S443_MAX = (32'h7FFF_FFFF - (32'd1 << (NOISE_SHIFT - 1))) / GAUSS_BIAS;
-
-// `CIM_NOISE32(out, h, x, s443): out = noise(mix32(x), sigma) with s443 = sigma * 443,
-// 32-bit, as inline statements (no call overhead: about 1.3x faster per VMM in Icarus
-// than the functions).  `out` must be an integer, `h` a reg [31:0] scratch variable.
-`ifndef CIM_NOISE32
-`define CIM_NOISE32(out, h, x, s443) \
-  h = (x); \
-  h = h ^ (h >> 16); \
-  h = h * MIX32_MUL1; \
-  h = h ^ (h >> 15); \
-  h = h * MIX32_MUL2; \
-  h = h ^ (h >> 16); \
-  out = 32'(h[7:0]) + 32'(h[15:8]) + 32'(h[23:16]) + 32'(h[31:24]); \
-  out = ((out - GAUSS_BIAS) * (s443) + (1 << (NOISE_SHIFT - 1))) >>> NOISE_SHIFT;
-`endif
+// floor(sqrt(v)) for v < 2**62 (bit by bit, 31 steps): the VMM read-noise scale of §3.
+function [63:0] cim_isqrt64(input [63:0] v);
+  reg [63:0] res, b;
+  integer k;
+  begin
+    res = '0;
+    for (k = 30; k >= 0; k = k - 1) begin
+      b = res | (64'd1 << k);
+      if (b * b <= v) begin
+        res = b;
+      end
+    end
+    cim_isqrt64 = res;
+  end
+endfunction
 
 // noise(h, sigma) of §1; sigma in Q8.8; sigma = 0 gives exactly 0.
 function integer cim_noise(input [31:0] h, input [15:0] sigma);

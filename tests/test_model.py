@@ -118,6 +118,32 @@ def test_vmm_hand_computed():
     assert m.rd(A["ENERGY_LO"]) == 650 * 6
 
 
+def test_vmm_read_noise_is_output_referred():
+    """Read noise of a VMM: per output line, sigma s * sqrt(2 * sum x^2) (docs §3)."""
+    m = CimMacro("seed-chip")
+    arr, sigma, seed = m.array, 3932, 5  # default read sigma: 15.36 codes
+    arr.g[1, 0:3, :, :] = 300           # W = 0: the current is the noise alone
+    x = np.array([3, 4, 5])             # 2 * sum x^2 = 100: sigma 153.6
+    # hand-computed: q = isqrt(100 << 16) = 2560 exactly; z from the scalar hash
+    h = mix32_ref(mix32_ref(mix32_ref(seed ^ ((1 + 1) * 0x9E3779B9 & M32)) ^ 7) ^ 2)
+    z = sum((h >> k) & 255 for k in (0, 8, 16, 24)) - 510
+    cur = arr.vmm(False, 1, x, 0, 3, 0, 64, seed, 7, sigma)
+    assert cur[2] == (z * sigma * 443 * 2560 + (1 << 31)) >> 32
+    # TRANS: the lines are rows; signed inputs count by their square
+    cur_t = arr.vmm(True, 1, np.array([-3, 4]), 0, 3, 10, 2, seed, 7, sigma)
+    h = mix32_ref(mix32_ref(mix32_ref(seed ^ ((1 + 1) * 0x9E3779B9 & M32)) ^ 7) ^ 1)
+    z = sum((h >> k) & 255 for k in (0, 8, 16, 24)) - 510
+    assert cur_t[1] == (z * sigma * 443 * 1810 + (1 << 31)) >> 32  # isqrt(50 << 16)
+    # statistics over ops and lines against per-cell noise: std s * sqrt(2 sum x^2)
+    cur = np.concatenate([arr.vmm(False, 1, x, 0, 3, 0, 64, seed, op, sigma)
+                          for op in range(400)]).astype(float)
+    assert abs(cur.mean()) < 2.0 and 150.0 < cur.std() < 157.0
+    # no noise without inputs or without sigma; weights add exactly
+    assert not arr.vmm(False, 1, np.zeros(3, int), 0, 3, 0, 64, seed, 7, sigma).any()
+    arr.g[1, 0:3, 0, 0] = 310
+    assert (arr.vmm(False, 1, x, 0, 3, 0, 4, seed, 7, 0) == [120, 0, 0, 0]).all()
+
+
 def test_bus_error_responses_and_sticky_error():
     m = CimMacro("seed-chip")
     assert m.write(0x100, 1) == DECERR and m.error_name() == "DECODE"

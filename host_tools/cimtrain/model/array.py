@@ -8,10 +8,12 @@ model (``macro.py``) calls these, and so can fast paths that skip the bus
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .device import apply_pulse, d2d
-from .noise import Stream, hash_prefix, mix32, noise
+from .noise import Stream, gauss, hash_prefix, mix32, noise
 
 
 def adc(p: dict, current: np.ndarray, gain: int, shift: int, offset: int, adc_sigma: int,
@@ -51,7 +53,7 @@ class CimArray:
     # -- reads -----------------------------------------------------------------------------
     def read_window(self, tile: int, r0: int, nr: int, c0: int, nc: int, seed: int, op: int,
                     read_sigma: int) -> np.ndarray:
-        """Conductances of a window as read by op ``op`` (with read noise), (nr, nc, 2)."""
+        """Conductances of a window as read cell by cell by op ``op`` (READ_ROW), (nr, nc, 2)."""
         g = self.g[tile, r0:r0 + nr, c0:c0 + nc, :]
         if not read_sigma:
             return g.copy()
@@ -61,11 +63,23 @@ class CimArray:
 
     def vmm(self, transpose: bool, tile: int, x: np.ndarray, r0: int, nr: int, c0: int,
             nc: int, seed: int, op: int, read_sigma: int) -> np.ndarray:
-        """Column (FWD) or row (TRANS) currents of the window for input codes ``x``."""
-        gr = self.read_window(tile, r0, nr, c0, nc, seed, op, read_sigma)
-        w = gr[..., 0] - gr[..., 1]  # (nr, nc)
+        """Column (FWD) or row (TRANS) currents of the window for input codes ``x``.
+
+        Read noise is output-referred (docs/arithmetic.md §3): the 2 * len(x) cells of
+        an output line each add independent noise of sigma s, weighted by their input,
+        which sums to one draw of sigma s * sqrt(2 * sum x^2) per line.
+        """
+        g = self.g[tile, r0:r0 + nr, c0:c0 + nc, :]
+        w = g[..., 0] - g[..., 1]  # (nr, nc)
         x = np.asarray(x, dtype=np.int64)
-        return w @ x if transpose else x @ w
+        current = w @ x if transpose else x @ w
+        if read_sigma:
+            q = math.isqrt(int((x * x).sum()) << 17)
+            if q:
+                lines = np.arange(r0, r0 + nr) if transpose else np.arange(c0, c0 + nc)
+                z = gauss(mix32(hash_prefix(seed, Stream.READ, op) ^ lines.astype(np.uint32)))
+                current = current + ((z * (int(read_sigma) * 443 * q) + (1 << 31)) >> 32)
+        return current
 
     def read_row(self, tile: int, row: int, c0: int, nc: int, seed: int, op: int,
                  read_sigma: int) -> np.ndarray:

@@ -16,7 +16,7 @@ _U32 = np.uint32
 
 
 class Stream(IntEnum):
-    READ = 1   # a = op index, b = cell index
+    READ = 1   # a = op index, b = cell index (READ_ROW) or output line (VMM)
     ADC = 2    # a = op index, b = output line
     PULSE = 3  # a = cell index, b = write count before the pulse
     D2D = 4    # a = cell index, b = quantity (0 Gmin, 1 Gmax, 2 SET step, 3 RESET step)

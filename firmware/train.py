@@ -204,12 +204,16 @@ def main(argv):
     t = time.ticks_ms()
     miss = upd.program_initial(net, rng, cfg["init_amp"], cfg["init_iters"])
     init_pulses, init_reads = dev.n_pulses, dev.n_read
-    print("init: %d weights write-verified in %d ms, %d cells outside tolerance"
-          % (net.n_weights, time.ticks_diff(time.ticks_ms(), t), miss))
+    ms_init = time.ticks_diff(time.ticks_ms(), t)
+    # "outside" by the last, noisy read: read sigma 15 codes against +-wv_tol
+    print("init: %d weights write-verified in %d ms (%d rounds), %d of %d cells read "
+          "outside +-%d codes" % (net.n_weights, ms_init, cfg["init_iters"], miss,
+                                  2 * net.n_weights, cfg["wv_tol"]))
     t = time.ticks_ms()
     calibrate(net, train, min(cfg["n_calib"], max(train.count, 1)), pix)
-    print("calibrated forward ADC shifts: %s in %d ms"
-          % ([L.fshift for L in net.layers], time.ticks_diff(time.ticks_ms(), t)))
+    ms_calib = time.ticks_diff(time.ticks_ms(), t)
+    print("calibrated forward ADC shifts: %s in %d ms" % ([L.fshift for L in net.layers],
+                                                           ms_calib))
     gc.collect()
     heap_setup = gc.mem_alloc()
     heap_max = heap_setup
@@ -255,7 +259,9 @@ def main(argv):
                           loss_q8 // (k + 1) >> 8, (loss_q8 // (k + 1) & 255) * 100 >> 8,
                           upd.n_updates, dev.n_pulses, ms // max(seen, 1)))
     ms_train = time.ticks_diff(time.ticks_ms(), t_train)
+    t = time.ticks_ms()
     correct, hp = evaluate(net, test, cfg["n_test"], pix)
+    ms_test = time.ticks_diff(time.ticks_ms(), t)
     print("test: %d/%d correct, accuracy %s%%" % (correct, cfg["n_test"],
                                                  pct(correct, cfg["n_test"])))
     written = wmax = 0
@@ -276,7 +282,8 @@ def main(argv):
         "pulses": dev.n_pulses, "wv_misses": upd.n_wv_miss,
         "init_pulses": init_pulses, "init_reads": init_reads,
         "fshift": [L.fshift for L in net.layers], "bshift": [L.bshift for L in net.layers],
-        "train_ms": ms_train, "total_ms": time.ticks_diff(time.ticks_ms(), t_start),
+        "init_ms": ms_init, "calib_ms": ms_calib, "train_ms": ms_train, "test_ms": ms_test,
+        "total_ms": time.ticks_diff(time.ticks_ms(), t_start),
         "heap_setup": heap_setup, "heap_max": heap_max,
         "pred_digest": hp,
     }

@@ -24,7 +24,7 @@ from cimtrain.model import CimMacro
 ROOT = Path(__file__).resolve().parents[1]
 FW_DIR = fwbuild.build()              # the firmware as a board runs it: .mpy modules
 TRAIN_FW = FW_DIR / fwbuild.ENTRY
-TIMING = ("train_ms", "total_ms", "heap_setup", "heap_max")
+TIMING = ("init_ms", "calib_ms", "train_ms", "test_ms", "total_ms", "heap_setup", "heap_max")
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +135,13 @@ def test_both_update_modes_program_weights(data, mode):
     else:  # write-verify reads the rows it programs
         assert res["read_ops"] > res["init_reads"] and train_pulses > 0
     assert "epoch 1  4/4 images" in r.stdout
+
+
+def test_chance_level_verdict():
+    """make cosim's verdict: one-sided binomial tail against 10% guessing."""
+    from cimtrain.cosim_main import binom_tail, chance_verdict
+    assert binom_tail(0, 10) == pytest.approx(1.0)
+    assert binom_tail(10, 10) == pytest.approx(1e-10)
+    assert binom_tail(1, 2) == pytest.approx(1 - 0.9 ** 2)
+    assert chance_verdict(6, 30).startswith("NOT")       # 20% of 30: p = 0.07
+    assert chance_verdict(30, 100).startswith("above")   # 30% of 100: p = 2e-8

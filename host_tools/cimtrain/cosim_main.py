@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import signal
@@ -64,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default=str(ROOT / "results" / "cosim.json"))
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
-    a = ap.parse_args(argv)
+    a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
     # Defaults sized to about 8-9 minutes on 2 cores (measured, docs/training.md): Icarus
     # runs ~4 s per LeNet-5 image, Verilator ~0.5 s, the model ~0.4 s.
     default = {("rtl", "icarus"): (60, 30), ("rtl", "verilator"): (800, 200)}.get(
@@ -90,6 +91,19 @@ def data_files(n_train: int, n_test: int) -> tuple[Path, Path]:
             dataset.pack(split, count=n, offset=0, out=path)
         out.append(path)
     return out[0], out[1]
+
+
+def binom_tail(k: int, n: int, p: float = 0.1) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): the chance that guessing scores k of n."""
+    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+
+def chance_verdict(k: int, n: int) -> str:
+    """How far k correct of n is from guessing among 10 classes (one-sided binomial)."""
+    pv = binom_tail(k, n)
+    if pv < 1e-3:
+        return f"above chance (10%): p = {pv:.1e}"
+    return f"NOT clearly above chance (10%): p = {pv:.2g}"
 
 
 class Server:
@@ -182,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     s = srv.stats or {}
     summary = {"backend": a.backend, "sim": a.sim if a.backend == "rtl" else None,
-               "preset": a.preset, "wall_s": round(wall, 1), "server": s, **result}
+               "preset": a.preset, "wall_s": round(wall, 1), "server": s, **result,
+               "p_chance": binom_tail(result["test_correct"], result["n_test"])}
     n = max(result["weights"], 1)
     print("\n==== cimtrain cosim summary ====")
     rows = [
@@ -191,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{result['acc_bits']}-bit accumulators"),
         ("images trained", f"{result['images_trained']} ({result['epochs']} epoch(s))"),
         ("test accuracy", f"{result['test_accuracy_x100'] / 100:.2f}% "
-                          f"({result['test_correct']}/{result['n_test']})"),
+                          f"({result['test_correct']}/{result['n_test']}); "
+                          + chance_verdict(result["test_correct"], result["n_test"])),
         ("bus transactions", f"{s.get('writes', '?')} writes, {s.get('reads', '?')} reads, "
                              f"{s.get('waits', '?')} waits ({s.get('requests', '?')} ring "
                              "requests)"),
@@ -206,8 +222,11 @@ def main(argv: list[str] | None = None) -> int:
                               f"max {result['max_writes_per_weight']}"),
         ("firmware heap", f"{result['heap_max'] / 1024:.0f} KiB live at most "
                           f"(MicroPython heap {a.heap})"),
-        ("wall time", f"{wall:.1f} s ({result['train_ms'] / 1000:.1f} s training, "
-                      f"{result['train_ms'] / max(result['images_trained'], 1):.0f} ms/image)"),
+        ("wall time", f"{wall:.1f} s: init {result['init_ms'] / 1000:.1f} s, calibration "
+                      f"{result['calib_ms'] / 1000:.1f} s, training "
+                      f"{result['train_ms'] / 1000:.1f} s "
+                      f"({result['train_ms'] / max(result['images_trained'], 1):.0f} ms/image), "
+                      f"test {result['test_ms'] / 1000:.1f} s"),
     ]
     for k, v in rows:
         print(f"  {k:<19} {v}")

@@ -45,7 +45,8 @@ DEFAULTS = {
     "wv_iters": 6,          # write-verify pulse rounds per update
     "init_amp": 256,        # initial weights U(-a, a) codes
     "init_iters": 3,        # write-verify rounds a row for the initial weights
-    "lr": "-10",            # learning-rate shift, one for all layers or one per layer
+    "lr": "-11",            # learning-rate shift, one for all layers or one per layer
+                            # (-11: best of -10..-13 at 250 and 1000 images, docs/training.md)
     "lr_step": 0,           # every lr_step epochs all shifts + 1 (0: constant)
     "n_calib": 2,           # images for the forward ADC-shift calibration
     "progress": 50,         # images per progress line

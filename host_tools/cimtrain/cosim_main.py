@@ -53,10 +53,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sim", default=e("SIM", "icarus"), choices=["icarus", "verilator"])
     ap.add_argument("--preset", default=e("PRESET", "default"), choices=sorted(regs.PRESETS))
     ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", -1),
-                    help="training images per epoch (default: 60 icarus, 800 verilator, "
-                         "1000 model)")
+                    help="training images per epoch (default: 250 icarus, 1200 verilator, "
+                         "2000 model)")
     ap.add_argument("--n-test", type=int, default=env_int("N_TEST", -1),
-                    help="test images (default: 30 icarus, 200 verilator, 500 model)")
+                    help="test images (default: 80 icarus, 200 verilator, 500 model)")
     ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", 1))
     ap.add_argument("--seed", type=int, default=env_int("SEED", 1))
     ap.add_argument("--mode", default=e("MODE", "open"), choices=["open", "wv"])
@@ -67,9 +67,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
     # Defaults sized to about 8-9 minutes on 2 cores (measured, docs/training.md): Icarus
-    # runs ~4 s per LeNet-5 image, Verilator ~0.5 s, the model ~0.4 s.
-    default = {("rtl", "icarus"): (60, 30), ("rtl", "verilator"): (800, 200)}.get(
-        (a.backend, a.sim), (1000, 500))
+    # runs ~1.7 s per LeNet-5 training image after ~70 s of init and calibration,
+    # Verilator ~0.3 s, the model ~0.25 s.
+    default = {("rtl", "icarus"): (250, 80), ("rtl", "verilator"): (1200, 200)}.get(
+        (a.backend, a.sim), (2000, 500))
     if a.n_train < 0:
         a.n_train = default[0]
     if a.n_test < 0:

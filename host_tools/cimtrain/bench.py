@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from .bridge.bench import write_md
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
 
@@ -54,6 +56,9 @@ def bench_icarus_vmm() -> dict:
     return json.loads(out.read_text())
 
 
+TILE_BEGIN, TILE_END = "<!-- tile-bench:begin -->", "<!-- tile-bench:end -->"
+
+
 def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
@@ -62,10 +67,10 @@ def main() -> int:
            "icarus_full_tile_vmm": bench_icarus_vmm()}
     (RESULTS / "bench.json").write_text(json.dumps(res, indent=1))
     ic = res["icarus_full_tile_vmm"]
-    md = ["# Benchmarks", "", "Written by `make bench` (host_tools/cimtrain/bench.py); raw figures "
-          "in results/bench.json. Measured side by side in one run on "
-          f"{res['machine']}, {res['date']}.", "",
-          "## One full 256x64 forward VMM", "",
+    md = [TILE_BEGIN, "## One full 256x64 forward VMM", "",
+          "Written by `make bench` (host_tools/cimtrain/bench.py; only this section, the "
+          "bridge section is the bridge bench's); raw figures in results/bench.json. "
+          f"Measured side by side in one run on {res['machine']}, {res['date']}.", "",
           "| path | seconds per VMM |", "| --- | --- |",
           "| bit-exact model (numpy, register level) | "
           f"{res['model_full_tile_vmm']['s_per_vmm']:.4f} |",
@@ -74,8 +79,8 @@ def main() -> int:
           f"| Icarus RTL via cocotb, read noise off (incl. STATUS polling) | "
           f"{ic['noise_off']['s_per_vmm_with_polling']:.3f} |",
           f"| Icarus: one AXI-Lite register read through cocotbext-axi | "
-          f"{ic['noise_on']['s_per_bus_read'] * 1e3:.2f} ms |", ""]
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(md))
+          f"{ic['noise_on']['s_per_bus_read'] * 1e3:.2f} ms |", TILE_END]
+    write_md(ROOT / "docs" / "benchmarks.md", "\n".join(md), TILE_BEGIN, TILE_END)
     print("\n".join(md))
     return 0
 

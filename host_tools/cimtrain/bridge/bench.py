@@ -254,11 +254,13 @@ def markdown(res: dict, floor: dict | None, note: str) -> str:
     return "\n".join(lines)
 
 
-def write_md(path: Path, section: str) -> None:
-    """Replace the bridge section of ``path`` (or append it); keep everything else."""
+def write_md(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the section between ``begin`` and ``end`` (markers included in
+    ``section``) of ``path``, or append it; keep everything else (make bench uses it
+    for its own section)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
+    if begin in text and end in text:
+        a, b = text.index(begin), text.index(end) + len(end)
         text = text[:a] + section + text[b:]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"

@@ -1,7 +1,9 @@
 """pytest runner of the cocotb testbench of cim_macro (cosim/cim_macro/).
 
 SIM selects the simulator (default icarus). WAVES=1 dumps an FST waveform into
-sim_build/. CIM_REGRESSION_OPS sets the length of the random regression.
+sim_build/. CIM_REGRESSION_OPS sets the length of the random regression,
+CIM_REGRESSION_SEED its seed (default 1: CI runs the same traffic every time; set
+another, or "random", to explore).
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from cimtrain import regs
 ROOT = Path(__file__).resolve().parents[1]
 RTL = sorted((ROOT / "rtl").glob("*.v"))
 BENCH = ROOT / "cosim" / "cim_macro"
+
+
+def regression_seed() -> int | None:
+    v = os.environ.get("CIM_REGRESSION_SEED", "1")
+    return None if v == "random" else int(v)
 
 
 def run_bench(preset: str, testcase: list[str] | None = None, extra_env: dict | None = None,
@@ -44,6 +51,7 @@ def run_bench(preset: str, testcase: list[str] | None = None, extra_env: dict | 
         test_dir=BENCH,
         testcase=testcase,
         extra_env=env,
+        seed=regression_seed(),
         waves=bool(os.environ.get("WAVES")),
         results_xml=str(build_dir / f"results_{tag}.xml"),
     )

@@ -103,7 +103,7 @@ def chance_verdict(k: int, n: int) -> str:
     """How far k correct of n is from guessing among 10 classes (one-sided binomial)."""
     pv = binom_tail(k, n)
     if pv < 1e-3:
-        return f"above chance (10%): p = {pv:.1e}"
+        return "above chance (10%): p " + (f"= {pv:.1e}" if pv > 0 else "< 1e-300")
     return f"NOT clearly above chance (10%): p = {pv:.2g}"
 
 

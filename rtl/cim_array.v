@@ -212,11 +212,14 @@ module cim_array #(
         end
         // Read noise, output-referred: q = isqrt(2 * sum x^2 << 16) scales one draw per
         // output line to the noise of its 2 * n_in independently noisy cells.
-        sum_x2 = '0;
-        for (r = 0; r < n_in; r = r + 1) begin
-          sum_x2 = sum_x2 + 64'(x[in0 + r] * x[in0 + r]);
+        q = '0;
+        if (noisy) begin
+          sum_x2 = '0;
+          for (r = 0; r < n_in; r = r + 1) begin
+            sum_x2 = sum_x2 + 64'(x[in0 + r] * x[in0 + r]);
+          end
+          q = cim_isqrt64((sum_x2 << 1) << 16);
         end
-        q = noisy ? cim_isqrt64((sum_x2 << 1) << 16) : '0;
         nsat = 0;
         for (j = 0; j < n_out; j = j + 1) begin
           // I_j = sum_i x_i * (G+ - G-)

@@ -24,6 +24,16 @@ def mix32_ref(x: int) -> int:
     return x
 
 
+def hash_ref(seed: int, stream: int, a: int, b: int) -> int:
+    """hash(seed, stream, a, b) of the spec, from mix32_ref."""
+    key = ((stream + 1) * 0x9E3779B9) & M32
+    return mix32_ref(mix32_ref(mix32_ref(seed ^ key) ^ a) ^ b)
+
+
+def gauss_ref(h: int) -> int:
+    return sum((h >> k) & 255 for k in (0, 8, 16, 24)) - 510
+
+
 def test_mix32_matches_scalar_reference():
     xs = [0, 1, 2, 0x7FFFFFFF, 0x80000000, M32, 0xDEADBEEF, 12345678]
     assert [int(v) for v in mix32(np.array(xs))] == [mix32_ref(x) for x in xs]
@@ -32,13 +42,11 @@ def test_mix32_matches_scalar_reference():
 
 def test_hash_structure():
     seed, stream, a, b = 0x1234, 3, 77, 5
-    key = ((stream + 1) * 0x9E3779B9) & M32
-    ref = mix32_ref(mix32_ref(mix32_ref(seed ^ key) ^ a) ^ b)
-    assert int(hash32(seed, stream, a, b)) == ref
+    assert int(hash32(seed, stream, a, b)) == hash_ref(seed, stream, a, b)
     # vectorized over b gives the scalar values
     bs = np.arange(10)
     assert [int(v) for v in hash32(seed, stream, a, bs)] == [
-        mix32_ref(mix32_ref(mix32_ref(seed ^ key) ^ a) ^ int(x)) for x in bs]
+        hash_ref(seed, stream, a, int(x)) for x in bs]
 
 
 def test_gauss_and_noise_edges():
@@ -124,15 +132,13 @@ def test_vmm_read_noise_is_output_referred():
     arr, sigma, seed = m.array, 3932, 5  # default read sigma: 15.36 codes
     arr.g[1, 0:3, :, :] = 300           # W = 0: the current is the noise alone
     x = np.array([3, 4, 5])             # 2 * sum x^2 = 100: sigma 153.6
-    # hand-computed: q = isqrt(100 << 16) = 2560 exactly; z from the scalar hash
-    h = mix32_ref(mix32_ref(mix32_ref(seed ^ ((1 + 1) * 0x9E3779B9 & M32)) ^ 7) ^ 2)
-    z = sum((h >> k) & 255 for k in (0, 8, 16, 24)) - 510
+    # hand-computed: q = isqrt(100 << 16) = 2560 exactly; z of hash(seed, READ, op 7, line)
     cur = arr.vmm(False, 1, x, 0, 3, 0, 64, seed, 7, sigma)
+    z = gauss_ref(hash_ref(seed, 1, 7, 2))
     assert cur[2] == (z * sigma * 443 * 2560 + (1 << 31)) >> 32
     # TRANS: the lines are rows; signed inputs count by their square
     cur_t = arr.vmm(True, 1, np.array([-3, 4]), 0, 3, 10, 2, seed, 7, sigma)
-    h = mix32_ref(mix32_ref(mix32_ref(seed ^ ((1 + 1) * 0x9E3779B9 & M32)) ^ 7) ^ 1)
-    z = sum((h >> k) & 255 for k in (0, 8, 16, 24)) - 510
+    z = gauss_ref(hash_ref(seed, 1, 7, 1))
     assert cur_t[1] == (z * sigma * 443 * 1810 + (1 << 31)) >> 32  # isqrt(50 << 16)
     # statistics over ops and lines against per-cell noise: std s * sqrt(2 sum x^2)
     cur = np.concatenate([arr.vmm(False, 1, x, 0, 3, 0, 64, seed, op, sigma)

@@ -143,5 +143,6 @@ def test_chance_level_verdict():
     assert binom_tail(0, 10) == pytest.approx(1.0)
     assert binom_tail(10, 10) == pytest.approx(1e-10)
     assert binom_tail(1, 2) == pytest.approx(1 - 0.9 ** 2)
-    assert chance_verdict(6, 30).startswith("NOT")       # 20% of 30: p = 0.07
-    assert chance_verdict(30, 100).startswith("above")   # 30% of 100: p = 2e-8
+    assert chance_verdict(binom_tail(6, 30)).startswith("NOT")      # 20% of 30: p = 0.07
+    assert chance_verdict(binom_tail(30, 100)).startswith("above")  # 30% of 100: p = 2e-8
+    assert chance_verdict(binom_tail(913, 1000)).endswith("< 1e-300")  # underflows to 0

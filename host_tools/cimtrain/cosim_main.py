@@ -99,9 +99,8 @@ def binom_tail(k: int, n: int, p: float = 0.1) -> float:
     return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
-def chance_verdict(k: int, n: int) -> str:
-    """How far k correct of n is from guessing among 10 classes (one-sided binomial)."""
-    pv = binom_tail(k, n)
+def chance_verdict(pv: float) -> str:
+    """The summary's words for pv = binom_tail(correct, n_test)."""
     if pv < 1e-3:
         return "above chance (10%): p " + (f"= {pv:.1e}" if pv > 0 else "< 1e-300")
     return f"NOT clearly above chance (10%): p = {pv:.2g}"
@@ -198,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     s = srv.stats or {}
     summary = {"backend": a.backend, "sim": a.sim if a.backend == "rtl" else None,
                "preset": a.preset, "wall_s": round(wall, 1), "server": s, **result,
+               # one-sided binomial tail of the test score against 10% guessing
                "p_chance": binom_tail(result["test_correct"], result["n_test"])}
     n = max(result["weights"], 1)
     print("\n==== cimtrain cosim summary ====")
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         ("images trained", f"{result['images_trained']} ({result['epochs']} epoch(s))"),
         ("test accuracy", f"{result['test_accuracy_x100'] / 100:.2f}% "
                           f"({result['test_correct']}/{result['n_test']}); "
-                          + chance_verdict(result["test_correct"], result["n_test"])),
+                          + chance_verdict(summary["p_chance"])),
         ("bus transactions", f"{s.get('writes', '?')} writes, {s.get('reads', '?')} reads, "
                              f"{s.get('waits', '?')} waits ({s.get('requests', '?')} ring "
                              "requests)"),

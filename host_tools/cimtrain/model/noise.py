@@ -59,3 +59,13 @@ def gauss(h) -> np.ndarray:
 def noise(h, sigma_q88: int) -> np.ndarray:
     """Noise with standard deviation sigma_q88 / 256 (0.1% low), rounded half up."""
     return (gauss(h) * (int(sigma_q88) * 443) + (1 << 23)) >> 24
+
+
+def isqrt(v) -> np.ndarray:
+    """floor(sqrt(v)) of non-negative int64 values below 2**52, exactly (vectorized
+    math.isqrt): the float64 root is within one of the answer there, then corrected."""
+    v = np.asarray(v, dtype=np.int64)
+    s = np.sqrt(v.astype(np.float64)).astype(np.int64)
+    s -= s * s > v
+    s += (s + 1) * (s + 1) <= v
+    return s

@@ -1,0 +1,79 @@
+"""The macro as the trainer drives it: the model's array and arithmetic, no bus.
+
+``Chip`` keeps what the firmware's commands would change in the macro (conductances,
+write counters, the op counter that keys read and ADC noise, the command counters of
+firmware/cim.py) and issues stacks of commands through the model's vectorized
+functions (cimtrain.model.array): the same arithmetic as the register-level model
+that serves the firmware, so both end in the same state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import regs
+from ..model.array import CimArray, adc, vmm_currents
+from ..model.device import d2d
+from ..model.macro import macro_params
+
+M32 = 0xFFFFFFFF
+_SHIFT_MASK = regs.REG_MASK["ADC_SHIFT"]  # the register keeps its field bits only
+
+
+class Chip:
+    def __init__(self, preset: str, seed: int, read_sigma: int | None = None,
+                 pulse_sigma: int | None = None, adc_sigma: int | None = None,
+                 stuck_rate: int = 0) -> None:
+        self.preset = preset
+        self.p = p = macro_params(preset)
+        self.array = CimArray(p)
+        self.seed = seed & M32
+        reset = regs.RESET
+        self.read_sigma = reset["NOISE_READ_SIGMA"] if read_sigma is None else read_sigma
+        self.pulse_sigma = reset["NOISE_PULSE_SIGMA"] if pulse_sigma is None else pulse_sigma
+        self.adc_sigma = reset["NOISE_ADC_SIGMA"] if adc_sigma is None else adc_sigma
+        self.stuck_rate = stuck_rate
+        ncells = p["NTILES"] * p["ROWS"] * p["COLS"] * 2
+        self.dev = d2d(p, self.seed, np.arange(ncells, dtype=np.int64), stuck_rate)
+        self.op = 0  # OP_COUNT: index of the next command
+        self.n_vmm = self.n_read = self.n_pulse_ops = self.n_pulses = 0
+
+    # -- commands ----------------------------------------------------------------------
+    def take_ops(self, n: int) -> int:
+        """Reserve the op indices of n commands issued in a row; returns the first."""
+        op = self.op
+        self.op = (op + n) & M32
+        return op
+
+    def vmm(self, w: np.ndarray, x: np.ndarray, transpose: bool, ops: np.ndarray,
+            lines: np.ndarray, shift: int) -> np.ndarray:
+        """A stack of VMMs (one per row of ``x``, op indices ``ops`` already taken) on
+        the weight window ``w``: int8 ADC codes (gain 1, offset 0, as the firmware sets)."""
+        ops = np.asarray(ops, dtype=np.int64) & M32
+        cur = vmm_currents(w, x, transpose, self.seed, ops, lines, self.read_sigma)
+        y, _ = adc(self.p, cur, 1, shift & _SHIFT_MASK, 0, self.adc_sigma, self.seed, ops, lines)
+        self.n_vmm += len(ops)
+        return y
+
+    def read_row(self, tile: int, row: int, c0: int, nc: int) -> np.ndarray:
+        """READ_ROW of columns c0..c0+nc: (nc, 2) read codes (G+, G-)."""
+        op = self.take_ops(1)
+        self.n_read += 1
+        return self.array.read_row(tile, row, c0, nc, self.seed, op, self.read_sigma)
+
+    def pulse(self, cells: np.ndarray, is_set: bool, amp, counts: np.ndarray) -> None:
+        """counts[i] pulses on cells[i] (width 1).  The caller counts the commands
+        (``pulse_ops``): pulse noise is keyed by (cell, write count), not by op."""
+        if cells.size == 0:
+            return
+        self.array.pulse_cells(cells, self.dev.take(cells), is_set, amp, 1, counts,
+                               self.seed, self.pulse_sigma)
+        self.n_pulses += int(np.sum(counts))
+
+    def pulse_ops(self, n: int) -> None:
+        """n PULSE commands were issued (op counter and command count)."""
+        self.take_ops(n)
+        self.n_pulse_ops += n
+
+    def cell_index(self, tile, row, col, pol) -> np.ndarray:
+        return self.array.cell_index(tile, row, col, pol)

@@ -1,0 +1,68 @@
+"""What the trainer takes from the firmware's own source: one source of truth.
+
+The firmware (firmware/*.py, MicroPython) owns its option names and defaults
+(``train.DEFAULTS``), its network specs (``network.LENET5``, ...) and its fixed-point
+constants (``fixedpoint.LOGIT_SHIFT``, ``update.REF``, ...).  The trainer reads them
+from those files with ``ast`` (literals only, nothing is executed), so a changed default
+or constant in the firmware is the trainer's too, and nothing is copied by hand.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+FIRMWARE = Path(__file__).resolve().parents[3] / "firmware"
+
+
+@functools.cache
+def module_constants(name: str) -> dict:
+    """Module-level ``NAME = literal`` and ``NAME = const(literal)`` assignments of
+    firmware/<name>.py; names bound to other names (``{"a": LENET5}``) are resolved."""
+    tree = ast.parse((FIRMWARE / f"{name}.py").read_text(), filename=f"{name}.py")
+    env: dict = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            continue
+        value = node.value
+        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+                and value.func.id == "const" and len(value.args) == 1):
+            value = value.args[0]
+        try:
+            env[node.targets[0].id] = _eval(value, env)
+        except ValueError:
+            continue  # computed at import (tables, functions): not a literal
+    return env
+
+
+def _eval(node: ast.AST, env: dict):
+    if isinstance(node, ast.Name):
+        if node.id in env:
+            return env[node.id]
+        raise ValueError(node.id)
+    if isinstance(node, ast.Dict):
+        return {_eval(k, env): _eval(v, env) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.Tuple):
+        return tuple(_eval(e, env) for e in node.elts)
+    if isinstance(node, ast.List):
+        return [_eval(e, env) for e in node.elts]
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        raise ValueError(ast.dump(node)) from None
+
+
+def defaults() -> dict:
+    """firmware/train.py DEFAULTS: option names and default values."""
+    return dict(module_constants("train")["DEFAULTS"])
+
+
+def networks() -> dict:
+    """firmware/network.py NETWORKS: name -> layer specs."""
+    return dict(module_constants("network")["NETWORKS"])
+
+
+def constant(module: str, name: str):
+    return module_constants(module)[name]

@@ -1,0 +1,207 @@
+"""The training loop of firmware/train.py on the host: init, calibration, epochs,
+evaluation, and the firmware's RESULT fields, bit for bit.
+
+    t = Trainer(options.parse(net="seedcnn", n_train=100), "seed-chip", train, test)
+    t.setup()                     # initial weights (write-verify), ADC-shift calibration
+    for epoch in range(t.cfg["epochs"]):
+        t.train_epoch()
+        acc = t.evaluate(side_effect_free=True)
+    res = t.result()              # the firmware's RESULT dict (same keys and values)
+
+``evaluate(side_effect_free=True)`` restores the op counter afterwards: a test pass in the
+middle of training then leaves the training's noise sequence as it was, as if the chip
+had been evaluated on an identical copy; the final evaluation is the firmware's own.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .chip import Chip
+from .firmware_src import networks
+from .fixedpoint import XorShift32, argmax_first, ln_q8, softmax_xent_err
+from .network import Network
+from .update import Updater
+
+FNV0 = 0x811C9DC5
+
+
+def fnv(h: int, v: int) -> int:
+    """FNV-1a over the 4 bytes of v (firmware train.fnv)."""
+    v &= 0xFFFFFFFF
+    for _ in range(4):
+        h = ((h ^ (v & 0xFF)) * 16777619) & 0xFFFFFFFF
+        v >>= 8
+    return h
+
+
+def fnv_words(h: int, words) -> int:
+    for v in words:
+        h = fnv(h, int(v))
+    return h
+
+
+class Trainer:
+    def __init__(self, cfg: dict, preset: str, train: tuple[np.ndarray, np.ndarray],
+                 test: tuple[np.ndarray, np.ndarray], stuck_rate: int = 0) -> None:
+        self.cfg = cfg
+        self.preset = preset
+        self.train_x, self.train_y = train
+        self.test_x, self.test_y = test
+        n = cfg["n_train"]
+        if n > len(self.train_x) or cfg["n_test"] > len(self.test_x):
+            raise ValueError(f"n_train={n} / n_test={cfg['n_test']} but the data hold "
+                             f"{len(self.train_x)} / {len(self.test_x)} images")
+        noise = (None, None, None) if cfg["noise"] else (0, 0, 0)
+        sig = [s if (not cfg["noise"] or cfg[k] < 0) else cfg[k]
+               for s, k in zip(noise, ("noise_read", "noise_pulse", "noise_adc"))]
+        self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate)
+        self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])
+        self.upd = Updater(self.chip, self.net, cfg)
+        self.rng = XorShift32(cfg["seed"])
+        self.epoch = 0          # epochs completed
+        self.seen = 0           # training images seen
+        self.stride = 1
+        self.init_pulses = self.init_reads = 0
+        self.ms = {"init_ms": 0, "calib_ms": 0, "train_ms": 0, "test_ms": 0}
+        self.last_epoch = {}    # train accuracy and loss of the last epoch
+
+    # -- before training -----------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.cfg
+        t = time.perf_counter()
+        self.upd.program_initial(self.rng, cfg["init_amp"], cfg["init_iters"])
+        self.init_pulses, self.init_reads = self.chip.n_pulses, self.chip.n_read
+        self.ms["init_ms"] = _ms(t)
+        t = time.perf_counter()
+        count = max(cfg["n_train"], 1)  # the firmware's data file holds max(n_train, 1)
+        self.calibrate(min(cfg["n_calib"], count))
+        self.ms["calib_ms"] = _ms(t)
+        n = cfg["n_train"]
+        self.stride = 1 + 2 * self.rng.below(n // 2 + 1) if n > 2 else 1
+        while n > 1 and math.gcd(self.stride, n) != 1:
+            self.stride += 1
+
+    def calibrate(self, n: int, target: int = 96, target_logits: int = 32) -> None:
+        """firmware train.calibrate: each layer's forward ADC shift, in order."""
+        net = self.net
+        xs = [self.train_x[i].reshape(-1).astype(np.int64) for i in range(n)]
+        net.calibrating = True
+        for L in net.layers:
+            if L is net.layers[-1]:
+                target = target_logits
+            L.fshift = 14
+            for _ in range(6):
+                L.maxcode = 0
+                for x in xs:
+                    net.layer_forward(L, x)
+                m = L.maxcode
+                if m >= 127:
+                    L.fshift += 2
+                    continue
+                if m == 0:
+                    L.fshift -= 6
+                    continue
+                d = (target // m).bit_length() - 1 if m <= target else -1
+                if d == 0:
+                    break
+                L.fshift -= d
+            L.fshift = min(max(L.fshift, 0), 31)
+            L.maxcode = 0
+            if L is not net.layers[-1]:
+                xs = [net.layer_forward(L, x).copy() for x in xs]
+        net.calibrating = False
+
+    # -- training ------------------------------------------------------------------------
+    def lr_shifts(self, epoch: int) -> list[int]:
+        step = self.cfg["lr_step"]
+        return [s + (epoch // step if step else 0) for s in self.cfg["lr_shifts"]]
+
+    def train_epoch(self, on_image: Callable[[int], None] | None = None) -> None:
+        """One epoch in the firmware's order; ``on_image(k)`` after each image."""
+        cfg, net, upd = self.cfg, self.net, self.upd
+        n, batch = cfg["n_train"], cfg["batch"]
+        shifts = self.lr_shifts(self.epoch)
+        start = self.rng.below(n) if n else 0
+        correct = loss_q8 = 0
+        t = time.perf_counter()
+        for k in range(n):
+            idx = (start + k * self.stride) % n
+            label = int(self.train_y[idx])
+            logits = net.forward(self.train_x[idx].reshape(-1))
+            correct += argmax_first(logits) == label
+            err, p = softmax_xent_err(logits, label)
+            loss_q8 += ln_q8(p)
+            net.backward(err, shifts)
+            self.seen += 1
+            if (k + 1) % batch == 0 or k + 1 == n:
+                upd.apply()
+            if on_image is not None:
+                on_image(k)
+        self.ms["train_ms"] += _ms(t)
+        self.epoch += 1
+        self.last_epoch = {"train_correct": int(correct), "loss_q8": loss_q8 // max(n, 1)}
+
+    # -- evaluation ----------------------------------------------------------------------
+    def evaluate(self, n_test: int | None = None, side_effect_free: bool = False
+                 ) -> tuple[int, int, np.ndarray]:
+        """(correct, FNV digest of the predictions, predictions) on the first n_test test
+        images (firmware train.evaluate)."""
+        n = self.cfg["n_test"] if n_test is None else n_test
+        chip = self.chip
+        saved = (chip.op, chip.n_vmm)
+        t = time.perf_counter()
+        preds = np.array([argmax_first(self.net.forward(self.test_x[i].reshape(-1)))
+                          for i in range(n)], dtype=np.int64)
+        if side_effect_free:
+            chip.op, chip.n_vmm = saved
+        else:
+            self.ms["test_ms"] += _ms(t)
+        correct = int((preds == self.test_y[:n]).sum())
+        return correct, fnv_words(FNV0, preds), preds
+
+    # -- what the firmware reports ---------------------------------------------------------
+    def writes_per_weight(self) -> np.ndarray:
+        return np.concatenate([w.ravel() for w in self.upd.writes])
+
+    def digests(self) -> tuple[int, int]:
+        """(accumulator digest, conductance digest): firmware train.digest_state."""
+        acc = np.concatenate([L.acc.ravel() for L in self.net.layers])
+        ha = fnv_words(FNV0, acc)
+        g = self.chip.array.g
+        hg = FNV0
+        for L in self.net.layers:
+            for tile, _r0, nr, _c0, nc, tc0 in L.blocks:
+                words = g[tile, :nr, tc0:tc0 + nc, 0] | g[tile, :nr, tc0:tc0 + nc, 1] << 16
+                hg = fnv_words(hg, words.ravel())
+        return ha, hg
+
+    def result(self, correct: int, pred_digest: int, digest: bool = False) -> dict:
+        """The firmware's RESULT dict for this run (timing fields are the host's)."""
+        cfg, chip, upd, net = self.cfg, self.chip, self.upd, self.net
+        w = np.minimum(self.writes_per_weight(), 15)  # the firmware's 4-bit counters
+        res = {
+            "net": cfg["net"], "mode": cfg["mode"], "acc_bits": cfg["acc_bits"],
+            "seed": cfg["seed"], "epochs": cfg["epochs"], "images_trained": self.seen,
+            "n_test": cfg["n_test"], "test_correct": correct,
+            "test_accuracy_x100": correct * 10000 // max(cfg["n_test"], 1),
+            "weights": net.n_weights, "weight_updates": upd.n_updates,
+            "weights_written": int((w > 0).sum()), "max_writes_per_weight": int(w.max()),
+            "vmm_ops": chip.n_vmm, "read_ops": chip.n_read, "pulse_ops": chip.n_pulse_ops,
+            "pulses": chip.n_pulses, "wv_misses": upd.n_wv_miss,
+            "init_pulses": self.init_pulses, "init_reads": self.init_reads,
+            "fshift": [L.fshift for L in net.layers], "bshift": [L.bshift for L in net.layers],
+            **self.ms,
+            "pred_digest": pred_digest,
+        }
+        if digest:
+            res["acc_digest"], res["g_digest"] = self.digests()
+        return res
+
+
+def _ms(t0: float) -> int:
+    return int((time.perf_counter() - t0) * 1000)

@@ -1,0 +1,65 @@
+"""Training options: the firmware's own (firmware/train.py DEFAULTS, same names, same
+checks as its parse_args) plus the few that only the host trainer has."""
+
+from __future__ import annotations
+
+from .. import regs
+from .firmware_src import defaults, networks
+
+# Options of the firmware that the trainer has no use for (files, console output).
+FIRMWARE_ONLY = ("train", "test", "progress", "verbose", "digest")
+NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
+
+
+class OptionError(ValueError):
+    """A training option is unknown or out of range; the message names it."""
+
+
+def parse(overrides: dict | None = None, **kw) -> dict:
+    """Firmware DEFAULTS updated with ``overrides`` (values may be strings, as on the
+    firmware's command line); validated like firmware train.parse_args, and a little more
+    (what the firmware would only find out from a bus error later)."""
+    cfg = defaults()
+    for k, v in {**(overrides or {}), **kw}.items():
+        if k not in cfg:
+            raise OptionError(f"unknown option {k!r}; options: {' '.join(sorted(cfg))}")
+        if isinstance(cfg[k], int) and not isinstance(v, int):
+            try:
+                v = int(v)
+            except ValueError:
+                raise OptionError(f"{k}={v!r}: not an integer") from None
+        cfg[k] = v if isinstance(cfg[k], int) else str(v)
+    nets = networks()
+    if cfg["net"] not in nets:
+        raise OptionError(f"net={cfg['net']}: choose from {' '.join(nets)}")
+    if cfg["mode"] not in ("wv", "open"):
+        raise OptionError(f"mode={cfg['mode']}: choose wv or open")
+    if cfg["acc_bits"] not in (8, 16):
+        raise OptionError(f"acc_bits={cfg['acc_bits']}: 8 or 16")
+    if cfg["batch"] < 1 or cfg["epochs"] < 0 or cfg["n_train"] < 0 or cfg["n_test"] < 0:
+        raise OptionError("need batch >= 1 and epochs, n_train, n_test >= 0")
+    if cfg["n_train"] >= 1 << 16:
+        raise OptionError(f"n_train={cfg['n_train']}: the firmware's PRNG draws below 2**16")
+    for k in ("eps", "thr", "n_max"):
+        if cfg[k] < 1:
+            raise OptionError(f"{k}={cfg[k]}: must be >= 1")
+    amp_max = regs.PARAMS["AMP_MAX_MV"]
+    for k in ("set_amp", "reset_amp"):
+        if not 0 <= cfg[k] <= amp_max:
+            raise OptionError(f"{k}={cfg[k]}: the macro takes 0..{amp_max} mV")
+    try:
+        cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
+    except ValueError:
+        raise OptionError(f"lr={cfg['lr']!r}: one integer shift, or one per layer") from None
+    nl = len(nets[cfg["net"]])
+    if len(cfg["lr_shifts"]) == 1:
+        cfg["lr_shifts"] *= nl
+    if len(cfg["lr_shifts"]) != nl:
+        raise OptionError(f"lr={cfg['lr']}: one shift per layer ({nl})")
+    return cfg
+
+
+def firmware_args(cfg: dict) -> list[str]:
+    """The same options as the firmware's key=value arguments (for cross-checks)."""
+    d = defaults()
+    return [f"{k}={cfg[k]}" for k in d if k not in FIRMWARE_ONLY]

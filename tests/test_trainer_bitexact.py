@@ -1,0 +1,96 @@
+"""The vectorized trainer against the firmware on the model (DESIGN.md contract 2).
+
+For the same seed, data and options, firmware/train.py on the virtual board (served by
+the register-level model in a thread) and cimtrain.trainer end with identical
+conductances and write counters (the model's arrays, compared whole), accumulators and
+predictions (the firmware's FNV digests), ADC shifts and every counter of the RESULT
+line.  Runs cover both presets and networks, both update modes and both accumulator
+widths, each long enough for at least two threshold scans that program devices.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cimtrain import dataset, fwbuild
+from cimtrain.bridge.harness import launch_cmd, serve_in_thread, unique_name
+from cimtrain.model import CimMacro
+from cimtrain.trainer import Trainer, options
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING = ("init_ms", "calib_ms", "train_ms", "test_ms", "total_ms", "heap_setup", "heap_max")
+N_TRAIN, N_TEST = 12, 6
+
+
+@pytest.fixture(scope="module")
+def fw_dir():
+    return fwbuild.build()
+
+
+@pytest.fixture(scope="module")
+def packs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    return (dataset.pack("train", count=N_TRAIN, out=d / "train.bin"),
+            dataset.pack("test", count=N_TEST, out=d / "test.bin"))
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    (xi, yi), (xt, yt) = dataset.load("train"), dataset.load("test")
+    return (xi[:N_TRAIN], yi[:N_TRAIN]), (xt[:N_TEST], yt[:N_TEST])
+
+
+def run_firmware(fw_dir, preset: str, args: list[str], packs) -> tuple[dict, CimMacro]:
+    model = CimMacro(preset)
+    train, test = packs
+    with serve_in_thread(unique_name("bitexact"), model, attach_timeout_s=30) as srv:
+        cmd = launch_cmd(srv.name, fw_dir / fwbuild.ENTRY,
+                         [f"train={train}", f"test={test}", "digest=1", *args],
+                         ["--heap", "16M", "--firmware-dir", str(fw_dir)])
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[7:]), model
+
+
+def run_trainer(preset: str, args: list[str], arrays) -> Trainer:
+    cfg = options.parse(dict(a.split("=", 1) for a in args))
+    t = Trainer(cfg, preset, *arrays)
+    t.setup()
+    for _ in range(cfg["epochs"]):
+        t.train_epoch()
+    return t
+
+
+CASES = [  # preset, firmware options
+    ("seed-chip", ["net=seedcnn", "mode=open", "acc_bits=16", "lr=-12", "batch=4",
+                   "epochs=2"]),
+    ("seed-chip", ["net=seedcnn", "mode=wv", "acc_bits=8", "lr=-13", "thr=20", "batch=4"]),
+    ("seed-chip", ["net=seedcnn", "mode=open", "acc_bits=8", "lr=-12", "batch=3"]),
+    ("seed-chip", ["net=seedcnn", "mode=wv", "acc_bits=16", "lr=-13", "thr=20", "batch=6",
+                   "seed=3"]),
+    ("default", ["net=lenet5", "mode=open", "acc_bits=16", "batch=4", "n_train=8"]),
+]
+
+
+@pytest.mark.parametrize("preset, args", CASES, ids=lambda v: v if isinstance(v, str)
+                         else "-".join(a.split("=")[1] for a in v[1:3]))
+def test_trainer_ends_bit_identical_to_the_firmware(fw_dir, packs, arrays, preset, args):
+    args = [f"n_train={N_TRAIN}", f"n_test={N_TEST}", "n_calib=2", *args]
+    fw, model = run_firmware(fw_dir, preset, args, packs)
+    t = run_trainer(preset, args, arrays)
+    correct, hp, _ = t.evaluate()
+    res = t.result(correct, hp, digest=True)
+    assert fw["weight_updates"] > 0 and fw["pulse_ops"] - fw["init_pulses"] != 0
+    for k in TIMING:
+        fw.pop(k, None)
+        res.pop(k, None)
+    assert res == fw, {k: (res.get(k), fw.get(k)) for k in fw if res.get(k) != fw.get(k)}
+    bad = np.argwhere(t.chip.array.g != model.array.g)
+    assert bad.size == 0, f"{len(bad)} cells differ, first {bad[:3].tolist()}"
+    assert np.array_equal(t.chip.array.wc, model.array.wc)

@@ -1,76 +1,55 @@
-"""Whole-tile operations of the macro, vectorized with numpy (docs/arithmetic.md §3).
+"""Whole-tile operations of the macro on numpy arrays (docs/arithmetic.md §2-3).
 
 ``CimArray`` holds the analog state (conductance codes and write counters of
 every cell) and implements the commands as array operations.  The register-level
 model (``macro.py``) and the vectorized trainer (``cimtrain.trainer``) both call
 the functions here: one arithmetic for the macro, batched or not.  A batch is a
 stack of commands that share a window (one row of ``x`` and one op index each):
-``vmm_currents`` and ``adc`` take a leading batch axis, and a single command is a
-batch of one.
-
-Exact integer arithmetic on float64 BLAS: ``vmm_currents`` accepts the weight
-window as float64 (the trainer caches it that way) and multiplies in float64.
-Every product and partial sum is an integer of magnitude at most
-256 rows * 255 * 1023 < 2**27, far below 2**53, so the float result is exact in
-any summation order and converts back to the same int64.
+``vmm_currents`` and ``adc`` take a leading batch axis, and a single command is a batch of one.
+The arithmetic itself is in kernels.py (compiled), written once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .device import apply_pulse, d2d
-from .noise import Stream, gauss, hash_prefix, isqrt, mix32, noise
+from . import kernels as K
+from .device import d2d
+from .noise import Stream, hash_prefix, mix32, noise
 
 
-def read_noise_lines(seed: int, ops, lines: np.ndarray, read_sigma: int,
-                     sum_x2) -> np.ndarray:
-    """Output-referred VMM read noise n[op, line] (docs/arithmetic.md §3).
+def vmm_currents(w: np.ndarray, x: np.ndarray, transpose: bool, ops, lines: np.ndarray,
+                 seed: int, read_sigma: int) -> np.ndarray:
+    """Currents of a stack of VMMs on one weight window ``w`` (nr, nc), with read noise.
 
-    ``ops``: op index per command, shape (n,); ``sum_x2``: sum of the squared input
-    codes per command, (n,).  Returns int64 (n, len(lines)); 0 where sum_x2 == 0.
+    ``x``: input codes, (n, nr) for FWD or (n, nc) for TRANS; ``ops``: their op indices
+    (n,); ``lines``: the absolute output lines (columns for FWD, rows for TRANS).
+    Returns int64 (n, len(lines)).  One command is a stack of one.
     """
-    ops = np.asarray(ops)
-    q = isqrt(np.asarray(sum_x2, dtype=np.int64) << 17)             # sqrt(2 sum x^2), Q.8
-    h = mix32(hash_prefix(seed, Stream.READ, ops)[..., None] ^ lines.astype(np.uint32))
-    z = gauss(h)
-    return (z * (int(read_sigma) * 443 * q)[..., None] + (1 << 31)) >> 32
-
-
-def vmm_currents(w: np.ndarray, x: np.ndarray, transpose: bool, seed: int, ops,
-                 lines: np.ndarray, read_sigma: int) -> np.ndarray:
-    """Currents of a stack of VMMs on one weight window ``w`` (nr, nc).
-
-    ``x``: input codes, (n, nr) for FWD or (n, nc) for TRANS; ``ops``: their op
-    indices (n,); ``lines``: the absolute output lines (columns for FWD, rows for
-    TRANS).  Returns int64 (n, nc) or (n, nr).  ``w`` may be int64 or float64 (exact,
-    see the module docstring).
-    """
-    xf = np.asarray(x, dtype=np.float64)
-    wf = np.asarray(w, dtype=np.float64)
-    current = (xf @ wf.T if transpose else xf @ wf).astype(np.int64)
-    if read_sigma:
-        xi = np.asarray(x, dtype=np.int64)
-        current += read_noise_lines(seed, ops, lines, read_sigma, (xi * xi).sum(axis=-1))
-    return current
+    x = np.ascontiguousarray(x, dtype=np.int64)
+    lines = np.asarray(lines, dtype=np.int64)
+    cur = np.empty((x.shape[0], len(lines)), dtype=np.int64)
+    K.vmm_currents(np.ascontiguousarray(w, dtype=np.int64), x, transpose,
+                   np.asarray(ops, dtype=np.int64) & 0xFFFFFFFF, lines,
+                   int(seed) & 0xFFFFFFFF, int(read_sigma), cur)
+    return cur
 
 
 def adc(p: dict, current: np.ndarray, gain: int, shift: int, offset: int, adc_sigma: int,
         seed: int, op, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ADC transfer of currents on output ``lines``: (int8 codes, saturated).
 
-    ``current``: (..., len(lines)); ``op``: a scalar op index or one per leading row.
+    ``current``: (len(lines),) with a scalar ``op``, or (n, len(lines)) with n ops.
     """
-    y = np.asarray(current, dtype=np.int64) * gain
-    y = (y + ((1 << (shift - 1)) if shift > 0 else 0)) >> shift
-    y = y + offset
-    if adc_sigma:
-        hp = hash_prefix(seed, Stream.ADC, op)
-        if np.ndim(op):
-            hp = hp[..., None]
-        y = y + noise(mix32(hp ^ lines.astype(np.uint32)), adc_sigma)
-    sat = (y < -128) | (y > 127)
-    return np.clip(y, -128, 127), sat
+    cur = np.asarray(current, dtype=np.int64)
+    one = cur.ndim == 1
+    cur = np.ascontiguousarray(cur.reshape(-1, cur.shape[-1]))
+    ops = np.asarray(op, dtype=np.int64).reshape(-1) & 0xFFFFFFFF
+    y = np.empty(cur.shape, dtype=np.int64)
+    sat = np.empty(cur.shape, dtype=np.bool_)
+    K.adc(cur, ops, np.asarray(lines, dtype=np.int64), int(seed) & 0xFFFFFFFF, int(adc_sigma),
+          int(gain), int(shift), int(offset), y, sat)
+    return (y[0], sat[0]) if one else (y, sat)
 
 
 class CimArray:
@@ -119,9 +98,8 @@ class CimArray:
         which sums to one draw of sigma s * sqrt(2 * sum x^2) per line.
         """
         lines = np.arange(r0, r0 + nr) if transpose else np.arange(c0, c0 + nc)
-        x = np.asarray(x, dtype=np.int64)[None, :]
-        return vmm_currents(self.weights(tile, r0, nr, c0, nc), x, transpose, seed,
-                            np.array([op]), lines, read_sigma)[0]
+        return vmm_currents(self.weights(tile, r0, nr, c0, nc), np.asarray(x)[None, :],
+                            transpose, [op], lines, seed, read_sigma)[0]
 
     def read_row(self, tile: int, row: int, c0: int, nc: int, seed: int, op: int,
                  read_sigma: int) -> np.ndarray:
@@ -147,19 +125,12 @@ class CimArray:
         one polarity.  Cells are independent and a pulse's noise is keyed by (cell, write
         count), so any grouping of the same pulses into commands ends in the same state.
         ``amp_mv``: one amplitude, or one per cell; ``dev``: the cells' ``DeviceD2D``."""
-        flat_g = self.g.reshape(-1)
-        flat_wc = self.wc.reshape(-1)
-        g = flat_g[cells]
-        wc = flat_wc[cells]
-        counts = np.asarray(counts)
-        for k in range(int(counts.max(initial=0))):
-            m = counts > k
-            if m.all():
-                g, wc = apply_pulse(self.p, g, wc, cells, dev, seed, is_set, amp_mv, width,
-                                    pulse_sigma)
-                continue
-            amp = amp_mv[m] if np.ndim(amp_mv) else amp_mv
-            g[m], wc[m] = apply_pulse(self.p, g[m], wc[m], cells[m], dev.take(m), seed,
-                                      is_set, amp, width, pulse_sigma)
-        flat_g[cells] = g
-        flat_wc[cells] = wc
+        p = self.p
+        cells = np.asarray(cells, dtype=np.int64)
+        amps = np.broadcast_to(np.asarray(amp_mv, dtype=np.int64), cells.shape)
+        K.pulse_cells(self.g.reshape(-1), self.wc.reshape(-1), cells,
+                      np.broadcast_to(np.asarray(counts, dtype=np.int64), cells.shape), amps,
+                      is_set, width, dev.gmin, dev.gmax, dev.fset if is_set else dev.freset,
+                      dev.stuck, int(seed) & 0xFFFFFFFF, int(pulse_sigma),
+                      p["VTH_SET_MV"] if is_set else p["VTH_RESET_MV"],
+                      p["K_SET"] if is_set else p["K_RESET"], (1 << p["WC_BITS"]) - 1)

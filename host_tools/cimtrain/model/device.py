@@ -4,7 +4,8 @@ A cell is a conductance code ``g`` in [0, GCODE_MAX] plus a saturating write
 counter.  Its bounds and step multipliers vary from device to device as pure
 functions of (SEED, cell index); the cycle-to-cycle noise of a pulse is a pure
 function of (SEED, cell index, write count), so pulses on different cells can be
-applied in any order or all at once.
+applied in any order or all at once.  A pulse itself is kernels.pulse_cells (applied
+through CimArray.pulse_cells).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels as K
 from .noise import Stream, hash32, noise
 
 
@@ -48,34 +50,7 @@ def d2d(p: dict, seed: int, cells: np.ndarray, stuck_rate: int) -> DeviceD2D:
     return DeviceD2D(gmin, gmax, fset, freset, stuck)
 
 
-def step_fraction(p: dict, is_set: bool, amp_mv, width: int):
-    """Q0.16 fraction of the remaining span moved by one pulse (0 below threshold).
-
-    ``amp_mv`` is one amplitude (returns an int) or one per cell (returns an array)."""
-    od = np.asarray(amp_mv, dtype=np.int64) - (p["VTH_SET_MV"] if is_set else p["VTH_RESET_MV"])
-    a = np.where(od > 0, np.minimum((od * width * (p["K_SET"] if is_set else p["K_RESET"]))
-                                    >> 4, 65535), 0)
-    return int(a) if a.ndim == 0 else a
-
-
-def apply_pulse(p: dict, g: np.ndarray, wc: np.ndarray, cells: np.ndarray, dev: DeviceD2D,
-                seed: int, is_set: bool, amp_mv, width: int, pulse_sigma: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """One pulse on every cell of ``cells``; returns new (g, wc) arrays (int64).
-
-    ``amp_mv``: one amplitude for all cells, or one per cell."""
-    g = np.asarray(g, dtype=np.int64)
-    wc = np.asarray(wc, dtype=np.int64)
-    a = step_fraction(p, is_set, amp_mv, width)
-    if np.any(a):
-        if is_set:
-            span, f = dev.gmax - g, dev.fset
-        else:
-            span, f = g - dev.gmin, dev.freset
-        step = (span * a * f + (1 << 23)) >> 24
-        n = noise(hash32(seed, Stream.PULSE, cells, wc), pulse_sigma) if pulse_sigma else 0
-        moved = g + step + n if is_set else g - step + n
-        moved = np.minimum(np.maximum(moved, dev.gmin), dev.gmax)
-        g = np.where(dev.stuck | (np.asarray(a) == 0), g, moved)
-    wc = np.minimum(wc + 1, (1 << p["WC_BITS"]) - 1)
-    return g, wc
+def step_fraction(p: dict, is_set: bool, amp_mv: int, width: int) -> int:
+    """Q0.16 fraction of the remaining span moved by one pulse (0 below threshold)."""
+    od = amp_mv - (p["VTH_SET_MV"] if is_set else p["VTH_RESET_MV"])
+    return int(K.step_fraction(od, width, p["K_SET"] if is_set else p["K_RESET"]))

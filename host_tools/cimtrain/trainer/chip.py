@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import regs
-from ..model.array import CimArray, adc, vmm_currents
+from ..model import kernels as K
+from ..model.array import CimArray
 from ..model.device import d2d
 from ..model.macro import macro_params
 
@@ -50,8 +51,12 @@ class Chip:
         """A stack of VMMs (one per row of ``x``, op indices ``ops`` already taken) on
         the weight window ``w``: int8 ADC codes (gain 1, offset 0, as the firmware sets)."""
         ops = np.asarray(ops, dtype=np.int64) & M32
-        cur = vmm_currents(w, x, transpose, self.seed, ops, lines, self.read_sigma)
-        y, _ = adc(self.p, cur, 1, shift & _SHIFT_MASK, 0, self.adc_sigma, self.seed, ops, lines)
+        x = np.ascontiguousarray(x, dtype=np.int64)
+        cur = np.empty((len(ops), len(lines)), dtype=np.int64)
+        K.vmm_currents(w, x, transpose, ops, lines, self.seed, self.read_sigma, cur)
+        y = np.empty_like(cur)
+        K.adc(cur, ops, lines, self.seed, self.adc_sigma, 1, shift & _SHIFT_MASK, 0, y,
+              np.empty(cur.shape, dtype=np.bool_))
         self.n_vmm += len(ops)
         return y
 

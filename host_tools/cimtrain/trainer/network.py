@@ -105,10 +105,10 @@ class Network:
         self.refresh_weights()
 
     def refresh_weights(self) -> None:
-        """Cache every block's differential weights (float64) after the array changed."""
+        """Cache every block's differential weights after the array changed."""
         arr = self.chip.array
         for L in self.layers:
-            L.w = [arr.weights(t, 0, nr, tc0, nc).astype(np.float64)
+            L.w = [np.ascontiguousarray(arr.weights(t, 0, nr, tc0, nc))
                    for t, _r0, nr, _c0, nc, tc0 in L.blocks]
 
     # -- forward ------------------------------------------------------------------------

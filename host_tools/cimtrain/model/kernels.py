@@ -1,0 +1,151 @@
+"""The macro's arithmetic, compiled: the one implementation that the register-level
+model (macro.py, via array.py and noise.py) and the vectorized trainer both call.
+
+docs/arithmetic.md is the contract; the RTL implements it in Verilog and these
+functions in Python, compiled with numba (``@njit``, cached under __pycache__).  Why
+compiled: the trainer issues thousands of small commands per image, and numpy's
+per-call overhead made it 20x slower than these loops (docs/benchmarks.md, "trainer").
+
+Integer domains: hashes are uint64 values below 2**32 (every multiply is masked back to
+32 bits: numba would promote a uint32 product to 64 bits anyway); everything else is
+int64.  Mixing uint64 and int64 in one numba expression gives float64, so every crossing
+is an explicit cast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_M32 = np.uint64(0xFFFFFFFF)
+READ, ADC, PULSE, D2D, STUCK = 1, 2, 3, 4, 5  # noise streams (noise.Stream)
+
+
+@njit(cache=True)
+def mix32(x):
+    """lowbias32 finaliser (docs/arithmetic.md §1) of a uint64 below 2**32."""
+    x = x ^ (x >> np.uint64(16))
+    x = (x * np.uint64(0x7FEB352D)) & _M32
+    x = x ^ (x >> np.uint64(15))
+    x = (x * np.uint64(0x846CA68B)) & _M32
+    x = x ^ (x >> np.uint64(16))
+    return x
+
+
+@njit(cache=True)
+def hash_prefix(seed, stream, a):
+    """mix32(mix32(seed ^ key(stream)) ^ a): the part of a hash shared by one op or cell."""
+    key = (np.uint64(stream + 1) * np.uint64(0x9E3779B9)) & _M32
+    h0 = mix32((np.uint64(seed) & _M32) ^ key)
+    return mix32(h0 ^ (np.uint64(a) & _M32))
+
+
+@njit(cache=True)
+def gauss(h):
+    """Sum of the four bytes of h minus 510: approximately normal, sigma 147.80."""
+    v = np.int64(h)
+    return (v & 255) + ((v >> 8) & 255) + ((v >> 16) & 255) + ((v >> 24) & 255) - 510
+
+
+@njit(cache=True)
+def noise(h, sigma):
+    """Noise of standard deviation sigma / 256 (Q8.8), rounded half up."""
+    return (gauss(h) * (np.int64(sigma) * 443) + (1 << 23)) >> 24
+
+
+@njit(cache=True)
+def isqrt(v):
+    """floor(sqrt(v)) for 0 <= v < 2**52: the float root is within one, then corrected."""
+    s = np.int64(np.sqrt(np.float64(v)))
+    if s * s > v:
+        s -= 1
+    if (s + 1) * (s + 1) <= v:
+        s += 1
+    return s
+
+
+@njit(cache=True)
+def vmm_currents(w, x, transpose, ops, lines, seed, read_sigma, cur):
+    """Currents of a stack of VMM commands on one window (docs/arithmetic.md §3).
+
+    ``w``: the window's weights G+ - G- (nr, nc) int64; ``x``: one row of input codes per
+    command, (n, nr) for FWD or (n, nc) for TRANS; ``ops``: their op indices; ``lines``:
+    absolute output lines (columns for FWD, rows for TRANS).  Writes ``cur`` (n, nout).
+    """
+    n = x.shape[0]
+    nr, nc = w.shape
+    nout = nc if not transpose else nr
+    for s in range(n):
+        sx2 = np.int64(0)
+        if not transpose:
+            for j in range(nc):
+                cur[s, j] = 0
+            for r in range(nr):
+                xr = x[s, r]
+                if xr != 0:
+                    sx2 += xr * xr
+                    for j in range(nc):
+                        cur[s, j] += xr * w[r, j]
+        else:
+            for c in range(nc):
+                sx2 += x[s, c] * x[s, c]
+            for r in range(nr):
+                acc = np.int64(0)
+                for c in range(nc):
+                    acc += x[s, c] * w[r, c]
+                cur[s, r] = acc
+        if read_sigma != 0 and sx2 != 0:
+            hr = hash_prefix(seed, READ, ops[s])
+            scale = np.int64(read_sigma) * 443 * isqrt(sx2 << 17)
+            for j in range(nout):
+                z = gauss(mix32(hr ^ np.uint64(lines[j])))
+                cur[s, j] += (z * scale + (np.int64(1) << 31)) >> 32
+
+
+@njit(cache=True)
+def adc(cur, ops, lines, seed, adc_sigma, gain, shift, offset, y, sat):
+    """ADC of a stack of commands' currents ``cur`` (n, nout): int8 codes into ``y``,
+    saturation flags into ``sat`` (docs/arithmetic.md §3)."""
+    half = (np.int64(1) << (shift - 1)) if shift > 0 else np.int64(0)
+    for s in range(cur.shape[0]):
+        ha = hash_prefix(seed, ADC, ops[s])
+        for j in range(cur.shape[1]):
+            v = ((cur[s, j] * gain + half) >> shift) + offset
+            if adc_sigma != 0:
+                v += noise(mix32(ha ^ np.uint64(lines[j])), adc_sigma)
+            sat[s, j] = v < -128 or v > 127
+            y[s, j] = min(max(v, -128), 127)
+
+
+@njit(cache=True)
+def step_fraction(od, width, k):
+    """Q0.16 fraction of the remaining span one pulse of overdrive od (mV) moves."""
+    return min((od * width * k) >> 4, 65535) if od > 0 else 0
+
+
+@njit(cache=True)
+def pulse_cells(g, wc, cells, counts, amps, is_set, width, gmin, gmax, fstep, stuck, seed,
+                pulse_sigma, vth, k, wc_max):
+    """counts[i] pulses of amplitude amps[i] on cell cells[i] (docs/arithmetic.md §2).
+
+    ``g``, ``wc``: the array's flat conductances and write counters (updated in place);
+    ``gmin``, ``gmax``, ``fstep`` (SET or RESET multiplier), ``stuck``: per entry of
+    ``cells``.  Cells must be distinct; each one's pulses are applied in order.
+    """
+    for i in range(cells.shape[0]):
+        c = cells[i]
+        gi = g[c]
+        w = wc[c]
+        od = np.int64(amps[i]) - vth
+        a = step_fraction(od, width, k)
+        hc = hash_prefix(seed, PULSE, c)
+        for _ in range(counts[i]):
+            if a > 0 and not stuck[i]:
+                span = gmax[i] - gi if is_set else gi - gmin[i]
+                step = (span * a * fstep[i] + (1 << 23)) >> 24
+                nz = noise(mix32(hc ^ np.uint64(w)), pulse_sigma) if pulse_sigma != 0 else 0
+                gi = gi + step + nz if is_set else gi - step + nz
+                gi = min(max(gi, gmin[i]), gmax[i])
+            w = min(w + 1, wc_max)
+        g[c] = gi
+        wc[c] = w

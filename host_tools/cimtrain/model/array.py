@@ -18,6 +18,14 @@ from .device import d2d
 from .noise import Stream, hash_prefix, mix32, noise
 
 
+def _line0(lines) -> int:
+    """The first of a window's output lines (they are consecutive: a window)."""
+    lines = np.asarray(lines, dtype=np.int64)
+    if lines.size and not (np.diff(lines) == 1).all():
+        raise ValueError("output lines must be consecutive (a window)")
+    return int(lines[0]) if lines.size else 0
+
+
 def vmm_currents(w: np.ndarray, x: np.ndarray, transpose: bool, ops, lines: np.ndarray,
                  seed: int, read_sigma: int) -> np.ndarray:
     """Currents of a stack of VMMs on one weight window ``w`` (nr, nc), with read noise.
@@ -30,7 +38,7 @@ def vmm_currents(w: np.ndarray, x: np.ndarray, transpose: bool, ops, lines: np.n
     lines = np.asarray(lines, dtype=np.int64)
     cur = np.empty((x.shape[0], len(lines)), dtype=np.int64)
     K.vmm_currents(np.ascontiguousarray(w, dtype=np.int64), x, transpose,
-                   np.asarray(ops, dtype=np.int64) & 0xFFFFFFFF, lines,
+                   np.asarray(ops, dtype=np.int64) & 0xFFFFFFFF, _line0(lines),
                    int(seed) & 0xFFFFFFFF, int(read_sigma), cur)
     return cur
 
@@ -47,8 +55,8 @@ def adc(p: dict, current: np.ndarray, gain: int, shift: int, offset: int, adc_si
     ops = np.asarray(op, dtype=np.int64).reshape(-1) & 0xFFFFFFFF
     y = np.empty(cur.shape, dtype=np.int64)
     sat = np.empty(cur.shape, dtype=np.bool_)
-    K.adc(cur, ops, np.asarray(lines, dtype=np.int64), int(seed) & 0xFFFFFFFF, int(adc_sigma),
-          int(gain), int(shift), int(offset), y, sat)
+    K.adc(cur, ops, _line0(lines), int(seed) & 0xFFFFFFFF, int(adc_sigma), int(gain),
+          int(shift), int(offset), y, sat)
     return (y[0], sat[0]) if one else (y, sat)
 
 

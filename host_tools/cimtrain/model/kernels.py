@@ -65,56 +65,72 @@ def isqrt(v):
 
 
 @njit(cache=True)
-def vmm_currents(w, x, transpose, ops, lines, seed, read_sigma, cur):
-    """Currents of a stack of VMM commands on one window (docs/arithmetic.md §3).
+def vmm_one(w, x, transpose, op, line0, seed, read_sigma, cur):
+    """Currents of one VMM command on a window (docs/arithmetic.md §3) into ``cur``.
 
-    ``w``: the window's weights G+ - G- (nr, nc) int64; ``x``: one row of input codes per
-    command, (n, nr) for FWD or (n, nc) for TRANS; ``ops``: their op indices; ``lines``:
-    absolute output lines (columns for FWD, rows for TRANS).  Writes ``cur`` (n, nout).
+    ``w``: the window's weights G+ - G- (nr, nc) int64; ``x``: the input codes, (nr,) for
+    FWD or (nc,) for TRANS; ``op``: the op index; output line j is ``line0 + j`` (an
+    absolute column for FWD, row for TRANS): the key of its read noise.
     """
-    n = x.shape[0]
     nr, nc = w.shape
-    nout = nc if not transpose else nr
-    for s in range(n):
-        sx2 = np.int64(0)
-        if not transpose:
-            for j in range(nc):
-                cur[s, j] = 0
-            for r in range(nr):
-                xr = x[s, r]
-                if xr != 0:
-                    sx2 += xr * xr
-                    for j in range(nc):
-                        cur[s, j] += xr * w[r, j]
-        else:
+    sx2 = np.int64(0)
+    if not transpose:
+        nout = nc
+        for j in range(nc):
+            cur[j] = 0
+        for r in range(nr):
+            xr = np.int64(x[r])
+            if xr != 0:
+                sx2 += xr * xr
+                for j in range(nc):
+                    cur[j] += xr * w[r, j]
+    else:
+        nout = nr
+        for c in range(nc):
+            sx2 += np.int64(x[c]) * x[c]
+        for r in range(nr):
+            acc = np.int64(0)
             for c in range(nc):
-                sx2 += x[s, c] * x[s, c]
-            for r in range(nr):
-                acc = np.int64(0)
-                for c in range(nc):
-                    acc += x[s, c] * w[r, c]
-                cur[s, r] = acc
-        if read_sigma != 0 and sx2 != 0:
-            hr = hash_prefix(seed, READ, ops[s])
-            scale = np.int64(read_sigma) * 443 * isqrt(sx2 << 17)
-            for j in range(nout):
-                z = gauss(mix32(hr ^ np.uint64(lines[j])))
-                cur[s, j] += (z * scale + (np.int64(1) << 31)) >> 32
+                acc += np.int64(x[c]) * w[r, c]
+            cur[r] = acc
+    if read_sigma != 0 and sx2 != 0:
+        hr = hash_prefix(seed, READ, op)
+        scale = np.int64(read_sigma) * 443 * isqrt(sx2 << 17)
+        for j in range(nout):
+            z = gauss(mix32(hr ^ np.uint64(line0 + j)))
+            cur[j] += (z * scale + (np.int64(1) << 31)) >> 32
 
 
 @njit(cache=True)
-def adc(cur, ops, lines, seed, adc_sigma, gain, shift, offset, y, sat):
-    """ADC of a stack of commands' currents ``cur`` (n, nout): int8 codes into ``y``,
-    saturation flags into ``sat`` (docs/arithmetic.md §3)."""
+def adc_one(cur, op, line0, seed, adc_sigma, gain, shift, offset, y, sat):
+    """ADC of one command's currents: int8 codes into ``y``, saturation flags into ``sat``
+    (docs/arithmetic.md §3); output j is line ``line0 + j``.  Returns the largest |code|."""
     half = (np.int64(1) << (shift - 1)) if shift > 0 else np.int64(0)
+    ha = hash_prefix(seed, ADC, op)
+    m = 0
+    for j in range(cur.shape[0]):
+        v = ((cur[j] * gain + half) >> shift) + offset
+        if adc_sigma != 0:
+            v += noise(mix32(ha ^ np.uint64(line0 + j)), adc_sigma)
+        sat[j] = v < -128 or v > 127
+        v = min(max(v, -128), 127)
+        y[j] = v
+        m = max(m, abs(v))
+    return m
+
+
+@njit(cache=True)
+def vmm_currents(w, x, transpose, ops, line0, seed, read_sigma, cur):
+    """A stack of VMM commands on one window: vmm_one for each row of ``x``."""
+    for s in range(x.shape[0]):
+        vmm_one(w, x[s], transpose, ops[s], line0, seed, read_sigma, cur[s])
+
+
+@njit(cache=True)
+def adc(cur, ops, line0, seed, adc_sigma, gain, shift, offset, y, sat):
+    """A stack of ADC conversions: adc_one for each row of ``cur``."""
     for s in range(cur.shape[0]):
-        ha = hash_prefix(seed, ADC, ops[s])
-        for j in range(cur.shape[1]):
-            v = ((cur[s, j] * gain + half) >> shift) + offset
-            if adc_sigma != 0:
-                v += noise(mix32(ha ^ np.uint64(lines[j])), adc_sigma)
-            sat[s, j] = v < -128 or v > 127
-            y[s, j] = min(max(v, -128), 127)
+        adc_one(cur[s], ops[s], line0, seed, adc_sigma, gain, shift, offset, y[s], sat[s])
 
 
 @njit(cache=True)

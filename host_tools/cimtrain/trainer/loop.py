@@ -23,7 +23,7 @@ import numpy as np
 
 from .chip import Chip
 from .firmware_src import networks
-from .fixedpoint import XorShift32, argmax_first, ln_q8, softmax_xent_err
+from .fixedpoint import XorShift32, argmax_first, ln_q8
 from .network import Network
 from .update import Updater
 
@@ -134,7 +134,7 @@ class Trainer:
             label = int(self.train_y[idx])
             logits = net.forward(self.train_x[idx].reshape(-1))
             correct += argmax_first(logits) == label
-            err, p = softmax_xent_err(logits, label)
+            err, p = net.output_error(logits, label)
             loss_q8 += ln_q8(p)
             net.backward(err, shifts)
             self.seen += 1

@@ -1,24 +1,21 @@
-"""The firmware's networks (firmware/network.py) on a Chip, one image at a time, with
-every command of a layer issued as one stack.
+"""The firmware's networks (firmware/network.py) on a Chip, one image at a time.
 
-Bit for bit what the firmware computes, in the same command order, so the op indices
-that key the read and ADC noise are the same: a layer's VMMs are numbered in the
-firmware's loop order (conv positions row-major, then blocks) with prefix sums over the
-commands it issues (an all-zero input vector of a row split issues none; transposed
-VMMs are always issued).  Then all of them run as one matrix product per block.
+Bit for bit what the firmware computes, command for command in its order, so the op
+indices that key the read and ADC noise are the same: kernels.py holds the loops
+(compiled), this module the layers, the tile map and the order of the steps.
 
-Exactness: products run on float64 BLAS (cimtrain.model.array: every value < 2**27);
-conv weight gradients (sum over positions of x * err, |.| < 576 * 255 * 127 < 2**25) and
-col2im sums (np.bincount with float weights, |.| < 2**16) are integers far below 2**53.
+A layer's weights are kept as its logical matrix W[r, c] (r input, c output; conv:
+r = (ci*k + ky)*k + kx), assembled from its blocks' conductances after every update;
+a block's VMM runs on the window W[r0:r0+nr, c0:c0+nc].
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import kernels as TK
 from .chip import Chip
-from .fixedpoint import normalize_err, shift_update
-
+from .fixedpoint import ERR_MAX, EXP_Q16, OUT_ERR_SHIFT
 
 class MapError(ValueError):
     pass
@@ -54,22 +51,37 @@ class Layer:
         self.amax = (1 << (acc_bits - 1)) - 1
         self.acc = np.zeros((self.R, self.C), dtype=np.int64)  # acc[r, c], firmware order
         self.blocks: list[tuple[int, int, int, int, int, int]] = []  # tile r0 nr c0 nc tc0
-        self.fshift = 10
-        self.bshift = 9
+        self.fshift = 10     # forward ADC shift (calibrated)
+        self.bshift = 9      # backward ADC shift (auto-ranged)
         self.bmax = 0
         self.maxcode = 0
-        # per-image state of the last forward (what the backward needs)
-        self.x = None        # input codes
-        self.patches = None  # (npos, R) input windows
-        self.act = None      # ReLU activations (conv: flat c*npos + pos; fc: (C,))
-        self.argmax = None   # conv: pooled output -> index into act
+        self.x = None        # input codes of the last forward (the backward's)
 
     def finish(self) -> None:
-        """Per-block constants once the blocks are placed."""
-        self.splits = sorted({b[1] for b in self.blocks})
-        self.split_of = np.array([self.splits.index(b[1]) for b in self.blocks])
-        self.lines_fwd = [np.arange(b[5], b[5] + b[4]) for b in self.blocks]
-        self.lines_trans = [np.arange(0, b[2]) for b in self.blocks]
+        """Block table and the buffers of one image, once the blocks are placed."""
+        self.btab = np.array(self.blocks, dtype=np.int64).reshape(-1, 6)
+        if self.kind == "fc":
+            self.im2col = np.arange(self.R, dtype=np.int64)[None, :]
+        self.im2col = np.ascontiguousarray(self.im2col, dtype=np.int64)
+        self.w = np.zeros((self.R, self.C), dtype=np.int64)
+        self.pre = np.zeros((self.npos, self.C), dtype=np.int64)
+        self.patch = np.zeros(self.R, dtype=np.int64)
+        n = max(self.R, self.C, 64)
+        self.cur = np.zeros(n, dtype=np.int64)
+        self.y = np.zeros(n, dtype=np.int64)
+        self.sat = np.zeros(n, dtype=np.bool_)
+        self.err_in = np.zeros(self.nin, dtype=np.int64)
+        if self.kind == "conv":
+            self.pool_idx = np.ascontiguousarray(self.pool_idx, dtype=np.int64)
+            self.act = np.zeros(self.C * self.npos, dtype=np.int64)
+            self.argmax = np.zeros(self.nout, dtype=np.int64)
+            self.out = np.zeros(self.nout, dtype=np.int64)
+            self.derr = np.zeros(self.C * self.npos, dtype=np.int64)
+            self.gsum = np.zeros((self.R, self.C), dtype=np.int64)
+            self.ev = np.zeros(self.C, dtype=np.int64)
+            self.col = np.zeros(self.R, dtype=np.int64)
+        else:
+            self.act = np.zeros(self.C, dtype=np.int64)
 
 
 def place(layers: list[Layer], ntiles: int, rows: int, cols: int) -> list[int]:
@@ -105,51 +117,32 @@ class Network:
         self.refresh_weights()
 
     def refresh_weights(self) -> None:
-        """Cache every block's differential weights after the array changed."""
-        arr = self.chip.array
+        """Assemble every layer's weight matrix from the conductances (after updates)."""
+        g = self.chip.array.g
         for L in self.layers:
-            L.w = [np.ascontiguousarray(arr.weights(t, 0, nr, tc0, nc))
-                   for t, _r0, nr, _c0, nc, tc0 in L.blocks]
+            for t, r0, nr, c0, nc, tc0 in L.blocks:
+                L.w[r0:r0 + nr, c0:c0 + nc] = (g[t, :nr, tc0:tc0 + nc, 0]
+                                               - g[t, :nr, tc0:tc0 + nc, 1])
 
     # -- forward ------------------------------------------------------------------------
-    def _matvec(self, L: Layer, X: np.ndarray) -> np.ndarray:
-        """pre[pos, c] for the input vectors X (npos, R): the firmware's _matvec at every
-        position, in its command order, skipping all-zero row splits."""
-        chip = self.chip
-        n = X.shape[0]
-        pre = np.zeros((n, L.C), dtype=np.int64)
-        live = np.stack([X[:, r0:r0 + nr].any(axis=1)
-                         for r0, nr in ((b[1], b[2]) for b in L.blocks)], axis=1)
-        order = np.cumsum(live.ravel()).reshape(live.shape) - 1  # rank among issued VMMs
-        base = chip.take_ops(int(order[-1, -1]) + 1 if live.size else 0)
-        for bi, (_t, r0, nr, c0, nc, _tc0) in enumerate(L.blocks):
-            rows = live[:, bi]
-            if not rows.any():
-                continue
-            y = chip.vmm(L.w[bi], X[rows, r0:r0 + nr], False, base + order[rows, bi],
-                         L.lines_fwd[bi], L.fshift)
-            pre[rows, c0:c0 + nc] += y
-            if self.calibrating:
-                L.maxcode = max(L.maxcode, int(y.max()))
-        return pre
-
     def layer_forward(self, L: Layer, x: np.ndarray) -> np.ndarray:
-        """One layer on input codes x (int64 vector): its output codes (logits for the last)."""
+        """One layer on input codes x (int64): its output codes, in the layer's own
+        buffer until its next call (the logits, a new array, for the last layer)."""
+        chip = self.chip
         L.x = x
+        n, m = TK.forward_layer(x, L.im2col, L.w, L.btab, L.fshift & 63, chip.op, chip.seed,
+                                chip.read_sigma, chip.adc_sigma, L.pre, L.patch, L.cur, L.y,
+                                L.sat)
+        chip.take_ops(n)
+        chip.n_vmm += n
+        if self.calibrating:
+            L.maxcode = max(L.maxcode, m)
         if L.kind == "conv":
-            P = x[L.im2col]
-            L.patches = P
-            pre = self._matvec(L, P)
-            act = np.clip(pre, 0, 255).T.ravel()  # c * npos + pos
-            win = act[L.pool_idx]                 # (nout, pool*pool), window order dy, dx
-            k = win.argmax(axis=1)                # the first largest, as the firmware's scan
-            L.act = act
-            L.argmax = L.pool_idx[np.arange(L.nout), k]
-            return win[np.arange(L.nout), k]
-        pre = self._matvec(L, x[None, :])[0]
+            TK.relu_pool(L.pre, L.pool_idx, L.act, L.argmax, L.out)
+            return L.out
         if L is self.layers[-1]:
-            return pre
-        L.act = np.clip(pre, 0, 255)
+            return L.pre[0].copy()
+        np.clip(L.pre[0], 0, 255, out=L.act)
         return L.act
 
     def forward(self, pixels: np.ndarray) -> np.ndarray:
@@ -158,85 +151,68 @@ class Network:
             x = self.layer_forward(L, x)
         return x
 
+    def output_error(self, logits: np.ndarray, label: int) -> tuple[np.ndarray, int]:
+        """(int8 output errors, Q0.16 probability of the label): softmax cross-entropy."""
+        err = np.zeros(len(logits), dtype=np.int64)
+        p = TK.softmax_xent_err(logits, label, EXP_Q16, err, OUT_ERR_SHIFT, ERR_MAX)
+        return err, p
+
     # -- backward -----------------------------------------------------------------------
     def backward(self, err: np.ndarray, lr_shifts: list[int]) -> None:
         """firmware Network.backward: errors back through transposed VMMs, weight
         gradients into the saturating accumulators (block exponent ``e``)."""
+        chip = self.chip
         e = 0
         layers = self.layers
         for li in range(len(layers) - 1, -1, -1):
             L = layers[li]
             if L.kind == "conv":
-                e = self._conv_backward(L, li, err, lr_shifts[li], e)
-                if e is None or not li:
+                if not TK.conv_route(err, L.argmax, L.act, L.derr):
+                    return
+                e += TK.normalize_err(L.derr)
+                sh = lr_shifts[li] + e + L.fshift
+                n, m = TK.conv_backward(L.derr, L.x, L.im2col, L.w, L.btab, L.bshift, chip.op,
+                                        chip.seed, chip.read_sigma, chip.adc_sigma, li > 0,
+                                        L.gsum, L.err_in, L.ev, L.patch, L.col, L.cur, L.y,
+                                        L.sat)
+                chip.take_ops(n)
+                chip.n_vmm += n
+                if li:
+                    L.bmax = max(L.bmax, m)
+                    e -= L.bshift - L.fshift
+                    self._autorange(L)
+                TK.conv_accumulate(L.acc, L.gsum, sh, L.amax)
+                if not li:
                     return
                 err = L.err_in
                 continue
             if not err.any():
                 return
-            err, k = normalize_err(err)
-            e += k
-            self._accumulate(L, np.outer(L.x, err), lr_shifts[li] + e + L.fshift)
-            if li:
-                err_in = self._transpose(L, err[None, :])[0]
-                e -= L.bshift - L.fshift
-                self._autorange(L)
-                P = layers[li - 1]
-                if P.kind == "fc":  # ReLU derivative; conv: routed in its backward
-                    err_in[P.act == 0] = 0
-                L.err_in = err_in
-                err = err_in
-
-    @staticmethod
-    def _accumulate(L: Layer, grad: np.ndarray, sh: int) -> None:
-        """acc -= round(grad >> sh), saturating at +-amax."""
-        L.acc = np.clip(L.acc - shift_update(grad, sh), -L.amax, L.amax)
-
-    def _transpose(self, L: Layer, E: np.ndarray) -> np.ndarray:
-        """out[n, r] = sum over column blocks of ADC(W^T e_n) for each error vector E[n]
-        (n transposed VMMs per block, in the firmware's order: vector, then block)."""
-        chip = self.chip
-        n, nb = E.shape[0], len(L.blocks)
-        out = np.zeros((n, L.R), dtype=np.int64)
-        base = chip.take_ops(n * nb)
-        m = L.bmax
-        for bi, (_t, r0, nr, c0, nc, _tc0) in enumerate(L.blocks):
-            ops = base + np.arange(n) * nb + bi
-            y = chip.vmm(L.w[bi], E[:, c0:c0 + nc], True, ops, L.lines_trans[bi], L.bshift)
-            out[:, r0:r0 + nr] += y
-            m = max(m, int(np.abs(y).max()))
-        L.bmax = m
-        return out
+            err = err.copy()
+            e += TK.normalize_err(err)
+            TK.fc_grad(L.acc, L.x, err, lr_shifts[li] + e + L.fshift, L.amax)
+            if not li:
+                return
+            L.err_in[:] = 0
+            m = TK.transpose_one(err, L.w, L.btab, L.bshift, chip.op, chip.seed,
+                                 chip.read_sigma, chip.adc_sigma, L.err_in, L.cur, L.y, L.sat)
+            chip.take_ops(len(L.blocks))
+            chip.n_vmm += len(L.blocks)
+            L.bmax = max(L.bmax, m)
+            e -= L.bshift - L.fshift
+            self._autorange(L)
+            P = layers[li - 1]
+            if P.kind == "fc":  # ReLU derivative; conv: routed in its backward
+                L.err_in[P.act == 0] = 0
+            err = L.err_in
 
     @staticmethod
     def _autorange(L: Layer) -> None:
+        """Backward ADC shift for the next sample: saturating -> coarser, below half
+        range -> finer (firmware Network._autorange)."""
         if L.bmax >= 127:
             if L.bshift < 24:
                 L.bshift += 1
         elif L.bmax < 64 and L.bshift > 0:
             L.bshift -= 1
         L.bmax = 0
-
-    def _conv_backward(self, L: Layer, li: int, err_pooled: np.ndarray, lr_shift: int,
-                       e: int) -> int | None:
-        derr = np.zeros(L.C * L.npos, dtype=np.int64)
-        route = (err_pooled != 0) & (L.act[L.argmax] != 0)
-        if not route.any():
-            return None
-        derr[L.argmax[route]] = err_pooled[route]
-        derr, k = normalize_err(derr)
-        e += k
-        sh = lr_shift + e + L.fshift
-        D = derr.reshape(L.C, L.npos).T           # (npos, C): error vector per position
-        live = D.any(axis=1)
-        Dl = D[live]
-        Pl = L.patches[live]
-        grad = (Pl.T.astype(np.float64) @ Dl.astype(np.float64)).astype(np.int64)
-        if li:
-            cols = self._transpose(L, Dl)         # (nlive, R)
-            L.err_in = np.bincount(L.im2col[live].ravel(), weights=cols.ravel(),
-                                   minlength=L.nin).astype(np.int64)
-            e -= L.bshift - L.fshift
-            self._autorange(L)
-        self._accumulate(L, grad, sh)
-        return e

@@ -140,28 +140,35 @@ def step_fraction(od, width, k):
 
 
 @njit(cache=True)
-def pulse_cells(g, wc, cells, counts, amps, is_set, width, gmin, gmax, fstep, stuck, seed,
-                pulse_sigma, vth, k, wc_max):
-    """counts[i] pulses of amplitude amps[i] on cell cells[i] (docs/arithmetic.md §2).
+def pulse_cell(g, wc, c, count, amp, is_set, width, gmin, gmax, fstep, stuck, seed,
+               pulse_sigma, vth, k, wc_max):
+    """``count`` pulses of amplitude ``amp`` on cell ``c`` (docs/arithmetic.md §2).
 
     ``g``, ``wc``: the array's flat conductances and write counters (updated in place);
-    ``gmin``, ``gmax``, ``fstep`` (SET or RESET multiplier), ``stuck``: per entry of
-    ``cells``.  Cells must be distinct; each one's pulses are applied in order.
+    ``gmin``, ``gmax``, ``fstep`` (the SET or RESET multiplier) and ``stuck``: the cell's
+    device-to-device draw.  Pulse noise is keyed by (cell, write count before the pulse).
     """
+    gi = g[c]
+    w = wc[c]
+    a = step_fraction(np.int64(amp) - vth, width, k)
+    hc = hash_prefix(seed, PULSE, c)
+    for _ in range(count):
+        if a > 0 and not stuck:
+            span = gmax - gi if is_set else gi - gmin
+            step = (span * a * fstep + (1 << 23)) >> 24
+            nz = noise(mix32(hc ^ np.uint64(w)), pulse_sigma) if pulse_sigma != 0 else 0
+            gi = gi + step + nz if is_set else gi - step + nz
+            gi = min(max(gi, gmin), gmax)
+        w = min(w + 1, wc_max)
+    g[c] = gi
+    wc[c] = w
+
+
+@njit(cache=True)
+def pulse_cells(g, wc, cells, counts, amps, is_set, width, gmin, gmax, fstep, stuck, seed,
+                pulse_sigma, vth, k, wc_max):
+    """pulse_cell for each of ``cells`` (distinct), with its count, amplitude and draw
+    (``gmin``... ``stuck`` per entry of ``cells``)."""
     for i in range(cells.shape[0]):
-        c = cells[i]
-        gi = g[c]
-        w = wc[c]
-        od = np.int64(amps[i]) - vth
-        a = step_fraction(od, width, k)
-        hc = hash_prefix(seed, PULSE, c)
-        for _ in range(counts[i]):
-            if a > 0 and not stuck[i]:
-                span = gmax[i] - gi if is_set else gi - gmin[i]
-                step = (span * a * fstep[i] + (1 << 23)) >> 24
-                nz = noise(mix32(hc ^ np.uint64(w)), pulse_sigma) if pulse_sigma != 0 else 0
-                gi = gi + step + nz if is_set else gi - step + nz
-                gi = min(max(gi, gmin[i]), gmax[i])
-            w = min(w + 1, wc_max)
-        g[c] = gi
-        wc[c] = w
+        pulse_cell(g, wc, cells[i], counts[i], amps[i], is_set, width, gmin[i], gmax[i],
+                   fstep[i], stuck[i], seed, pulse_sigma, vth, k, wc_max)

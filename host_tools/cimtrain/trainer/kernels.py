@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..model.kernels import adc_one, vmm_one
+from ..model.kernels import adc_one, pulse_cell, vmm_one
 
 _M32 = 0xFFFFFFFF
 
@@ -228,3 +228,81 @@ def softmax_xent_err(z, label, exp_q16, err, out_err_shift, err_max):
             p -= 65536
         err[i] = min(max((p + (1 << (out_err_shift - 1))) >> out_err_shift, -err_max), err_max)
     return p_label
+
+
+@njit(cache=True)
+def schedule_len(counts, pulse_count_max):
+    """Commands firmware update.schedule() issues for one row's pulse counts (>= 0, SET
+    and RESET cells together): the fewer of one command per distinct count (staircase)
+    and one per set bit of the largest (binary); counts above pulse_count_max split."""
+    vals = np.sort(counts[counts > 0])
+    if vals.shape[0] == 0:
+        return 0
+    top = vals[-1]
+    nbits = 0
+    while (np.int64(1) << nbits) <= top:
+        nbits += 1
+    ndistinct = 1
+    for i in range(1, vals.shape[0]):
+        if vals[i] != vals[i - 1]:
+            ndistinct += 1
+    cmds = 0
+    if ndistinct <= nbits:
+        prev = 0
+        for i in range(vals.shape[0]):
+            if i == 0 or vals[i] != vals[i - 1]:
+                cmds += (vals[i] - prev + pulse_count_max - 1) // pulse_count_max
+                prev = vals[i]
+    else:
+        orbits = 0
+        for v in vals:
+            orbits |= v
+        for b in range(nbits):
+            if orbits >> b & 1:
+                cmds += ((np.int64(1) << b) + pulse_count_max - 1) // pulse_count_max
+    return cmds
+
+
+@njit(cache=True)
+def open_loop_update(acc, writes, btab, eps, n_max, rows, cols, g, wc, gmin, gmax, fset,
+                     freset, stuck, seed, pulse_sigma, set_amp, reset_amp, vth_set, vth_reset,
+                     k_set, k_reset, wc_max, pulse_count_max, counts):
+    """Updater._apply_open for one layer: the threshold scan of its accumulators, block
+    by block and row by row as the firmware scans them, each crossing weight's pulses
+    applied (G+ of its pair: SET up, RESET down, width 1).  Returns (weights updated,
+    PULSE commands the scheduler issues, pulses)."""
+    n_upd = 0
+    n_cmd = 0
+    n_pulses = 0
+    for b in range(btab.shape[0]):
+        tile, r0, nr, c0, nc, tc0 = btab[b, 0], btab[b, 1], btab[b, 2], btab[b, 3], \
+            btab[b, 4], btab[b, 5]
+        for i in range(nr):
+            hit = False
+            for j in range(nc):
+                a = acc[r0 + i, c0 + j]
+                n = 0
+                if a >= eps:
+                    n = min(a // eps, n_max)
+                    acc[r0 + i, c0 + j] = a - n * eps
+                elif a <= -eps:
+                    n = -min((-a) // eps, n_max)
+                    acc[r0 + i, c0 + j] = a - n * eps
+                counts[j] = abs(n)
+                if n != 0:
+                    hit = True
+                    n_upd += 1
+                    writes[r0 + i, c0 + j] += 1
+                    cell = ((tile * rows + i) * cols + tc0 + j) * 2
+                    if n > 0:
+                        pulse_cell(g, wc, cell, n, set_amp, True, 1, gmin[cell], gmax[cell],
+                                   fset[cell], stuck[cell], seed, pulse_sigma, vth_set, k_set,
+                                   wc_max)
+                    else:
+                        pulse_cell(g, wc, cell, -n, reset_amp, False, 1, gmin[cell],
+                                   gmax[cell], freset[cell], stuck[cell], seed, pulse_sigma,
+                                   vth_reset, k_reset, wc_max)
+                    n_pulses += abs(n)
+            if hit:
+                n_cmd += schedule_len(counts[:nc], pulse_count_max)
+    return n_upd, n_cmd, n_pulses

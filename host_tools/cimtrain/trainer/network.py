@@ -17,6 +17,7 @@ from . import kernels as TK
 from .chip import Chip
 from .fixedpoint import ERR_MAX, EXP_Q16, OUT_ERR_SHIFT
 
+
 class MapError(ValueError):
     pass
 

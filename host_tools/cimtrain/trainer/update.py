@@ -4,7 +4,9 @@ initial weights, and the number of PULSE commands the firmware's scheduler issue
 Pulses are applied cell by cell (a cell's pulses are all of one kind and amplitude
 within a command group, and pulse noise is keyed by (cell, write count)), so how the
 scheduler groups them into commands does not change the state; only the number of
-commands matters (the op counter), and ``schedule_len`` computes it.
+commands matters (the op counter), and ``schedule_len`` computes it.  The open-loop
+scan (the default, once per batch) is compiled (kernels.open_loop_update); write-verify
+and the initial programming run here, row by row, on numpy.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import regs
+from . import kernels as TK
 from .chip import Chip
 from .firmware_src import constant
 from .fixedpoint import XorShift32
@@ -25,50 +28,9 @@ P = regs.PARAMS
 _PULSE_COUNT_MAX = regs.REG_MASK["PULSE_COUNT"]  # 255: counts above it are split
 
 
-def schedule_len(counts: np.ndarray) -> np.ndarray:
-    """Commands firmware update.schedule() issues for each row of ``counts`` (rows of
-    per-column pulse counts >= 0, SET and RESET cells together): the fewer of one command
-    per distinct count (staircase) and one per set bit of the largest (binary), each
-    split into commands of at most 255 pulses."""
-    counts = np.asarray(counts, dtype=np.int64)
-    if counts.ndim == 1:
-        counts = counts[None, :]
-    top = counts.max(axis=1, initial=0)
-    ntop = int(top.max(initial=0))
-    if ntop == 0:
-        return np.zeros(len(counts), dtype=np.int64)
-    pres = np.zeros((len(counts), ntop + 1), dtype=bool)
-    r, c = np.nonzero(counts)
-    pres[r, counts[r, c]] = True
-    pres[:, 0] = False
-    nbits = np.zeros(len(counts), dtype=np.int64)
-    nz = top > 0
-    nbits[nz] = np.floor(np.log2(top[nz])).astype(np.int64) + 1
-    ndistinct = pres.sum(axis=1)
-    staircase = ndistinct <= nbits
-    out = np.zeros(len(counts), dtype=np.int64)
-    if ntop <= _PULSE_COUNT_MAX:  # no splits: one command per distinct count or per bit
-        orbits = np.bitwise_or.reduce(counts, axis=1)
-        out = np.where(staircase, ndistinct, _popcount(orbits))
-        return np.where(nz, out, 0)
-    for i in np.flatnonzero(nz):  # rare (n_max > 255): the scheduler's own splits
-        vals = np.flatnonzero(pres[i])
-        if staircase[i]:
-            steps = np.diff(vals, prepend=0)
-        else:
-            orbits = int(np.bitwise_or.reduce(counts[i]))
-            steps = np.array([1 << b for b in range(int(nbits[i])) if orbits >> b & 1])
-        out[i] = int(((steps + _PULSE_COUNT_MAX - 1) // _PULSE_COUNT_MAX).sum())
-    return out
-
-
-def _popcount(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.int64)
-    n = np.zeros_like(v)
-    while v.any():
-        n += v & 1
-        v = v >> 1
-    return n
+def schedule_len(counts: np.ndarray) -> int:
+    """PULSE commands firmware update.schedule() issues for one row's counts (>= 0)."""
+    return int(TK.schedule_len(np.asarray(counts, dtype=np.int64), _PULSE_COUNT_MAX))
 
 
 def pulse_plan(step: np.ndarray, g: np.ndarray, is_set: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -143,7 +105,7 @@ class Updater:
                 cells = chip.cell_index(tile, row, cols, pol)
                 if coarse_s.any() or coarse_r.any():
                     counts = np.where(coarse_s, n_up, 0) + np.where(coarse_r, n_dn, 0)
-                    chip.pulse_ops(int(schedule_len(counts)[0]))
+                    chip.pulse_ops(schedule_len(counts))
                     chip.pulse(cells[coarse_s], True, top, n_up[coarse_s])
                     chip.pulse(cells[coarse_r], False, top, n_dn[coarse_r])
                 if fine_s.any() or fine_r.any():
@@ -185,28 +147,19 @@ class Updater:
         self.net.refresh_weights()
 
     def _apply_open(self) -> None:
-        chip, eps, n_max = self.chip, self.eps, self.n_max
+        chip, p, dev = self.chip, self.chip.p, self.chip.dev
+        g, wc = chip.array.g.reshape(-1), chip.array.wc.reshape(-1)
+        counts = np.zeros(p["COLS"], dtype=np.int64)
         for L, writes in zip(self.net.layers, self.writes):
-            a = L.acc
-            n = np.where(a >= eps, np.minimum(a // eps, n_max), 0)
-            n = np.where(a <= -eps, -np.minimum((-a) // eps, n_max), n)
-            hit = n != 0
-            if not hit.any():
-                continue
-            L.acc = a - n * eps
-            self.n_updates += int(hit.sum())
-            writes += hit
-            for tile, r0, nr, c0, nc, tc0 in L.blocks:
-                nb = n[r0:r0 + nr, c0:c0 + nc]
-                if not nb.any():
-                    continue
-                chip.pulse_ops(int(schedule_len(np.abs(nb)).sum()))
-                i, j = np.nonzero(nb)
-                cells = chip.cell_index(tile, i, tc0 + j, 0)
-                cnt = nb[i, j]
-                up = cnt > 0
-                chip.pulse(cells[up], True, self.set_amp, cnt[up])
-                chip.pulse(cells[~up], False, self.reset_amp, -cnt[~up])
+            n_upd, n_cmd, n_pulses = TK.open_loop_update(
+                L.acc, writes, L.btab, self.eps, self.n_max, p["ROWS"], p["COLS"], g, wc,
+                dev.gmin, dev.gmax, dev.fset, dev.freset, dev.stuck, chip.seed,
+                chip.pulse_sigma, self.set_amp, self.reset_amp, p["VTH_SET_MV"],
+                p["VTH_RESET_MV"], p["K_SET"], p["K_RESET"], (1 << p["WC_BITS"]) - 1,
+                _PULSE_COUNT_MAX, counts)
+            self.n_updates += n_upd
+            chip.pulse_ops(n_cmd)
+            chip.n_pulses += n_pulses
 
     def _apply_wv(self) -> None:
         thr, frac = self.thr, self.acc_frac

@@ -1,5 +1,6 @@
 # cimtrain — top-level commands.  Every target bootstraps what it needs.
 #   make cosim     LeNet training through firmware, bridge and RTL (see README)
+#   make train     the vectorized trainer on full MNIST (bit-exact with the firmware)
 #   make test      every test (unit, cocotb benches on Icarus, end to end)
 #   make lint      Verilator -Wall over the RTL, ruff over the Python
 #   make regs      regenerate register-map artefacts from spec/cim_macro.toml
@@ -13,12 +14,12 @@ export SIM
 
 RTL_SRC := $(sort $(wildcard rtl/*.v))
 
-.PHONY: all venv test lint lint-rtl lint-py regs regs-check cosim bench flash clean help
+.PHONY: all venv test lint lint-rtl lint-py regs regs-check cosim train bench flash clean help
 
 all: test
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,9p' Makefile
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt host_tools/bootstrap.sh
@@ -64,3 +65,8 @@ bench: venv
 
 clean:
 	rm -rf sim_build* build results .pytest_cache
+
+# make train [N_TRAIN=60000 N_TEST=10000 EPOCHS=1 SEED=1 PRESET=default MODE=open
+#             ARGS="key=value ..." RESUME=results/<run>/checkpoint.npz BASELINE=fp32]
+train: venv
+	$(PY) -m cimtrain.trainer $(TRAIN_ARGS)

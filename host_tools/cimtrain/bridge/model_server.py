@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="firmware sessions to serve before exiting (0: forever)")
     ap.add_argument("--attach-timeout", type=float, default=60.0, metavar="S",
                     help="give up when no firmware attaches within S seconds")
+    ap.add_argument("--chip-image", metavar="FILE",
+                    help="start from a chip image (e.g. a trained chip from make train)")
     ap.add_argument("--trace", metavar="FILE",
                     help="record every transaction to FILE (binary, docs/bridge.md)")
     args = ap.parse_args(argv)
@@ -154,6 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     from ..model import CimMacro
 
     model = CimMacro(args.preset)
+    if args.chip_image:
+        from ..model.chip_image import ChipImageError
+        try:
+            img = model.array.load_image(args.chip_image)
+        except ChipImageError as e:
+            print(f"model server: {e}", file=sys.stderr)
+            return 2
+        _log(f"chip image {args.chip_image} loaded (preset {img['preset']}, seed {img['seed']})")
     try:
         win = ServerWindow(args.window, kind=P.KIND_MODEL)
     except BridgeError as e:

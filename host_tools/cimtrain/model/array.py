@@ -69,6 +69,14 @@ class CimArray:
         self.g = np.full(shape, p["GINIT"], dtype=np.int64)
         self.wc = np.zeros(shape, dtype=np.int64)
 
+    def load_image(self, path) -> dict:
+        """Take the conductances and write counters of a chip image (chip_image.py)."""
+        from .chip_image import load
+        d = load(path, self.p)
+        self.g[...] = d["g"]
+        self.wc[...] = d["wc"]
+        return d
+
     # -- indexing --------------------------------------------------------------------------
     def cell_index(self, tile, row, col, pol) -> np.ndarray:
         p = self.p

@@ -71,10 +71,12 @@ class Trainer:
         self.last_epoch = {}    # train accuracy and loss of the last epoch
 
     # -- before training -----------------------------------------------------------------
-    def setup(self) -> None:
+    def setup(self) -> int:
+        """Initial weights and calibration (the firmware's, in its order); returns the
+        cells the last verify read outside tolerance."""
         cfg = self.cfg
         t = time.perf_counter()
-        self.upd.program_initial(self.rng, cfg["init_amp"], cfg["init_iters"])
+        miss = self.upd.program_initial(self.rng, cfg["init_amp"], cfg["init_iters"])
         self.init_pulses, self.init_reads = self.chip.n_pulses, self.chip.n_read
         self.ms["init_ms"] = _ms(t)
         t = time.perf_counter()
@@ -85,6 +87,7 @@ class Trainer:
         self.stride = 1 + 2 * self.rng.below(n // 2 + 1) if n > 2 else 1
         while n > 1 and math.gcd(self.stride, n) != 1:
             self.stride += 1
+        return miss
 
     def calibrate(self, n: int, target: int = 96, target_logits: int = 32) -> None:
         """firmware train.calibrate: each layer's forward ADC shift, in order."""
@@ -205,3 +208,53 @@ class Trainer:
 
 def _ms(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
+
+
+# -- state that outlives a run ----------------------------------------------------------
+
+def save_state(t: Trainer, path, history: list, extra: dict | None = None):
+    """Checkpoint everything the next epoch depends on (checkpoint.py)."""
+    from . import checkpoint
+    chip, net, upd = t.chip, t.net, t.upd
+    arrays = {"g": chip.array.g, "wc": chip.array.wc}
+    for i, L in enumerate(net.layers):
+        arrays[f"acc_{i}"] = L.acc
+        arrays[f"writes_{i}"] = upd.writes[i]
+    meta = {
+        "cfg": {k: v for k, v in t.cfg.items()}, "preset": t.preset,
+        "stuck_rate": chip.stuck_rate,
+        "chip": {"op": chip.op, "n_vmm": chip.n_vmm, "n_read": chip.n_read,
+                 "n_pulse_ops": chip.n_pulse_ops, "n_pulses": chip.n_pulses},
+        "layers": [{"fshift": L.fshift, "bshift": L.bshift, "bmax": L.bmax}
+                   for L in net.layers],
+        "upd": {"n_updates": upd.n_updates, "n_wv_miss": upd.n_wv_miss},
+        "rng": t.rng.s, "stride": t.stride, "epoch": t.epoch, "seen": t.seen,
+        "init_pulses": t.init_pulses, "init_reads": t.init_reads, "ms": t.ms,
+        "last_epoch": t.last_epoch, "history": history, **(extra or {}),
+    }
+    return checkpoint.save(path, arrays, meta)
+
+
+def load_state(path, train, test) -> tuple[Trainer, dict]:
+    """A Trainer in the state of a checkpoint, and the checkpoint's metadata."""
+    from . import checkpoint
+    arrays, meta = checkpoint.load(path)
+    t = Trainer(meta["cfg"], meta["preset"], train, test, stuck_rate=meta["stuck_rate"])
+    chip, net, upd = t.chip, t.net, t.upd
+    if arrays["g"].shape != chip.array.g.shape:
+        raise checkpoint.CheckpointError(f"{path}: array shape {arrays['g'].shape} does not "
+                                         f"fit preset {meta['preset']}")
+    chip.array.g[...] = arrays["g"]
+    chip.array.wc[...] = arrays["wc"]
+    for k, v in meta["chip"].items():
+        setattr(chip, k, v)
+    for i, (L, s) in enumerate(zip(net.layers, meta["layers"])):
+        L.acc[...] = arrays[f"acc_{i}"]
+        upd.writes[i][...] = arrays[f"writes_{i}"]
+        L.fshift, L.bshift, L.bmax = s["fshift"], s["bshift"], s["bmax"]
+    upd.n_updates, upd.n_wv_miss = meta["upd"]["n_updates"], meta["upd"]["n_wv_miss"]
+    t.rng.s, t.stride, t.epoch, t.seen = meta["rng"], meta["stride"], meta["epoch"], meta["seen"]
+    t.init_pulses, t.init_reads = meta["init_pulses"], meta["init_reads"]
+    t.ms, t.last_epoch = meta["ms"], meta["last_epoch"]
+    net.refresh_weights()
+    return t, meta

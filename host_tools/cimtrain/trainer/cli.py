@@ -272,8 +272,9 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
             t.train_epoch(on_image)
             train_s += time.perf_counter() - ts - eval_s[0]
             eval_s[0] = 0.0
-            last = t.epoch == cfg["epochs"]
-            correct, pred_digest, _ = t.evaluate(side_effect_free=not last)
+            # evaluated without advancing the op counter, so that the checkpoint holds
+            # the training state: a resumed run continues exactly where this one does
+            correct, pred_digest, _ = t.evaluate(side_effect_free=True)
             acc = correct / cfg["n_test"]
             curve.append({"images_seen": t.seen, "test_accuracy": acc})
             history.append({"epoch": t.epoch, "images_seen": t.seen, "test_accuracy": acc,
@@ -292,6 +293,7 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
                           + (f"; continue with RESUME={ckpt}" if ckpt.exists() else "")) \
             from None
     prog.close()
+    t.commit_evaluation()  # the firmware's final evaluation, with its effects
     fw = t.result(correct, pred_digest, digest=True)
     w = t.writes_per_weight()
     hist = np.bincount(w)

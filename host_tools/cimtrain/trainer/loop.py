@@ -47,7 +47,10 @@ def fnv_words(h: int, words) -> int:
 
 class Trainer:
     def __init__(self, cfg: dict, preset: str, train: tuple[np.ndarray, np.ndarray],
-                 test: tuple[np.ndarray, np.ndarray], stuck_rate: int = 0) -> None:
+                 test: tuple[np.ndarray, np.ndarray], stuck_rate: int = 0,
+                 chip_image: str | None = None) -> None:
+        """``chip_image``: start from a chip image (model/chip_image.py) instead of a fresh
+        array, as the firmware does on a model server started with --chip-image."""
         self.cfg = cfg
         self.preset = preset
         self.train_x, self.train_y = train
@@ -60,6 +63,8 @@ class Trainer:
         sig = [s if (not cfg["noise"] or cfg[k] < 0) else cfg[k]
                for s, k in zip(noise, ("noise_read", "noise_pulse", "noise_adc"))]
         self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate)
+        if chip_image is not None:
+            self.chip.array.load_image(chip_image)
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])
         self.upd = Updater(self.chip, self.net, cfg)
         self.rng = XorShift32(cfg["seed"])
@@ -153,19 +158,29 @@ class Trainer:
     def evaluate(self, n_test: int | None = None, side_effect_free: bool = False
                  ) -> tuple[int, int, np.ndarray]:
         """(correct, FNV digest of the predictions, predictions) on the first n_test test
-        images (firmware train.evaluate)."""
+        images (firmware train.evaluate).  ``side_effect_free``: the op counter is put
+        back afterwards (``commit_evaluation`` applies it later if wanted)."""
         n = self.cfg["n_test"] if n_test is None else n_test
         chip = self.chip
         saved = (chip.op, chip.n_vmm)
         t = time.perf_counter()
         preds = np.array([argmax_first(self.net.forward(self.test_x[i].reshape(-1)))
                           for i in range(n)], dtype=np.int64)
+        ms = _ms(t)
         if side_effect_free:
+            self._evaluated = (chip.op, chip.n_vmm, ms)
             chip.op, chip.n_vmm = saved
         else:
-            self.ms["test_ms"] += _ms(t)
+            self.ms["test_ms"] += ms
         correct = int((preds == self.test_y[:n]).sum())
         return correct, fnv_words(FNV0, preds), preds
+
+    def commit_evaluation(self) -> None:
+        """Make the last side-effect-free evaluation count, as the firmware's final
+        evaluation does (op counter, VMM count, time): for a checkpoint written between
+        the evaluation and its effects."""
+        self.chip.op, self.chip.n_vmm, ms = self._evaluated
+        self.ms["test_ms"] += ms
 
     # -- what the firmware reports ---------------------------------------------------------
     def writes_per_weight(self) -> np.ndarray:

@@ -64,41 +64,48 @@ def isqrt(v):
     return s
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def dot_rows(m, x, cur):
+    """cur[i] = sum_k m[i, k] * x[k]: the currents of a VMM, one row of ``m`` per output
+    line.  Integer arrays sum exactly; float64 arrays of integer values too, in any
+    order (the trainer's: every partial sum of a VMM is below 256 * 255 * 1023 < 2**27,
+    far below 2**53), which is why reassociation (a vectorized sum) is allowed here."""
+    for i in range(m.shape[0]):
+        acc = 0
+        for k in range(m.shape[1]):
+            acc += m[i, k] * x[k]
+        cur[i] = acc
+
+
+@njit(cache=True)
+def add_read_noise(cur, x, op, line0, seed, read_sigma):
+    """Output-referred read noise of VMM ``op`` (docs/arithmetic.md §3): line j (absolute
+    line ``line0 + j``) gets one draw of sigma s * sqrt(2 sum x^2); none without inputs."""
+    if read_sigma == 0:
+        return
+    sx2 = np.int64(0)
+    for k in range(x.shape[0]):
+        v = np.int64(x[k])
+        sx2 += v * v
+    if sx2 == 0:
+        return
+    hr = hash_prefix(seed, READ, op)
+    scale = np.int64(read_sigma) * 443 * isqrt(sx2 << 17)
+    for j in range(cur.shape[0]):
+        z = gauss(mix32(hr ^ np.uint64(line0 + j)))
+        cur[j] += (z * scale + (np.int64(1) << 31)) >> 32
+
+
 @njit(cache=True)
 def vmm_one(w, x, transpose, op, line0, seed, read_sigma, cur):
     """Currents of one VMM command on a window (docs/arithmetic.md §3) into ``cur``.
 
-    ``w``: the window's weights G+ - G- (nr, nc) int64; ``x``: the input codes, (nr,) for
-    FWD or (nc,) for TRANS; ``op``: the op index; output line j is ``line0 + j`` (an
-    absolute column for FWD, row for TRANS): the key of its read noise.
+    ``w``: the window's weights G+ - G- (nr, nc); ``x``: the input codes, (nr,) for FWD
+    or (nc,) for TRANS; ``op``: the op index; output line j is ``line0 + j`` (an absolute
+    column for FWD, row for TRANS): the key of its read noise.
     """
-    nr, nc = w.shape
-    sx2 = np.int64(0)
-    if not transpose:
-        nout = nc
-        for j in range(nc):
-            cur[j] = 0
-        for r in range(nr):
-            xr = np.int64(x[r])
-            if xr != 0:
-                sx2 += xr * xr
-                for j in range(nc):
-                    cur[j] += xr * w[r, j]
-    else:
-        nout = nr
-        for c in range(nc):
-            sx2 += np.int64(x[c]) * x[c]
-        for r in range(nr):
-            acc = np.int64(0)
-            for c in range(nc):
-                acc += np.int64(x[c]) * w[r, c]
-            cur[r] = acc
-    if read_sigma != 0 and sx2 != 0:
-        hr = hash_prefix(seed, READ, op)
-        scale = np.int64(read_sigma) * 443 * isqrt(sx2 << 17)
-        for j in range(nout):
-            z = gauss(mix32(hr ^ np.uint64(line0 + j)))
-            cur[j] += (z * scale + (np.int64(1) << 31)) >> 32
+    dot_rows(w if transpose else w.T, x, cur)
+    add_read_noise(cur, x, op, line0, seed, read_sigma)
 
 
 @njit(cache=True)

@@ -60,13 +60,20 @@ class Layer:
 
     def finish(self) -> None:
         """Block table and the buffers of one image, once the blocks are placed."""
-        self.btab = np.array(self.blocks, dtype=np.int64).reshape(-1, 6)
+        # block table: tile r0 nr c0 nc tc0, and the offset of the block's weights in
+        # the flat weight buffers (wt_flat: (nc, nr) per block for FWD, w_flat: (nr, nc))
+        sizes = [b[2] * b[4] for b in self.blocks]
+        offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.btab = np.concatenate([np.array(self.blocks, dtype=np.int64).reshape(-1, 6),
+                                    offs[:, None]], axis=1)
+        self.wt_flat = np.zeros(sum(sizes), dtype=np.float64)
+        self.w_flat = np.zeros(sum(sizes), dtype=np.float64)
         if self.kind == "fc":
             self.im2col = np.arange(self.R, dtype=np.int64)[None, :]
         self.im2col = np.ascontiguousarray(self.im2col, dtype=np.int64)
         self.w = np.zeros((self.R, self.C), dtype=np.int64)
         self.pre = np.zeros((self.npos, self.C), dtype=np.int64)
-        self.patch = np.zeros(self.R, dtype=np.int64)
+        self.patch = np.zeros(self.R, dtype=np.float64)
         n = max(self.R, self.C, 64)
         self.cur = np.zeros(n, dtype=np.int64)
         self.y = np.zeros(n, dtype=np.int64)
@@ -78,8 +85,8 @@ class Layer:
             self.argmax = np.zeros(self.nout, dtype=np.int64)
             self.out = np.zeros(self.nout, dtype=np.int64)
             self.derr = np.zeros(self.C * self.npos, dtype=np.int64)
-            self.gsum = np.zeros((self.R, self.C), dtype=np.int64)
-            self.ev = np.zeros(self.C, dtype=np.int64)
+            self.gsum = np.zeros((self.R, self.C), dtype=np.float64)
+            self.ev = np.zeros(self.C, dtype=np.float64)
             self.col = np.zeros(self.R, dtype=np.int64)
         else:
             self.act = np.zeros(self.C, dtype=np.int64)
@@ -121,9 +128,11 @@ class Network:
         """Assemble every layer's weight matrix from the conductances (after updates)."""
         g = self.chip.array.g
         for L in self.layers:
-            for t, r0, nr, c0, nc, tc0 in L.blocks:
-                L.w[r0:r0 + nr, c0:c0 + nc] = (g[t, :nr, tc0:tc0 + nc, 0]
-                                               - g[t, :nr, tc0:tc0 + nc, 1])
+            for (t, r0, nr, c0, nc, tc0), off in zip(L.blocks, L.btab[:, 6]):
+                wb = g[t, :nr, tc0:tc0 + nc, 0] - g[t, :nr, tc0:tc0 + nc, 1]
+                L.w[r0:r0 + nr, c0:c0 + nc] = wb
+                L.w_flat[off:off + nr * nc] = wb.ravel()
+                L.wt_flat[off:off + nr * nc] = wb.T.ravel()
 
     # -- forward ------------------------------------------------------------------------
     def layer_forward(self, L: Layer, x: np.ndarray) -> np.ndarray:
@@ -131,7 +140,7 @@ class Network:
         buffer until its next call (the logits, a new array, for the last layer)."""
         chip = self.chip
         L.x = x
-        n, m = TK.forward_layer(x, L.im2col, L.w, L.btab, L.fshift & 63, chip.op, chip.seed,
+        n, m = TK.forward_layer(x, L.im2col, L.wt_flat, L.btab, L.fshift & 63, chip.op, chip.seed,
                                 chip.read_sigma, chip.adc_sigma, L.pre, L.patch, L.cur, L.y,
                                 L.sat)
         chip.take_ops(n)
@@ -172,7 +181,7 @@ class Network:
                     return
                 e += TK.normalize_err(L.derr)
                 sh = lr_shifts[li] + e + L.fshift
-                n, m = TK.conv_backward(L.derr, L.x, L.im2col, L.w, L.btab, L.bshift, chip.op,
+                n, m = TK.conv_backward(L.derr, L.x, L.im2col, L.w_flat, L.btab, L.bshift, chip.op,
                                         chip.seed, chip.read_sigma, chip.adc_sigma, li > 0,
                                         L.gsum, L.err_in, L.ev, L.patch, L.col, L.cur, L.y,
                                         L.sat)
@@ -195,8 +204,9 @@ class Network:
             if not li:
                 return
             L.err_in[:] = 0
-            m = TK.transpose_one(err, L.w, L.btab, L.bshift, chip.op, chip.seed,
-                                 chip.read_sigma, chip.adc_sigma, L.err_in, L.cur, L.y, L.sat)
+            m = TK.transpose_one(err.astype(np.float64), L.w_flat, L.btab, L.bshift, chip.op,
+                                 chip.seed, chip.read_sigma, chip.adc_sigma, L.err_in, L.cur,
+                                 L.y, L.sat)
             chip.take_ops(len(L.blocks))
             chip.n_vmm += len(L.blocks)
             L.bmax = max(L.bmax, m)

@@ -65,79 +65,92 @@ def isqrt(v):
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def dot_rows(m, x, cur):
-    """cur[i] = sum_k m[i, k] * x[k]: the currents of a VMM, one row of ``m`` per output
-    line.  Integer arrays sum exactly; float64 arrays of integer values too, in any
-    order (the trainer's: every partial sum of a VMM is below 256 * 255 * 1023 < 2**27,
-    far below 2**53), which is why reassociation (a vectorized sum) is allowed here."""
-    for i in range(m.shape[0]):
-        acc = 0
-        for k in range(m.shape[1]):
-            acc += m[i, k] * x[k]
-        cur[i] = acc
+def currents(m, x, rows_are_inputs, cur):
+    """cur[s, j] = sum_i x[s, i] W[i, j]: the currents of a stack of VMMs (one row of
+    input codes ``x`` each) on one weight matrix, without noise.
+
+    ``m`` is W itself (one row per input line) when ``rows_are_inputs``, else W^T (one
+    row per output line); the result is the same, the loops differ (the inner one runs
+    along a row of ``m``, so either layout is read contiguously).  Integer arrays sum
+    exactly; float64 arrays of integer values too, in any order: every partial sum of a
+    VMM is below 256 * 255 * 1023 < 2**27, far below 2**53.  That is why reassociation
+    (vectorized sums, the trainer's float64 path) is allowed here.
+    """
+    n = x.shape[0]
+    if rows_are_inputs:
+        nin, nout = m.shape
+        acc = np.zeros(nout, dtype=m.dtype)
+        for s in range(n):
+            acc[:] = 0
+            for i in range(nin):
+                xi = x[s, i]
+                if xi != 0:
+                    for j in range(nout):
+                        acc[j] += xi * m[i, j]
+            for j in range(nout):
+                cur[s, j] = acc[j]
+    else:
+        nout, nin = m.shape
+        for s in range(n):
+            for j in range(nout):
+                a = 0
+                for i in range(nin):
+                    a += x[s, i] * m[j, i]
+                cur[s, j] = a
 
 
 @njit(cache=True)
-def add_read_noise(cur, x, op, line0, seed, read_sigma):
-    """Output-referred read noise of VMM ``op`` (docs/arithmetic.md §3): line j (absolute
-    line ``line0 + j``) gets one draw of sigma s * sqrt(2 sum x^2); none without inputs."""
+def add_read_noise(cur, x, ops, line0, seed, read_sigma):
+    """Output-referred read noise of a stack of VMMs (docs/arithmetic.md §3): line j
+    (absolute line ``line0 + j``) of command s (op index ops[s], inputs x[s]) gets one
+    draw of sigma s * sqrt(2 sum x^2); no noise without inputs."""
     if read_sigma == 0:
         return
-    sx2 = np.int64(0)
-    for k in range(x.shape[0]):
-        v = np.int64(x[k])
-        sx2 += v * v
-    if sx2 == 0:
-        return
-    hr = hash_prefix(seed, READ, op)
-    scale = np.int64(read_sigma) * 443 * isqrt(sx2 << 17)
-    for j in range(cur.shape[0]):
-        z = gauss(mix32(hr ^ np.uint64(line0 + j)))
-        cur[j] += (z * scale + (np.int64(1) << 31)) >> 32
-
-
-@njit(cache=True)
-def vmm_one(w, x, transpose, op, line0, seed, read_sigma, cur):
-    """Currents of one VMM command on a window (docs/arithmetic.md §3) into ``cur``.
-
-    ``w``: the window's weights G+ - G- (nr, nc); ``x``: the input codes, (nr,) for FWD
-    or (nc,) for TRANS; ``op``: the op index; output line j is ``line0 + j`` (an absolute
-    column for FWD, row for TRANS): the key of its read noise.
-    """
-    dot_rows(w if transpose else w.T, x, cur)
-    add_read_noise(cur, x, op, line0, seed, read_sigma)
-
-
-@njit(cache=True)
-def adc_one(cur, op, line0, seed, adc_sigma, gain, shift, offset, y, sat):
-    """ADC of one command's currents: int8 codes into ``y``, saturation flags into ``sat``
-    (docs/arithmetic.md §3); output j is line ``line0 + j``.  Returns the largest |code|."""
-    half = (np.int64(1) << (shift - 1)) if shift > 0 else np.int64(0)
-    ha = hash_prefix(seed, ADC, op)
-    m = 0
-    for j in range(cur.shape[0]):
-        v = ((cur[j] * gain + half) >> shift) + offset
-        if adc_sigma != 0:
-            v += noise(mix32(ha ^ np.uint64(line0 + j)), adc_sigma)
-        sat[j] = v < -128 or v > 127
-        v = min(max(v, -128), 127)
-        y[j] = v
-        m = max(m, abs(v))
-    return m
+    for s in range(cur.shape[0]):
+        sx2 = np.int64(0)
+        for k in range(x.shape[1]):
+            v = np.int64(x[s, k])
+            sx2 += v * v
+        if sx2 == 0:
+            continue
+        hr = hash_prefix(seed, READ, ops[s])
+        scale = np.int64(read_sigma) * 443 * isqrt(sx2 << 17)
+        for j in range(cur.shape[1]):
+            z = gauss(mix32(hr ^ np.uint64(line0 + j)))
+            cur[s, j] += (z * scale + (np.int64(1) << 31)) >> 32
 
 
 @njit(cache=True)
 def vmm_currents(w, x, transpose, ops, line0, seed, read_sigma, cur):
-    """A stack of VMM commands on one window: vmm_one for each row of ``x``."""
-    for s in range(x.shape[0]):
-        vmm_one(w, x[s], transpose, ops[s], line0, seed, read_sigma, cur[s])
+    """Currents of a stack of VMM commands on one window (docs/arithmetic.md §3).
+
+    ``w``: the window's weights G+ - G- (nr, nc); ``x``: one row of input codes per
+    command, (n, nr) for FWD or (n, nc) for TRANS; ``ops``: their op indices; output
+    line j is ``line0 + j`` (an absolute column for FWD, row for TRANS), the key of its
+    read noise.  Writes ``cur`` (n, nout).
+    """
+    currents(w, x, not transpose, cur)
+    add_read_noise(cur, x, ops, line0, seed, read_sigma)
 
 
 @njit(cache=True)
 def adc(cur, ops, line0, seed, adc_sigma, gain, shift, offset, y, sat):
-    """A stack of ADC conversions: adc_one for each row of ``cur``."""
+    """ADC of a stack of commands' currents ``cur`` (n, nout): int8 codes into ``y``,
+    saturation flags into ``sat`` (docs/arithmetic.md §3); output j is line line0 + j.
+    Returns the largest |code|."""
+    half = (np.int64(1) << (shift - 1)) if shift > 0 else np.int64(0)
+    m = 0
     for s in range(cur.shape[0]):
-        adc_one(cur[s], ops[s], line0, seed, adc_sigma, gain, shift, offset, y[s], sat[s])
+        ha = hash_prefix(seed, ADC, ops[s])
+        for j in range(cur.shape[1]):
+            v = ((cur[s, j] * gain + half) >> shift) + offset
+            if adc_sigma != 0:
+                v += noise(mix32(ha ^ np.uint64(line0 + j)), adc_sigma)
+            sat[s, j] = v < -128 or v > 127
+            v = min(max(v, -128), 127)
+            y[s, j] = v
+            m = max(m, abs(v))
+    return m
 
 
 @njit(cache=True)

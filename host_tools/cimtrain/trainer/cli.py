@@ -323,7 +323,8 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
 def export(t: Trainer, path: Path) -> Path:
     """The trained chip as a chip image, with each layer's effective weights."""
     from ..model import chip_image
-    extra = {f"w_{i}_{L.kind}": L.w.astype(np.int16) for i, L in enumerate(t.net.layers)}
+    extra = {f"w_{i}_{L.kind}": t.net.weights(L).astype(np.int16)
+             for i, L in enumerate(t.net.layers)}
     return chip_image.save(path, t.preset, t.chip.seed, t.chip.array.g, t.chip.array.wc,
                            fshift=np.array([L.fshift for L in t.net.layers]),
                            bshift=np.array([L.bshift for L in t.net.layers]), **extra)
@@ -339,7 +340,7 @@ def figures(t: Trainer, res: dict, d: Path) -> None:
     for i, L in enumerate(t.net.layers):
         gp = np.concatenate([g[tile, :nr, tc0:tc0 + nc, 0].ravel()
                              for tile, _r0, nr, _c0, nc, tc0 in L.blocks])
-        layers.append((f"{i} {L.kind} {L.R}x{L.C}", gp, L.w))
+        layers.append((f"{i} {L.kind} {L.R}x{L.C}", gp, t.net.weights(L)))
     conductance_png(layers, d / "conductance.png")
 
 

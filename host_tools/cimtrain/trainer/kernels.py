@@ -1,12 +1,14 @@
 """Compiled loops of the trainer: the firmware's per-image work (firmware/network.py,
 fixedpoint.py), command for command, on the model's own kernels (model/kernels.py:
-dot_rows, add_read_noise, adc_one: what vmm_one is made of), so the arithmetic of the
-macro is not written twice.
+currents, add_read_noise, adc: what a VMM command is made of), so the arithmetic of
+the macro is not written twice.  The commands of one layer that share a window run as
+one stack (all live positions of a conv layer, all error vectors of its backward).
 
-Weights and VMM inputs are float64 here: a block's weights are kept C-contiguous, one
-row per output line (its transpose for FWD), so that dot_rows vectorizes (about 7x
-faster per multiply-accumulate than int64 on a strided window, measured).  Every value
-is an integer and every sum below 2**27, so float64 is exact (model/kernels.dot_rows).
+Weights and VMM inputs are float64 here: each block's weights are kept transposed and
+C-contiguous (one row per column of the tile), so that the sums of ``currents`` run
+along contiguous rows and vectorize (float64 4-wide on AVX2; int64 has no vector
+multiply there).  Every value is an integer and every sum below 2**27, so float64 is
+exact (model/kernels.currents).
 
 Why compiled (numba): one LeNet-5 training image issues about 1,000 tile commands, most
 of a few dozen multiply-accumulates each; as numpy calls the per-call overhead alone was
@@ -20,49 +22,84 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..model.kernels import adc_one, add_read_noise, dot_rows, pulse_cell
+from ..model.kernels import adc, add_read_noise, currents, pulse_cell
 
 _M32 = 0xFFFFFFFF
 
 
 @njit(cache=True)
+def _block_t(wt_flat, blocks, b):
+    """Block b's weights transposed, (nc, nr): a view of the flat buffer."""
+    nr, nc, off = blocks[b, 2], blocks[b, 4], blocks[b, 6]
+    return wt_flat[off:off + nc * nr].reshape((nc, nr))
+
+
+@njit(cache=True)
 def forward_layer(x, im2col, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma,
-                  pre, patch, cur, y, sat):
+                  pre, patches):
     """Network._matvec at every position of a layer: pre[p, c] = sum over the row splits
     of the ADC codes of the window p (im2col[p] indexes x; an fc layer has one position).
 
-    ``wt_flat``: each block's weights transposed, (nc, nr) C-order at offset blocks[b, 6].
-    Commands are issued in the firmware's order (positions, then blocks), an all-zero
-    row split skipped; op indices run from op_base.  Returns (commands, largest code).
+    ``wt_flat``: each block's weights transposed, (nc, nr) C-order at offset blocks[b, 6];
+    ``patches``: (npos, R) float64 scratch, left holding the windows.  Commands are
+    numbered in the firmware's order (positions, then blocks; an all-zero row split
+    issues none) from op_base, then each block's run as one stack.
+    Returns (commands, largest code).
     """
     npos, R = im2col.shape
-    k = 0
-    m = 0
-    pre[:, :] = 0
+    nb = blocks.shape[0]
     for p in range(npos):
         for r in range(R):
-            patch[r] = x[im2col[p, r]]
-        for b in range(blocks.shape[0]):
-            r0, nr, c0, nc, tc0, off = blocks[b, 1], blocks[b, 2], blocks[b, 3], \
-                blocks[b, 4], blocks[b, 5], blocks[b, 6]
-            live = False
+            patches[p, r] = x[im2col[p, r]]
+    ops = np.full((npos, nb), -1, dtype=np.int64)
+    k = 0
+    for p in range(npos):
+        for b in range(nb):
+            r0, nr = blocks[b, 1], blocks[b, 2]
             for r in range(r0, r0 + nr):
-                if patch[r] != 0:
-                    live = True
+                if patches[p, r] != 0:
+                    ops[p, b] = (op_base + k) & _M32
+                    k += 1
                     break
-            if not live:
-                continue
-            op = (op_base + k) & _M32
-            k += 1
-            xs = patch[r0:r0 + nr]
-            dot_rows(wt_flat[off:off + nc * nr].reshape((nc, nr)), xs, cur[:nc])
-            add_read_noise(cur[:nc], xs, op, tc0, seed, read_sigma)
-            adc_one(cur[:nc], op, tc0, seed, adc_sigma, 1, shift, 0, y[:nc], sat[:nc])
+    pre[:, :] = 0
+    m = 0
+    for b in range(nb):
+        r0, nr, c0, nc, tc0 = blocks[b, 1], blocks[b, 2], blocks[b, 3], blocks[b, 4], \
+            blocks[b, 5]
+        n = 0
+        for p in range(npos):
+            n += ops[p, b] >= 0
+        if n == 0:
+            continue
+        pos = np.empty(n, dtype=np.int64)
+        xb = np.empty((n, nr), dtype=np.float64)
+        ob = np.empty(n, dtype=np.int64)
+        i = 0
+        for p in range(npos):
+            if ops[p, b] >= 0:
+                pos[i] = p
+                ob[i] = ops[p, b]
+                for r in range(nr):
+                    xb[i, r] = patches[p, r0 + r]
+                i += 1
+        cur = np.empty((n, nc), dtype=np.int64)
+        currents(_block_t(wt_flat, blocks, b), xb, False, cur)
+        add_read_noise(cur, xb, ob, tc0, seed, read_sigma)
+        y = np.empty((n, nc), dtype=np.int64)
+        adc(cur, ob, tc0, seed, adc_sigma, 1, shift, 0, y, np.empty((n, nc), dtype=np.bool_))
+        for i in range(n):
             for j in range(nc):
-                pre[p, c0 + j] += y[j]
-                if y[j] > m:
-                    m = y[j]
+                pre[pos[i], c0 + j] += y[i, j]
+                if y[i, j] > m:
+                    m = y[i, j]
     return k, m
+
+
+@njit(cache=True)
+def relu(pre, act):
+    """fc ReLU: act = sat(pre, 0, 255) (uint8 activation codes)."""
+    for j in range(act.shape[0]):
+        act[j] = min(max(pre[0, j], 0), 255)
 
 
 @njit(cache=True)
@@ -86,23 +123,28 @@ def relu_pool(pre, pool_idx, act, argmax, out):
 
 
 @njit(cache=True)
-def transpose_one(e, w_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma, out, cur, y,
-                  sat):
-    """Network._transpose of one error vector ``e`` (float64 codes): out[r] += the ADC
-    codes of W^T e summed over the column blocks (signed inputs), one command per block
-    from op_base.  ``w_flat``: each block's (nr, nc) weights, C-order at blocks[b, 6].
-    Returns the largest |code|."""
+def transpose(e, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma, out):
+    """Network._transpose of a stack of error vectors e (n, C) float64 codes: out[s, r] +=
+    the ADC codes of W^T e[s] summed over the column blocks (signed inputs).  Commands
+    are numbered vector by vector, block by block, from op_base.  Returns the largest
+    |code|."""
+    n = e.shape[0]
+    nb = blocks.shape[0]
     m = 0
-    for b in range(blocks.shape[0]):
-        r0, nr, c0, nc, off = blocks[b, 1], blocks[b, 2], blocks[b, 3], blocks[b, 4], \
-            blocks[b, 6]
-        op = (op_base + b) & _M32
-        es = e[c0:c0 + nc]
-        dot_rows(w_flat[off:off + nr * nc].reshape((nr, nc)), es, cur[:nr])
-        add_read_noise(cur[:nr], es, op, 0, seed, read_sigma)
-        mb = adc_one(cur[:nr], op, 0, seed, adc_sigma, 1, shift, 0, y[:nr], sat[:nr])
-        for i in range(nr):
-            out[r0 + i] += y[i]
+    for b in range(nb):
+        r0, nr, c0, nc = blocks[b, 1], blocks[b, 2], blocks[b, 3], blocks[b, 4]
+        eb = np.ascontiguousarray(e[:, c0:c0 + nc])
+        ob = np.empty(n, dtype=np.int64)
+        for s in range(n):
+            ob[s] = (op_base + s * nb + b) & _M32
+        cur = np.empty((n, nr), dtype=np.int64)
+        currents(_block_t(wt_flat, blocks, b), eb, True, cur)
+        add_read_noise(cur, eb, ob, 0, seed, read_sigma)
+        y = np.empty((n, nr), dtype=np.int64)
+        mb = adc(cur, ob, 0, seed, adc_sigma, 1, shift, 0, y, np.empty((n, nr), np.bool_))
+        for s in range(n):
+            for i in range(nr):
+                out[s, r0 + i] += y[s, i]
         m = max(m, mb)
     return m
 
@@ -172,43 +214,54 @@ def conv_route(err_pooled, argmax, act, derr):
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def conv_backward(derr, x, im2col, w_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma,
-                  transpose, gsum, err_in, ev, patch, col, cur, y, sat):
+def conv_backward(derr, patches, im2col, wt_flat, blocks, shift, op_base, seed, read_sigma,
+                  adc_sigma, do_transpose, gsum, err_in):
     """Network._conv_backward after routing and normalising ``derr`` (c * npos + p):
     the weight gradient gsum[r, c] summed over positions (float64, exact: |.| < 2**25),
-    and, with ``transpose``, the input error err_in (transposed VMMs per position with
-    any error, then col2im).  Returns (commands, largest |code|)."""
+    and, with ``do_transpose``, the input error err_in (a transposed VMM per position
+    with any error, in position order, then col2im).  ``patches``: the forward's windows.
+    Returns (commands, largest |code|)."""
     npos, R = im2col.shape
     C = gsum.shape[1]
     nb = blocks.shape[0]
     gsum[:, :] = 0
     err_in[:] = 0
-    k = 0
-    m = 0
+    n = 0
     for p in range(npos):
-        any_nz = False
         for c in range(C):
-            ev[c] = derr[c * npos + p]
-            if ev[c] != 0:
-                any_nz = True
-        if not any_nz:
-            continue
+            if derr[c * npos + p] != 0:
+                n += 1
+                break
+    pos = np.empty(n, dtype=np.int64)
+    ev = np.empty((n, C), dtype=np.float64)
+    i = 0
+    for p in range(npos):
+        nz = False
+        for c in range(C):
+            if derr[c * npos + p] != 0:
+                nz = True
+                break
+        if nz:
+            pos[i] = p
+            for c in range(C):
+                ev[i, c] = derr[c * npos + p]
+            i += 1
+    for i in range(n):
+        p = pos[i]
         for r in range(R):
-            patch[r] = x[im2col[p, r]]
-        for r in range(R):
-            pr = patch[r]
+            pr = patches[p, r]
             if pr != 0:
                 for c in range(C):
-                    gsum[r, c] += pr * ev[c]
-        if transpose:
-            col[:] = 0
-            mb = transpose_one(ev, w_flat, blocks, shift, op_base + k, seed, read_sigma,
-                               adc_sigma, col, cur, y, sat)
-            k += nb
-            m = max(m, mb)
-            for r in range(R):
-                err_in[im2col[p, r]] += col[r]
-    return k, m
+                    gsum[r, c] += pr * ev[i, c]
+    if not do_transpose:
+        return 0, 0
+    cols = np.zeros((n, R), dtype=np.int64)
+    m = transpose(ev, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma, cols)
+    for i in range(n):
+        p = pos[i]
+        for r in range(R):
+            err_in[im2col[p, r]] += cols[i, r]
+    return n * nb, m
 
 
 @njit(cache=True)
@@ -247,28 +300,34 @@ def schedule_len(counts, pulse_count_max):
     """Commands firmware update.schedule() issues for one row's pulse counts (>= 0, SET
     and RESET cells together): the fewer of one command per distinct count (staircase)
     and one per set bit of the largest (binary); counts above pulse_count_max split."""
-    vals = np.sort(counts[counts > 0])
-    if vals.shape[0] == 0:
+    n = 0
+    vals = np.empty(counts.shape[0], dtype=np.int64)
+    for c in counts:
+        if c > 0:
+            vals[n] = c
+            n += 1
+    if n == 0:
         return 0
+    vals = np.sort(vals[:n])
     top = vals[-1]
     nbits = 0
     while (np.int64(1) << nbits) <= top:
         nbits += 1
     ndistinct = 1
-    for i in range(1, vals.shape[0]):
+    for i in range(1, n):
         if vals[i] != vals[i - 1]:
             ndistinct += 1
     cmds = 0
     if ndistinct <= nbits:
         prev = 0
-        for i in range(vals.shape[0]):
+        for i in range(n):
             if i == 0 or vals[i] != vals[i - 1]:
                 cmds += (vals[i] - prev + pulse_count_max - 1) // pulse_count_max
                 prev = vals[i]
     else:
         orbits = 0
-        for v in vals:
-            orbits |= v
+        for i in range(n):
+            orbits |= vals[i]
         for b in range(nbits):
             if orbits >> b & 1:
                 cmds += ((np.int64(1) << b) + pulse_count_max - 1) // pulse_count_max
@@ -278,11 +337,12 @@ def schedule_len(counts, pulse_count_max):
 @njit(cache=True)
 def open_loop_update(acc, writes, btab, eps, n_max, rows, cols, g, wc, gmin, gmax, fset,
                      freset, stuck, seed, pulse_sigma, set_amp, reset_amp, vth_set, vth_reset,
-                     k_set, k_reset, wc_max, pulse_count_max, counts):
+                     k_set, k_reset, wc_max, pulse_count_max, counts, wt_flat):
     """Updater._apply_open for one layer: the threshold scan of its accumulators, block
     by block and row by row as the firmware scans them, each crossing weight's pulses
-    applied (G+ of its pair: SET up, RESET down, width 1).  Returns (weights updated,
-    PULSE commands the scheduler issues, pulses)."""
+    applied (G+ of its pair: SET up, RESET down, width 1) and its cached weight
+    (wt_flat: network.py) brought up to date.  Returns (weights updated, PULSE commands
+    the scheduler issues, pulses)."""
     n_upd = 0
     n_cmd = 0
     n_pulses = 0
@@ -315,6 +375,7 @@ def open_loop_update(acc, writes, btab, eps, n_max, rows, cols, g, wc, gmin, gma
                                    gmax[cell], freset[cell], stuck[cell], seed, pulse_sigma,
                                    vth_reset, k_reset, wc_max)
                     n_pulses += abs(n)
+                    wt_flat[btab[b, 6] + j * nr + i] = np.float64(g[cell] - g[cell + 1])
             if hit:
                 n_cmd += schedule_len(counts[:nc], pulse_count_max)
     return n_upd, n_cmd, n_pulses

@@ -4,9 +4,9 @@ Bit for bit what the firmware computes, command for command in its order, so the
 indices that key the read and ADC noise are the same: kernels.py holds the loops
 (compiled), this module the layers, the tile map and the order of the steps.
 
-A layer's weights are kept as its logical matrix W[r, c] (r input, c output; conv:
-r = (ci*k + ky)*k + kx), assembled from its blocks' conductances after every update;
-a block's VMM runs on the window W[r0:r0+nr, c0:c0+nc].
+A layer's weights W[r, c] (r input, c output; conv: r = (ci*k + ky)*k + kx) are cached
+per block for the kernels (wt_flat: each block's window transposed, float64), kept up
+to date with the conductances after every programming step.
 """
 
 from __future__ import annotations
@@ -63,21 +63,15 @@ class Layer:
         # block table: tile r0 nr c0 nc tc0, and the offset of the block's weights in
         # the flat weight buffers (wt_flat: (nc, nr) per block for FWD, w_flat: (nr, nc))
         sizes = [b[2] * b[4] for b in self.blocks]
-        offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        offs = np.cumsum([0, *sizes])[:-1].astype(np.int64)
         self.btab = np.concatenate([np.array(self.blocks, dtype=np.int64).reshape(-1, 6),
                                     offs[:, None]], axis=1)
         self.wt_flat = np.zeros(sum(sizes), dtype=np.float64)
-        self.w_flat = np.zeros(sum(sizes), dtype=np.float64)
         if self.kind == "fc":
             self.im2col = np.arange(self.R, dtype=np.int64)[None, :]
         self.im2col = np.ascontiguousarray(self.im2col, dtype=np.int64)
-        self.w = np.zeros((self.R, self.C), dtype=np.int64)
         self.pre = np.zeros((self.npos, self.C), dtype=np.int64)
-        self.patch = np.zeros(self.R, dtype=np.float64)
-        n = max(self.R, self.C, 64)
-        self.cur = np.zeros(n, dtype=np.int64)
-        self.y = np.zeros(n, dtype=np.int64)
-        self.sat = np.zeros(n, dtype=np.bool_)
+        self.patches = np.zeros((self.npos, self.R), dtype=np.float64)
         self.err_in = np.zeros(self.nin, dtype=np.int64)
         if self.kind == "conv":
             self.pool_idx = np.ascontiguousarray(self.pool_idx, dtype=np.int64)
@@ -86,8 +80,6 @@ class Layer:
             self.out = np.zeros(self.nout, dtype=np.int64)
             self.derr = np.zeros(self.C * self.npos, dtype=np.int64)
             self.gsum = np.zeros((self.R, self.C), dtype=np.float64)
-            self.ev = np.zeros(self.C, dtype=np.float64)
-            self.col = np.zeros(self.R, dtype=np.int64)
         else:
             self.act = np.zeros(self.C, dtype=np.int64)
 
@@ -128,11 +120,17 @@ class Network:
         """Assemble every layer's weight matrix from the conductances (after updates)."""
         g = self.chip.array.g
         for L in self.layers:
-            for (t, r0, nr, c0, nc, tc0), off in zip(L.blocks, L.btab[:, 6]):
+            for (t, _r0, nr, _c0, nc, tc0), off in zip(L.blocks, L.btab[:, 6]):
                 wb = g[t, :nr, tc0:tc0 + nc, 0] - g[t, :nr, tc0:tc0 + nc, 1]
-                L.w[r0:r0 + nr, c0:c0 + nc] = wb
-                L.w_flat[off:off + nr * nc] = wb.ravel()
                 L.wt_flat[off:off + nr * nc] = wb.T.ravel()
+
+    def weights(self, L: Layer) -> np.ndarray:
+        """The layer's effective weights W[r, c] = G+ - G- (int64, R x C), from the array."""
+        g = self.chip.array.g
+        w = np.zeros((L.R, L.C), dtype=np.int64)
+        for t, r0, nr, c0, nc, tc0 in L.blocks:
+            w[r0:r0 + nr, c0:c0 + nc] = g[t, :nr, tc0:tc0 + nc, 0] - g[t, :nr, tc0:tc0 + nc, 1]
+        return w
 
     # -- forward ------------------------------------------------------------------------
     def layer_forward(self, L: Layer, x: np.ndarray) -> np.ndarray:
@@ -140,9 +138,8 @@ class Network:
         buffer until its next call (the logits, a new array, for the last layer)."""
         chip = self.chip
         L.x = x
-        n, m = TK.forward_layer(x, L.im2col, L.wt_flat, L.btab, L.fshift & 63, chip.op, chip.seed,
-                                chip.read_sigma, chip.adc_sigma, L.pre, L.patch, L.cur, L.y,
-                                L.sat)
+        n, m = TK.forward_layer(x, L.im2col, L.wt_flat, L.btab, L.fshift & 63, chip.op,
+                                chip.seed, chip.read_sigma, chip.adc_sigma, L.pre, L.patches)
         chip.take_ops(n)
         chip.n_vmm += n
         if self.calibrating:
@@ -152,7 +149,7 @@ class Network:
             return L.out
         if L is self.layers[-1]:
             return L.pre[0].copy()
-        np.clip(L.pre[0], 0, 255, out=L.act)
+        TK.relu(L.pre, L.act)
         return L.act
 
     def forward(self, pixels: np.ndarray) -> np.ndarray:
@@ -181,10 +178,9 @@ class Network:
                     return
                 e += TK.normalize_err(L.derr)
                 sh = lr_shifts[li] + e + L.fshift
-                n, m = TK.conv_backward(L.derr, L.x, L.im2col, L.w_flat, L.btab, L.bshift, chip.op,
-                                        chip.seed, chip.read_sigma, chip.adc_sigma, li > 0,
-                                        L.gsum, L.err_in, L.ev, L.patch, L.col, L.cur, L.y,
-                                        L.sat)
+                n, m = TK.conv_backward(L.derr, L.patches, L.im2col, L.wt_flat, L.btab,
+                                        L.bshift, chip.op, chip.seed, chip.read_sigma,
+                                        chip.adc_sigma, li > 0, L.gsum, L.err_in)
                 chip.take_ops(n)
                 chip.n_vmm += n
                 if li:
@@ -204,9 +200,9 @@ class Network:
             if not li:
                 return
             L.err_in[:] = 0
-            m = TK.transpose_one(err.astype(np.float64), L.w_flat, L.btab, L.bshift, chip.op,
-                                 chip.seed, chip.read_sigma, chip.adc_sigma, L.err_in, L.cur,
-                                 L.y, L.sat)
+            m = TK.transpose(err.astype(np.float64)[None, :], L.wt_flat, L.btab, L.bshift,
+                             chip.op, chip.seed, chip.read_sigma, chip.adc_sigma,
+                             L.err_in[None, :])
             chip.take_ops(len(L.blocks))
             chip.n_vmm += len(L.blocks)
             L.bmax = max(L.bmax, m)

@@ -140,11 +140,13 @@ class Updater:
 
     # -- after a batch -------------------------------------------------------------------
     def apply(self) -> None:
+        """The threshold scan after a batch (the open-loop scan keeps the network's
+        weight cache up to date as it pulses; write-verify refreshes it after)."""
         if self.mode == "open":
             self._apply_open()
         else:
             self._apply_wv()
-        self.net.refresh_weights()
+            self.net.refresh_weights()
 
     def _apply_open(self) -> None:
         chip, p, dev = self.chip, self.chip.p, self.chip.dev
@@ -156,7 +158,7 @@ class Updater:
                 dev.gmin, dev.gmax, dev.fset, dev.freset, dev.stuck, chip.seed,
                 chip.pulse_sigma, self.set_amp, self.reset_amp, p["VTH_SET_MV"],
                 p["VTH_RESET_MV"], p["K_SET"], p["K_RESET"], (1 << p["WC_BITS"]) - 1,
-                _PULSE_COUNT_MAX, counts)
+                _PULSE_COUNT_MAX, counts, L.wt_flat)
             self.n_updates += n_upd
             chip.pulse_ops(n_cmd)
             chip.n_pulses += n_pulses

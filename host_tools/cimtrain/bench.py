@@ -59,7 +59,18 @@ def bench_icarus_vmm() -> dict:
 TILE_BEGIN, TILE_END = "<!-- tile-bench:begin -->", "<!-- tile-bench:end -->"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m cimtrain.bench", description=__doc__)
+    ap.add_argument("--only", choices=["tile", "trainer"],
+                    help="one benchmark only (default: all)")
+    ap.add_argument("--trainer-images", type=int, default=6000)
+    a = ap.parse_args(argv)
+    if a.only != "tile":
+        from .trainer import bench as trainer_bench
+        trainer_bench.main(["--images", str(a.trainer_images)])
+    if a.only == "trainer":
+        return 0
     RESULTS.mkdir(exist_ok=True)
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
            "date": time.strftime("%Y-%m-%d"),

@@ -69,6 +69,7 @@ class Updater:
         self.reset_amp = cfg["reset_amp"]
         self.n_updates = 0
         self.n_wv_miss = 0
+        self.n_scans_with_updates = 0  # threshold scans that programmed any device
         # programming events per weight (the firmware keeps 4 bits; here the full count)
         self.writes = [np.zeros((L.R, L.C), dtype=np.int64) for L in net.layers]
 
@@ -142,6 +143,11 @@ class Updater:
     def apply(self) -> None:
         """The threshold scan after a batch (the open-loop scan keeps the network's
         weight cache up to date as it pulses; write-verify refreshes it after)."""
+        before = self.n_updates
+        self._scan()
+        self.n_scans_with_updates += self.n_updates > before
+
+    def _scan(self) -> None:
         if self.mode == "open":
             self._apply_open()
         else:

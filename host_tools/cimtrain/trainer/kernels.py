@@ -379,3 +379,52 @@ def open_loop_update(acc, writes, btab, eps, n_max, rows, cols, g, wc, gmin, gma
             if hit:
                 n_cmd += schedule_len(counts[:nc], pulse_count_max)
     return n_upd, n_cmd, n_pulses
+
+
+@njit(cache=True)
+def fc_backward_step(err, x, acc, amax, sh_base, do_transpose, wt_flat, blocks, bshift,
+                     op_base, seed, read_sigma, adc_sigma, err_in, prev_act, relu_mask):
+    """One fc layer of Network.backward: normalise the error (int8 codes, block exponent
+    shift k), accumulate -round(x err >> (sh_base + k)), and with ``do_transpose`` the
+    input error err_in (transposed VMMs; ``relu_mask``: zero where prev_act is 0).
+    Returns (go on, k, commands, largest |code|); go on is False for an all-zero error."""
+    nz = False
+    for v in err:
+        if v != 0:
+            nz = True
+            break
+    if not nz:
+        return False, 0, 0, 0
+    e = err.copy()
+    k = normalize_err(e)
+    fc_grad(acc, x, e, sh_base + k, amax)
+    if not do_transpose:
+        return True, k, 0, 0
+    ef = np.empty((1, e.shape[0]), dtype=np.float64)
+    for j in range(e.shape[0]):
+        ef[0, j] = e[j]
+    err_in[:] = 0
+    m = transpose(ef, wt_flat, blocks, bshift, op_base, seed, read_sigma, adc_sigma,
+                  err_in.reshape((1, err_in.shape[0])))
+    if relu_mask:
+        for i in range(err_in.shape[0]):
+            if prev_act[i] == 0:
+                err_in[i] = 0
+    return True, k, blocks.shape[0], m
+
+
+@njit(cache=True)
+def conv_backward_step(err_pooled, argmax, act, derr, patches, im2col, wt_flat, blocks,
+                       bshift, op_base, seed, read_sigma, adc_sigma, do_transpose, gsum,
+                       err_in, acc, amax, sh_base):
+    """One conv layer of Network.backward: route the pooled error to the max-pool
+    winners, normalise it (shift k), the weight gradient into the accumulators with
+    shift sh_base + k, and with ``do_transpose`` the input error.  Returns (go on, k,
+    commands, largest |code|); go on is False when no error reaches the layer."""
+    if not conv_route(err_pooled, argmax, act, derr):
+        return False, 0, 0, 0
+    k = normalize_err(derr)
+    n, m = conv_backward(derr, patches, im2col, wt_flat, blocks, bshift, op_base, seed,
+                         read_sigma, adc_sigma, do_transpose, gsum, err_in)
+    conv_accumulate(acc, gsum, sh_base + k, amax)
+    return True, k, n, m

@@ -167,50 +167,35 @@ class Network:
     # -- backward -----------------------------------------------------------------------
     def backward(self, err: np.ndarray, lr_shifts: list[int]) -> None:
         """firmware Network.backward: errors back through transposed VMMs, weight
-        gradients into the saturating accumulators (block exponent ``e``)."""
+        gradients into the saturating accumulators.  Block exponent ``e``: the true
+        error of a layer is code * 2**-e; normalising adds its shift k, a transposed VMM
+        subtracts bshift - fshift, and a layer's accumulator step is
+        acc -= (x * err) >> (lr + e + fshift)."""
         chip = self.chip
         e = 0
         layers = self.layers
         for li in range(len(layers) - 1, -1, -1):
             L = layers[li]
+            sh_base = lr_shifts[li] + e + L.fshift
             if L.kind == "conv":
-                if not TK.conv_route(err, L.argmax, L.act, L.derr):
-                    return
-                e += TK.normalize_err(L.derr)
-                sh = lr_shifts[li] + e + L.fshift
-                n, m = TK.conv_backward(L.derr, L.patches, L.im2col, L.wt_flat, L.btab,
-                                        L.bshift, chip.op, chip.seed, chip.read_sigma,
-                                        chip.adc_sigma, li > 0, L.gsum, L.err_in)
-                chip.take_ops(n)
-                chip.n_vmm += n
-                if li:
-                    L.bmax = max(L.bmax, m)
-                    e -= L.bshift - L.fshift
-                    self._autorange(L)
-                TK.conv_accumulate(L.acc, L.gsum, sh, L.amax)
-                if not li:
-                    return
-                err = L.err_in
-                continue
-            if not err.any():
+                go, k, n, m = TK.conv_backward_step(
+                    err, L.argmax, L.act, L.derr, L.patches, L.im2col, L.wt_flat, L.btab,
+                    L.bshift, chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, li > 0,
+                    L.gsum, L.err_in, L.acc, L.amax, sh_base)
+            else:
+                P = layers[li - 1] if li else L
+                go, k, n, m = TK.fc_backward_step(
+                    err, L.x, L.acc, L.amax, sh_base, li > 0, L.wt_flat, L.btab, L.bshift,
+                    chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, L.err_in, P.act,
+                    P.kind == "fc")
+            if not go or not li:
                 return
-            err = err.copy()
-            e += TK.normalize_err(err)
-            TK.fc_grad(L.acc, L.x, err, lr_shifts[li] + e + L.fshift, L.amax)
-            if not li:
-                return
-            L.err_in[:] = 0
-            m = TK.transpose(err.astype(np.float64)[None, :], L.wt_flat, L.btab, L.bshift,
-                             chip.op, chip.seed, chip.read_sigma, chip.adc_sigma,
-                             L.err_in[None, :])
-            chip.take_ops(len(L.blocks))
-            chip.n_vmm += len(L.blocks)
+            e += k
+            chip.take_ops(n)
+            chip.n_vmm += n
             L.bmax = max(L.bmax, m)
             e -= L.bshift - L.fshift
             self._autorange(L)
-            P = layers[li - 1]
-            if P.kind == "fc":  # ReLU derivative; conv: routed in its backward
-                L.err_in[P.act == 0] = 0
             err = L.err_in
 
     @staticmethod

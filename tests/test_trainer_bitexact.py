@@ -74,7 +74,8 @@ CASES = [  # preset, firmware options
     ("seed-chip", ["net=seedcnn", "mode=open", "acc_bits=8", "lr=-12", "batch=3"]),
     ("seed-chip", ["net=seedcnn", "mode=wv", "acc_bits=16", "lr=-13", "thr=20", "batch=6",
                    "seed=3"]),
-    ("default", ["net=lenet5", "mode=open", "acc_bits=16", "batch=4", "n_train=8"]),
+    ("default", ["net=lenet5", "mode=open", "acc_bits=16", "batch=4", "n_train=8",
+                 "init_iters=1"]),
 ]
 
 

@@ -1,10 +1,11 @@
 """The macro as the trainer drives it: the model's array and arithmetic, no bus.
 
 ``Chip`` keeps what the firmware's commands would change in the macro (conductances,
-write counters, the op counter that keys read and ADC noise, the command counters of
-firmware/cim.py) and issues stacks of commands through the model's vectorized
-functions (cimtrain.model.array): the same arithmetic as the register-level model
-that serves the firmware, so both end in the same state.
+write counters, the device-to-device draw, the op counter that keys read and ADC noise,
+the command counters of firmware/cim.py) and issues row reads and pulses through the
+model's array functions; the VMMs run in trainer/kernels.py on the model's kernels.
+The same arithmetic as the register-level model that serves the firmware, so both end
+in the same state.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import regs
-from ..model import kernels as K
 from ..model.array import CimArray
 from ..model.device import d2d
 from ..model.macro import macro_params
 
 M32 = 0xFFFFFFFF
-_SHIFT_MASK = regs.REG_MASK["ADC_SHIFT"]  # the register keeps its field bits only
 
 
 class Chip:
@@ -45,20 +44,6 @@ class Chip:
         op = self.op
         self.op = (op + n) & M32
         return op
-
-    def vmm(self, w: np.ndarray, x: np.ndarray, transpose: bool, ops: np.ndarray,
-            lines: np.ndarray, shift: int) -> np.ndarray:
-        """A stack of VMMs (one per row of ``x``, op indices ``ops`` already taken) on
-        the weight window ``w``: int8 ADC codes (gain 1, offset 0, as the firmware sets)."""
-        ops = np.asarray(ops, dtype=np.int64) & M32
-        x = np.ascontiguousarray(x, dtype=np.int64)
-        cur = np.empty((len(ops), len(lines)), dtype=np.int64)
-        K.vmm_currents(w, x, transpose, ops, lines, self.seed, self.read_sigma, cur)
-        y = np.empty_like(cur)
-        K.adc(cur, ops, lines, self.seed, self.adc_sigma, 1, shift & _SHIFT_MASK, 0, y,
-              np.empty(cur.shape, dtype=np.bool_))
-        self.n_vmm += len(ops)
-        return y
 
     def read_row(self, tile: int, row: int, c0: int, nc: int) -> np.ndarray:
         """READ_ROW of columns c0..c0+nc: (nc, 2) read codes (G+, G-)."""

@@ -19,7 +19,7 @@ from .fixedpoint import ERR_MAX, EXP_Q16, OUT_ERR_SHIFT
 
 
 class MapError(ValueError):
-    pass
+    """The network does not fit the preset's tiles."""
 
 
 class Layer:
@@ -54,14 +54,14 @@ class Layer:
         self.blocks: list[tuple[int, int, int, int, int, int]] = []  # tile r0 nr c0 nc tc0
         self.fshift = 10     # forward ADC shift (calibrated)
         self.bshift = 9      # backward ADC shift (auto-ranged)
-        self.bmax = 0
-        self.maxcode = 0
+        self.bmax = 0        # largest |ADC code| of this sample's backward
+        self.maxcode = 0     # largest forward ADC code (calibration)
         self.x = None        # input codes of the last forward (the backward's)
 
     def finish(self) -> None:
         """Block table and the buffers of one image, once the blocks are placed."""
         # block table: tile r0 nr c0 nc tc0, and the offset of the block's weights in
-        # the flat weight buffers (wt_flat: (nc, nr) per block for FWD, w_flat: (nr, nc))
+        # wt_flat (the block's window transposed, (nc, nr), C order)
         sizes = [b[2] * b[4] for b in self.blocks]
         offs = np.cumsum([0, *sizes])[:-1].astype(np.int64)
         self.btab = np.concatenate([np.array(self.blocks, dtype=np.int64).reshape(-1, 6),
@@ -138,6 +138,9 @@ class Network:
         buffer until its next call (the logits, a new array, for the last layer)."""
         chip = self.chip
         L.x = x
+        # ADC_SHIFT keeps its 6 field bits.  Calibration could try a shift below 0 for a
+        # layer that reads all zero; what the firmware's HAL does with a negative wr32 is
+        # not pinned down (issue 10), so that edge is not known to be bit-exact.
         n, m = TK.forward_layer(x, L.im2col, L.wt_flat, L.btab, L.fshift & 63, chip.op,
                                 chip.seed, chip.read_sigma, chip.adc_sigma, L.pre, L.patches)
         chip.take_ops(n)

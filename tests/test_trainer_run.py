@@ -137,3 +137,31 @@ def test_baseline_visits_the_firmwares_order_and_learns():
     assert stride == t.stride and starts[0] == t.rng.below(600)
     r = train_fp32(cfg, (xi, yi), (xt, yt))
     assert r["images_trained"] == 600 and r["per_epoch"][0]["test_accuracy"] > 0.4
+
+
+def test_sigterm_stops_the_run_and_names_the_checkpoint(tmp_path):
+    """SIGTERM (a CI cancel, kill) mid-training: exit 130 at once, the message names the
+    last checkpoint, and resuming from it finishes the run."""
+    import signal
+    import time
+    cmd = [sys.executable, "-m", "cimtrain.trainer", *SMALL, "--out", str(tmp_path),
+           "--epochs", "200", "--n-train", "100"]
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("*/checkpoint.npz")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list(tmp_path.glob("*/checkpoint.npz")), "no checkpoint within 120 s"
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err[-2000:]
+    ckpt = next(tmp_path.glob("*/checkpoint.npz"))
+    assert f"RESUME={ckpt}" in err
+    epochs = checkpoint.load(ckpt)[1]["epoch"]
+    assert train_main([*SMALL, "--out", str(tmp_path / "r"), "--n-train", "100",
+                       "--resume", str(ckpt), "--epochs", str(epochs + 1)]) == 0

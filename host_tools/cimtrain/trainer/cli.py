@@ -251,6 +251,7 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
     prog = Progress(n * (cfg["epochs"] - t.epoch), "train")
     train_s = 0.0
     eval_s = [0.0]  # learning-curve evaluations inside the epochs: not training time
+    saved = [t.epoch if a.resume else 0]  # epochs in the newest checkpoint
 
     def on_image(k: int) -> None:
         if (k + 1) % 250 == 0 or k + 1 == n:
@@ -281,17 +282,20 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
                             "train_accuracy": t.last_epoch["train_correct"] / max(n, 1),
                             "loss": t.last_epoch["loss_q8"] / 256, **writes_stats(t)})
             save_state(t, ckpt, history, {"curve": curve})
+            saved[0] = t.epoch
             prog.write(f"epoch {t.epoch}: test accuracy {100 * acc:.2f}% ({correct}/"
                        f"{cfg['n_test']}), train {100 * history[-1]['train_accuracy']:.2f}%, "
                        f"writes per weight {history[-1]['writes_per_weight_mean']:.2f} mean / "
                        f"{history[-1]['writes_per_weight_max']} max; checkpoint {ckpt.name}")
     except KeyboardInterrupt:
         prog.close()
-        where = f"{ckpt} (after epoch {len(history)})" \
-            if ckpt.exists() else "none yet (interrupted in the first epoch)"
-        raise Interrupted(f"interrupted in epoch {t.epoch + 1}; last checkpoint: {where}"
-                          + (f"; continue with RESUME={ckpt}" if ckpt.exists() else "")) \
-            from None
+        done = f"after {t.epoch} complete epoch(s) of {cfg['epochs']}"
+        if saved[0]:
+            ck = ckpt if ckpt.exists() else a.resume
+            raise Interrupted(f"interrupted {done}; the newest checkpoint holds epoch "
+                              f"{saved[0]}: continue with RESUME={ck}") from None
+        raise Interrupted(f"interrupted {done}; no checkpoint yet (one is written at "
+                          "each epoch end)") from None
     prog.close()
     t.commit_evaluation()  # the firmware's final evaluation, with its effects
     fw = t.result(correct, pred_digest, digest=True)

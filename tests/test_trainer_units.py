@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "firmware"))
 import fixedpoint as fp  # noqa: E402
 import update  # noqa: E402
 
+from cimtrain.model import macro_params  # noqa: E402
 from cimtrain.trainer import kernels as TK  # noqa: E402
 from cimtrain.trainer import update as tu  # noqa: E402
 from cimtrain.trainer.fixedpoint import EXP_Q16, XorShift32, ln_q8  # noqa: E402
@@ -67,10 +68,12 @@ def test_pulse_plan_matches_the_firmware():
     rnd = random.Random(9)
     steps = np.array([rnd.randint(27, 700) for _ in range(300)])
     gs = np.array([rnd.randint(100, 1000) for _ in range(300)])
+    consts = tu.wv_constants(macro_params("default"), 1800, 1860, 26, 0, 0, 1)
     for is_set in (True, False):
-        amp, cnt = tu.pulse_plan(steps, gs, is_set)
+        mine = [tuple(int(v) for v in TK.pulse_plan(int(s), int(g), is_set, consts))
+                for s, g in zip(steps, gs)]
         fw = [update.pulse_plan(int(s), int(g), is_set) for s, g in zip(steps, gs)]
-        assert list(zip(amp.tolist(), cnt.tolist())) == fw
+        assert mine == fw
 
 
 def test_accumulator_step_rounds_and_saturates_like_the_firmware():

@@ -15,7 +15,6 @@ import numpy as np
 
 from . import kernels as K
 from .device import d2d
-from .noise import Stream, hash_prefix, mix32, noise
 
 
 def _line0(lines) -> int:
@@ -95,16 +94,6 @@ class CimArray:
         return g[..., 0] - g[..., 1]
 
     # -- reads -----------------------------------------------------------------------------
-    def read_window(self, tile: int, r0: int, nr: int, c0: int, nc: int, seed: int, op: int,
-                    read_sigma: int) -> np.ndarray:
-        """Conductances of a window as read cell by cell by op ``op`` (READ_ROW), (nr, nc, 2)."""
-        g = self.g[tile, r0:r0 + nr, c0:c0 + nc, :]
-        if not read_sigma:
-            return g.copy()
-        cells = self.window_cells(tile, r0, nr, c0, nc)
-        h = mix32(hash_prefix(seed, Stream.READ, op) ^ cells.astype(np.uint32))
-        return g + noise(h, read_sigma)
-
     def vmm(self, transpose: bool, tile: int, x: np.ndarray, r0: int, nr: int, c0: int,
             nc: int, seed: int, op: int, read_sigma: int) -> np.ndarray:
         """Column (FWD) or row (TRANS) currents of the window for input codes ``x``.
@@ -120,8 +109,12 @@ class CimArray:
     def read_row(self, tile: int, row: int, c0: int, nc: int, seed: int, op: int,
                  read_sigma: int) -> np.ndarray:
         """READ_ROW: clamped read codes (nc, 2)."""
-        gr = self.read_window(tile, row, 1, c0, nc, seed, op, read_sigma)[0]
-        return np.clip(gr, 0, self.p["GCODE_MAX"])
+        p = self.p
+        out = np.empty((nc, 2), dtype=np.int64)
+        K.read_row(self.g.reshape(-1), tile, row, c0, nc, p["ROWS"], p["COLS"],
+                   int(op) & 0xFFFFFFFF, int(seed) & 0xFFFFFFFF, int(read_sigma),
+                   p["GCODE_MAX"], out)
+        return out
 
     # -- programming -----------------------------------------------------------------------
     def pulse_row(self, tile: int, row: int, pol: int, cols: np.ndarray, is_set: bool,

@@ -154,6 +154,21 @@ def adc(cur, ops, line0, seed, adc_sigma, gain, shift, offset, y, sat):
 
 
 @njit(cache=True)
+def read_row(g, tile, row, c0, nc, rows, cols, op, seed, read_sigma, gcode_max, out):
+    """READ_ROW (docs/arithmetic.md §3) of columns c0..c0+nc of one row into out (nc, 2):
+    each cell read once with read noise keyed by (op, cell), clamped to the code range.
+    ``g``: the array's flat conductances."""
+    hr = hash_prefix(seed, READ, op)
+    for j in range(nc):
+        for pol in range(2):
+            cell = ((tile * rows + row) * cols + c0 + j) * 2 + pol
+            r = g[cell]
+            if read_sigma != 0:
+                r += noise(mix32(hr ^ np.uint64(cell)), read_sigma)
+            out[j, pol] = min(max(r, 0), gcode_max)
+
+
+@njit(cache=True)
 def step_fraction(od, width, k):
     """Q0.16 fraction of the remaining span one pulse of overdrive od (mV) moves."""
     return min((od * width * k) >> 4, 65535) if od > 0 else 0

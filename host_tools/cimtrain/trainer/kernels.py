@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from ..model.kernels import adc, add_read_noise, currents, pulse_cell
+from ..model.kernels import read_row as read_row_k
 
 _M32 = 0xFFFFFFFF
 
@@ -428,3 +429,197 @@ def conv_backward_step(err_pooled, argmax, act, derr, patches, im2col, wt_flat, 
                          read_sigma, adc_sigma, do_transpose, gsum, err_in)
     conv_accumulate(acc, gsum, sh_base + k, amax)
     return True, k, n, m
+
+
+# -- write-verify (firmware update.py) ------------------------------------------------
+# Constants of the write-verify path, packed into one int64 array ``wp`` (update.py
+# builds it from the spec and the firmware's constants).
+WP_ROWS, WP_COLS, WP_GCODE_MAX, WP_GMIN_NOM, WP_GMAX_NOM = 0, 1, 2, 3, 4
+WP_VTH_SET, WP_VTH_RESET, WP_K_SET, WP_K_RESET, WP_WC_MAX = 5, 6, 7, 8, 9
+WP_AMP_LO, WP_AMP_TOP, WP_WV_MAX_COUNT, WP_PULSE_COUNT_MAX = 10, 11, 12, 13
+WP_SET_AMP, WP_RESET_AMP, WP_TOL, WP_READ_SIGMA, WP_PULSE_SIGMA, WP_SEED = \
+    14, 15, 16, 17, 18, 19
+WP_SIZE = 20
+
+
+@njit(cache=True)
+def pulse_plan(step, g, is_set, wp):
+    """firmware update.pulse_plan: (amplitude mV, count) of a move of ``step`` codes."""
+    if is_set:
+        span = wp[WP_GMAX_NOM] - g
+        k, vth = wp[WP_K_SET], wp[WP_VTH_SET]
+    else:
+        span = g - wp[WP_GMIN_NOM]
+        k, vth = wp[WP_K_RESET], wp[WP_VTH_RESET]
+    if span < 8:
+        span = 8
+    a = (step << 16) // span
+    amp_hi = wp[WP_AMP_TOP]
+    od = (a << 4) // k
+    if vth + od <= amp_hi:
+        return min(max(vth + od, wp[WP_AMP_LO]), amp_hi), 1
+    a_hi = ((amp_hi - vth) * k) >> 4
+    return amp_hi, min(max(a // a_hi, 1), wp[WP_WV_MAX_COUNT])
+
+
+@njit(cache=True)
+def _pulse(g, wc, cell, n, amp, is_set, gmin, gmax, fset, freset, stuck, wp):
+    if is_set:
+        pulse_cell(g, wc, cell, n, amp, True, 1, gmin[cell], gmax[cell], fset[cell],
+                   stuck[cell], wp[WP_SEED], wp[WP_PULSE_SIGMA], wp[WP_VTH_SET], wp[WP_K_SET],
+                   wp[WP_WC_MAX])
+    else:
+        pulse_cell(g, wc, cell, n, amp, False, 1, gmin[cell], gmax[cell], freset[cell],
+                   stuck[cell], wp[WP_SEED], wp[WP_PULSE_SIGMA], wp[WP_VTH_RESET],
+                   wp[WP_K_RESET], wp[WP_WC_MAX])
+
+
+@njit(cache=True)
+def write_verify(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op, gmin, gmax,
+                 fset, freset, stuck, wp, counters):
+    """firmware Updater.write_verify of one row: program columns c0 + j with tgt[pol, j]
+    >= 0 to within +-tol, at most ``iters`` rounds of (read, pulse every cell outside).
+    ``rb`` (nc, 2): the row's read in hand when ``have_read``.  ``op``: the op counter
+    (reads and PULSE commands advance it).  counters += [reads, pulse commands, pulses].
+    Returns (cells outside tolerance at the last read, op)."""
+    rows, cols, tol = wp[WP_ROWS], wp[WP_COLS], wp[WP_TOL]
+    top = wp[WP_AMP_TOP]
+    coarse = np.zeros(nc, dtype=np.int64)
+    fine = np.zeros(nc, dtype=np.int64)  # +1 SET, -1 RESET
+    left = 0
+    for it in range(iters + 1):
+        if it > 0 or not have_read:
+            read_row_k(g, tile, row, c0, nc, rows, cols, op, wp[WP_SEED], wp[WP_READ_SIGMA],
+                       wp[WP_GCODE_MAX], rb)
+            op = (op + 1) & _M32
+            counters[0] += 1
+        left = 0
+        for pol in range(npols):
+            coarse[:] = 0
+            fine[:] = 0
+            s_err = r_err = np.int64(1) << 20
+            s_g = r_g = 0
+            any_c = any_f = False
+            for j in range(nc):
+                t = tgt[pol, j]
+                if t < 0:
+                    continue
+                gj = rb[j, pol]
+                d = t - gj
+                if -tol <= d <= tol:
+                    continue
+                left += 1
+                if d > 0:
+                    n = pulse_plan(d, gj, True, wp)[1]
+                    if n > 1:
+                        coarse[j] = n
+                        any_c = True
+                    else:
+                        fine[j] = 1
+                        any_f = True
+                        if d < s_err:
+                            s_err, s_g = d, gj
+                else:
+                    n = pulse_plan(-d, gj, False, wp)[1]
+                    if n > 1:
+                        coarse[j] = -n
+                        any_c = True
+                    else:
+                        fine[j] = -1
+                        any_f = True
+                        if -d < r_err:
+                            r_err, r_g = -d, gj
+            if it == iters:
+                continue
+            if any_c:
+                ncmd = schedule_len(np.abs(coarse), wp[WP_PULSE_COUNT_MAX])
+                op = (op + ncmd) & _M32
+                counters[1] += ncmd
+                for j in range(nc):
+                    if coarse[j] != 0:
+                        cell = ((tile * rows + row) * cols + c0 + j) * 2 + pol
+                        _pulse(g, wc, cell, abs(coarse[j]), top, coarse[j] > 0, gmin, gmax,
+                               fset, freset, stuck, wp)
+                        counters[2] += abs(coarse[j])
+            if any_f:
+                sa = pulse_plan(s_err, s_g, True, wp)[0] if s_err < (1 << 20) \
+                    else wp[WP_SET_AMP]
+                ra = pulse_plan(r_err, r_g, False, wp)[0] if r_err < (1 << 20) \
+                    else wp[WP_RESET_AMP]
+                op = (op + 1) & _M32
+                counters[1] += 1
+                for j in range(nc):
+                    if fine[j] != 0:
+                        cell = ((tile * rows + row) * cols + c0 + j) * 2 + pol
+                        _pulse(g, wc, cell, 1, sa if fine[j] > 0 else ra, fine[j] > 0, gmin,
+                               gmax, fset, freset, stuck, wp)
+                        counters[2] += 1
+        if left == 0:
+            return 0, op
+    return left, op
+
+
+@njit(cache=True)
+def program_layer(g, wc, btab, targets, ref, iters, op, gmin, gmax, fset, freset, stuck, wp,
+                  counters):
+    """Updater.program_initial for one layer: every pair of each block row to
+    (targets[...], ref), write-verified; ``targets`` in the firmware's draw order
+    (blocks, rows, columns).  Returns (cells outside at the last reads, op)."""
+    miss = 0
+    k = 0
+    rb = np.zeros((wp[WP_COLS], 2), dtype=np.int64)
+    for b in range(btab.shape[0]):
+        tile, nr, nc, tc0 = btab[b, 0], btab[b, 2], btab[b, 4], btab[b, 5]
+        tgt = np.empty((2, nc), dtype=np.int64)
+        for i in range(nr):
+            for j in range(nc):
+                tgt[0, j] = targets[k]
+                tgt[1, j] = ref
+                k += 1
+            left, op = write_verify(g, wc, tile, i, tc0, nc, tgt, 2, iters, rb[:nc], False,
+                                    op, gmin, gmax, fset, freset, stuck, wp, counters)
+            miss += left
+    return miss, op
+
+
+@njit(cache=True)
+def wv_update(acc, writes, btab, thr, frac, iters, op, g, wc, gmin, gmax, fset, freset, stuck,
+              wp, counters):
+    """Updater._apply_wv for one layer: every block row with an accumulator at or past
+    +-thr is read, its crossing cells get the target G+ + round(acc) (clamped to the
+    nominal range), their accumulators clear, and the row is write-verified.
+    counters += [reads, pulse commands, pulses, weights updated, cells missed].
+    Returns op."""
+    half = (np.int64(1) << (frac - 1)) if frac > 0 else np.int64(0)
+    rb = np.zeros((wp[WP_COLS], 2), dtype=np.int64)
+    for b in range(btab.shape[0]):
+        tile, r0, nr, c0, nc, tc0 = btab[b, 0], btab[b, 1], btab[b, 2], btab[b, 3], \
+            btab[b, 4], btab[b, 5]
+        tgt = np.full((1, nc), -1, dtype=np.int64)
+        for i in range(nr):
+            hit = False
+            for j in range(nc):
+                a = acc[r0 + i, c0 + j]
+                if a >= thr or a <= -thr:
+                    hit = True
+                    break
+            if not hit:
+                continue
+            read_row_k(g, tile, i, tc0, nc, wp[WP_ROWS], wp[WP_COLS], op, wp[WP_SEED],
+                       wp[WP_READ_SIGMA], wp[WP_GCODE_MAX], rb[:nc])
+            op = (op + 1) & _M32
+            counters[0] += 1
+            for j in range(nc):
+                a = acc[r0 + i, c0 + j]
+                if a >= thr or a <= -thr:
+                    d = (a + half) >> frac
+                    tgt[0, j] = min(max(rb[j, 0] + d, wp[WP_GMIN_NOM]), wp[WP_GMAX_NOM])
+                    acc[r0 + i, c0 + j] = 0
+                    counters[3] += 1
+                    writes[r0 + i, c0 + j] += 1
+                else:
+                    tgt[0, j] = -1
+            left, op = write_verify(g, wc, tile, i, tc0, nc, tgt, 1, iters, rb[:nc], True, op,
+                                    gmin, gmax, fset, freset, stuck, wp, counters)
+            counters[4] += left
+    return op

@@ -4,9 +4,8 @@ initial weights, and the number of PULSE commands the firmware's scheduler issue
 Pulses are applied cell by cell (a cell's pulses are all of one kind and amplitude
 within a command group, and pulse noise is keyed by (cell, write count)), so how the
 scheduler groups them into commands does not change the state; only the number of
-commands matters (the op counter), and ``schedule_len`` computes it.  The open-loop
-scan (the default, once per batch) is compiled (kernels.open_loop_update); write-verify
-and the initial programming run here, row by row, on numpy.
+commands matters (the op counter), and ``schedule_len`` computes it.  The loops are
+compiled (kernels.open_loop_update, wv_update, program_layer, write_verify).
 """
 
 from __future__ import annotations
@@ -33,25 +32,22 @@ def schedule_len(counts: np.ndarray) -> int:
     return int(TK.schedule_len(np.asarray(counts, dtype=np.int64), _PULSE_COUNT_MAX))
 
 
-def pulse_plan(step: np.ndarray, g: np.ndarray, is_set: bool) -> tuple[np.ndarray, np.ndarray]:
-    """firmware update.pulse_plan, vectorized: (amplitude mV, count) per cell."""
-    step = np.asarray(step, dtype=np.int64)
-    g = np.asarray(g, dtype=np.int64)
-    if is_set:
-        span = P["GMAX_NOM"] - g
-        k, vth = P["K_SET"], P["VTH_SET_MV"]
-    else:
-        span = g - P["GMIN_NOM"]
-        k, vth = P["K_RESET"], P["VTH_RESET_MV"]
-    span = np.maximum(span, 8)
-    a = (step << 16) // span
-    amp_hi = min(_AMP_HI, P["AMP_MAX_MV"])
-    od = (a << 4) // k
-    one = vth + od <= amp_hi
-    a_hi = ((amp_hi - vth) * k) >> 4
-    amp = np.where(one, np.clip(vth + od, _AMP_LO, amp_hi), amp_hi)
-    count = np.where(one, 1, np.clip(a // a_hi, 1, _WV_MAX_COUNT))
-    return amp, count
+def wv_constants(p: dict, set_amp: int, reset_amp: int, tol: int, read_sigma: int,
+                 pulse_sigma: int, seed: int) -> np.ndarray:
+    """The constants of the write-verify kernels, packed (kernels.WP_*)."""
+    wp = np.zeros(TK.WP_SIZE, dtype=np.int64)
+    for i, v in ((TK.WP_ROWS, p["ROWS"]), (TK.WP_COLS, p["COLS"]),
+                 (TK.WP_GCODE_MAX, p["GCODE_MAX"]), (TK.WP_GMIN_NOM, p["GMIN_NOM"]),
+                 (TK.WP_GMAX_NOM, p["GMAX_NOM"]), (TK.WP_VTH_SET, p["VTH_SET_MV"]),
+                 (TK.WP_VTH_RESET, p["VTH_RESET_MV"]), (TK.WP_K_SET, p["K_SET"]),
+                 (TK.WP_K_RESET, p["K_RESET"]), (TK.WP_WC_MAX, (1 << p["WC_BITS"]) - 1),
+                 (TK.WP_AMP_LO, _AMP_LO), (TK.WP_AMP_TOP, min(_AMP_HI, p["AMP_MAX_MV"])),
+                 (TK.WP_WV_MAX_COUNT, _WV_MAX_COUNT), (TK.WP_PULSE_COUNT_MAX, _PULSE_COUNT_MAX),
+                 (TK.WP_SET_AMP, set_amp), (TK.WP_RESET_AMP, reset_amp), (TK.WP_TOL, tol),
+                 (TK.WP_READ_SIGMA, read_sigma), (TK.WP_PULSE_SIGMA, pulse_sigma),
+                 (TK.WP_SEED, seed & 0xFFFFFFFF)):
+        wp[i] = v
+    return wp
 
 
 class Updater:
@@ -73,68 +69,39 @@ class Updater:
         # programming events per weight (the firmware keeps 4 bits; here the full count)
         self.writes = [np.zeros((L.R, L.C), dtype=np.int64) for L in net.layers]
 
-    # -- write-verify of some cells of one row -----------------------------------------
-    def write_verify(self, tile: int, row: int, c0: int, nc: int, tgt_p: np.ndarray,
-                     tgt_n: np.ndarray | None = None, iters: int = -1,
-                     rb: np.ndarray | None = None) -> int:
-        """firmware Updater.write_verify; ``rb``: the row's read already in hand."""
+    def _wp(self) -> np.ndarray:
         chip = self.chip
-        tol = self.tol
-        pols = (0, 1) if tgt_n is not None else (0,)
-        if iters < 0:
-            iters = self.iters
-        cols = c0 + np.arange(nc)
-        top = min(_AMP_HI, P["AMP_MAX_MV"])
-        left = 0
-        for it in range(iters + 1):
-            if it or rb is None:
-                rb = chip.read_row(tile, row, c0, nc)
-            left = 0
-            for pol in pols:
-                tgt = tgt_n if pol else tgt_p
-                g = rb[:, pol]
-                d = tgt - g
-                out = (tgt >= 0) & ((d < -tol) | (d > tol))
-                left += int(out.sum())
-                if it == iters or not out.any():
-                    continue
-                up, down = out & (d > 0), out & (d < 0)
-                n_up = pulse_plan(d, g, True)[1]
-                n_dn = pulse_plan(-d, g, False)[1]
-                coarse_s, coarse_r = up & (n_up > 1), down & (n_dn > 1)
-                fine_s, fine_r = up & (n_up <= 1), down & (n_dn <= 1)
-                cells = chip.cell_index(tile, row, cols, pol)
-                if coarse_s.any() or coarse_r.any():
-                    counts = np.where(coarse_s, n_up, 0) + np.where(coarse_r, n_dn, 0)
-                    chip.pulse_ops(schedule_len(counts))
-                    chip.pulse(cells[coarse_s], True, top, n_up[coarse_s])
-                    chip.pulse(cells[coarse_r], False, top, n_dn[coarse_r])
-                if fine_s.any() or fine_r.any():
-                    sa, ra = self.set_amp, self.reset_amp
-                    if fine_s.any():  # sized for the nearest (first smallest d) cell
-                        j = np.flatnonzero(fine_s)[np.argmin(d[fine_s])]
-                        sa = int(pulse_plan(d[j], g[j], True)[0])
-                    if fine_r.any():
-                        j = np.flatnonzero(fine_r)[np.argmin(-d[fine_r])]
-                        ra = int(pulse_plan(-d[j], g[j], False)[0])
-                    chip.pulse_ops(1)
-                    chip.pulse(cells[fine_s], True, sa, np.ones(int(fine_s.sum()), np.int64))
-                    chip.pulse(cells[fine_r], False, ra, np.ones(int(fine_r.sum()), np.int64))
-            if not left:
-                return 0
-        return left
+        return wv_constants(chip.p, self.set_amp, self.reset_amp, self.tol, chip.read_sigma,
+                            chip.pulse_sigma, chip.seed)
+
+    def _device(self) -> tuple:
+        chip, dev = self.chip, self.chip.dev
+        return (chip.array.g.reshape(-1), chip.array.wc.reshape(-1), dev.gmin, dev.gmax,
+                dev.fset, dev.freset, dev.stuck)
+
+    def _count(self, counters: np.ndarray) -> None:
+        chip = self.chip
+        chip.n_read += int(counters[0])
+        chip.n_pulse_ops += int(counters[1])
+        chip.n_pulses += int(counters[2])
 
     # -- initialisation ------------------------------------------------------------------
     def program_initial(self, rng: XorShift32, init_amp: int, iters: int) -> int:
-        """Every pair to (REF + U(-a, a), REF), write-verified row by row."""
+        """Every pair to (REF + U(-a, a), REF), write-verified row by row (the targets
+        drawn from the firmware's PRNG in its order: layers, blocks, rows, columns)."""
+        chip = self.chip
+        g, wc, gmin, gmax, fset, freset, stuck = self._device()
+        wp = self._wp()
         miss = 0
         for L in self.net.layers:
-            for tile, _r0, nr, _c0, nc, tc0 in L.blocks:
-                tn = np.full(nc, REF, dtype=np.int64)
-                for i in range(nr):
-                    tp = np.array([REF + rng.symmetric(init_amp) for _ in range(nc)],
-                                  dtype=np.int64)
-                    miss += self.write_verify(tile, i, tc0, nc, tp, tn, iters)
+            n = sum(nr * nc for _t, _r0, nr, _c0, nc, _tc0 in L.blocks)
+            targets = np.array([REF + rng.symmetric(init_amp) for _ in range(n)],
+                               dtype=np.int64)
+            counters = np.zeros(5, dtype=np.int64)
+            m, chip.op = TK.program_layer(g, wc, L.btab, targets, REF, iters, chip.op, gmin,
+                                          gmax, fset, freset, stuck, wp, counters)
+            self._count(counters)
+            miss += m
         self.n_wv_miss += miss
         self.net.refresh_weights()
         return miss
@@ -170,20 +137,14 @@ class Updater:
             chip.n_pulses += n_pulses
 
     def _apply_wv(self) -> None:
-        thr, frac = self.thr, self.acc_frac
-        half = (1 << (frac - 1)) if frac else 0
+        chip = self.chip
+        g, wc, gmin, gmax, fset, freset, stuck = self._device()
+        wp = self._wp()
         for L, writes in zip(self.net.layers, self.writes):
-            hit_all = (L.acc >= thr) | (L.acc <= -thr)
-            if not hit_all.any():
-                continue
-            for tile, r0, nr, c0, nc, tc0 in L.blocks:
-                for i in np.flatnonzero(hit_all[r0:r0 + nr, c0:c0 + nc].any(axis=1)):
-                    a = L.acc[r0 + i, c0:c0 + nc]
-                    hit = (a >= thr) | (a <= -thr)
-                    rb = self.chip.read_row(tile, int(i), tc0, nc)
-                    d = (a + half) >> frac
-                    tp = np.where(hit, np.clip(rb[:, 0] + d, P["GMIN_NOM"], P["GMAX_NOM"]), -1)
-                    a[hit] = 0
-                    self.n_updates += int(hit.sum())
-                    writes[r0 + i, c0:c0 + nc] += hit
-                    self.n_wv_miss += self.write_verify(tile, int(i), tc0, nc, tp, rb=rb)
+            counters = np.zeros(5, dtype=np.int64)
+            chip.op = TK.wv_update(L.acc, writes, L.btab, self.thr, self.acc_frac, self.iters,
+                                   chip.op, g, wc, gmin, gmax, fset, freset, stuck, wp,
+                                   counters)
+            self._count(counters)
+            self.n_updates += int(counters[3])
+            self.n_wv_miss += int(counters[4])

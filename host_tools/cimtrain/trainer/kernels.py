@@ -301,34 +301,51 @@ def schedule_len(counts, pulse_count_max):
     """Commands firmware update.schedule() issues for one row's pulse counts (>= 0, SET
     and RESET cells together): the fewer of one command per distinct count (staircase)
     and one per set bit of the largest (binary); counts above pulse_count_max split."""
-    n = 0
-    vals = np.empty(counts.shape[0], dtype=np.int64)
+    seen = np.uint64(0)  # counts 1..63 as a bit set: no allocation for the usual case
+    top = 0
+    orbits = 0
+    big = False
     for c in counts:
         if c > 0:
-            vals[n] = c
-            n += 1
-    if n == 0:
+            top = max(top, c)
+            orbits |= c
+            if c < 64:
+                seen |= np.uint64(1) << np.uint64(c)
+            else:
+                big = True
+    if top == 0:
         return 0
-    vals = np.sort(vals[:n])
-    top = vals[-1]
     nbits = 0
     while (np.int64(1) << nbits) <= top:
         nbits += 1
-    ndistinct = 1
-    for i in range(1, n):
-        if vals[i] != vals[i - 1]:
-            ndistinct += 1
-    cmds = 0
-    if ndistinct <= nbits:
-        prev = 0
-        for i in range(n):
+    if big:  # rare: counts of 64 and more, sort them
+        vals = np.sort(counts[counts > 0])
+        distinct = np.empty(vals.shape[0], dtype=np.int64)
+        nd = 0
+        for i in range(vals.shape[0]):
             if i == 0 or vals[i] != vals[i - 1]:
-                cmds += (vals[i] - prev + pulse_count_max - 1) // pulse_count_max
-                prev = vals[i]
+                distinct[nd] = vals[i]
+                nd += 1
     else:
-        orbits = 0
-        for i in range(n):
-            orbits |= vals[i]
+        distinct = np.empty(0, dtype=np.int64)
+        nd = 0
+        v = seen
+        while v:
+            nd += 1
+            v &= v - np.uint64(1)
+    cmds = 0
+    if nd <= nbits:  # staircase: one command per step between distinct counts
+        prev = 0
+        if big:
+            for i in range(nd):
+                cmds += (distinct[i] - prev + pulse_count_max - 1) // pulse_count_max
+                prev = distinct[i]
+        else:
+            for d in range(1, 64):
+                if seen >> np.uint64(d) & np.uint64(1):
+                    cmds += (d - prev + pulse_count_max - 1) // pulse_count_max
+                    prev = d
+    else:  # binary: one command per set bit of any count
         for b in range(nbits):
             if orbits >> b & 1:
                 cmds += ((np.int64(1) << b) + pulse_count_max - 1) // pulse_count_max

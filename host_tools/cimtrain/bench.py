@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cimtrain.bench", description=__doc__)
     ap.add_argument("--only", choices=["tile", "trainer"],
                     help="one benchmark only (default: all)")
-    ap.add_argument("--trainer-images", type=int, default=6000)
+    ap.add_argument("--trainer-images", type=int, default=60000)
     a = ap.parse_args(argv)
     if a.only != "tile":
         from .trainer import bench as trainer_bench

@@ -40,7 +40,9 @@ def curve_png(runs: list[dict], out: Path, title: str = "") -> Path:
                     "o", ms=7, mfc="none", label=f"{label}: epoch end, {r.get('n_test')} test")
     ax.set_xlabel("training images seen")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
+    accs = [100 * p["test_accuracy"] for r in runs for p in (r.get("curve") or [])]
+    accs += [100 * e["test_accuracy"] for r in runs for e in (r.get("per_epoch") or [])]
+    ax.set_ylim(max(0, 10 * int(min(accs, default=0) // 10) - 5) if accs else 0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "cimtrain: test accuracy")

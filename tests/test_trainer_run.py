@@ -165,3 +165,10 @@ def test_sigterm_stops_the_run_and_names_the_checkpoint(tmp_path):
     epochs = checkpoint.load(ckpt)[1]["epoch"]
     assert train_main([*SMALL, "--out", str(tmp_path / "r"), "--n-train", "100",
                        "--resume", str(ckpt), "--epochs", str(epochs + 1)]) == 0
+
+
+def test_resume_of_a_finished_run_says_to_raise_epochs(tmp_path, capsys):
+    run_cli(tmp_path, "--epochs", "1")
+    ckpt = next(tmp_path.glob("*/checkpoint.npz"))
+    assert train_main([*SMALL, "--out", str(tmp_path), "--resume", str(ckpt)]) == 2
+    assert "already holds 1 epoch(s)" in capsys.readouterr().err

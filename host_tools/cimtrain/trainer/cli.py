@@ -224,6 +224,12 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
         history, curve = meta["history"], meta.get("curve", [])
         if a.epochs > t.cfg["epochs"]:
             t.cfg["epochs"] = a.epochs
+        if t.epoch >= t.cfg["epochs"]:
+            raise CheckpointError(f"{a.resume} already holds {t.epoch} epoch(s): raise "
+                                  f"EPOCHS (--epochs) above {t.epoch} to train on")
+        if a.args:
+            print("train: note: options come from the checkpoint; "
+                  f"{' '.join(a.args)} ignored", flush=True)
         print(f"train: resumed {a.resume} after epoch {t.epoch} ({t.seen} images); "
               f"{t.cfg['epochs'] - t.epoch} epoch(s) to go", flush=True)
         name = a.name or Path(a.resume).parent.name.split("-", 2)[-1] + "-resumed"

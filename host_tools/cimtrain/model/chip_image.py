@@ -25,10 +25,13 @@ serve it as trained; another seed models moving the image to another chip).
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
+
+from ..fileio import write_atomic
 
 FORMAT, VERSION = "cimtrain-chip-image", 1
 
@@ -40,18 +43,10 @@ class ChipImageError(ValueError):
 def save(path: str | os.PathLike, preset: str, seed: int, g: np.ndarray, wc: np.ndarray,
          **extra: np.ndarray) -> Path:
     """Write a chip image atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, format=FORMAT, version=VERSION, preset=preset,
-                                seed=int(seed), g=g.astype(np.uint16), wc=wc.astype(np.uint16),
-                                **extra)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, format=FORMAT, version=VERSION, preset=preset, seed=int(seed),
+                        g=g.astype(np.uint16), wc=wc.astype(np.uint16), **extra)
+    path = write_atomic(path, buf.getvalue())
     return path
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fileio import write_atomic
+
 FORMAT, VERSION = "cimtrain-trainer-checkpoint", 1
 
 
@@ -45,15 +47,7 @@ def save(path: str | os.PathLike, arrays: dict, meta: dict) -> Path:
     body["sha256"] = np.array(_digest(body))
     buf = io.BytesIO()
     np.savez(buf, **body)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, buf.getvalue())
     return path
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import dataset, regs
+from ..fileio import write_atomic
 from . import options
 from .checkpoint import CheckpointError
 from .loop import Trainer, load_state, save_state
@@ -113,9 +114,7 @@ def run_dir(out: Path, name: str) -> Path:
 
 def publish(out: Path, d: Path, res: dict) -> None:
     """results/train.json and results/latest for the newest run."""
-    tmp = out / "train.json.tmp"
-    tmp.write_text(json.dumps(res, indent=1) + "\n")
-    os.replace(tmp, out / "train.json")
+    write_atomic(out / "train.json", (json.dumps(res, indent=1) + "\n").encode())
     link = out / "latest"
     if link.is_symlink() or not link.exists():
         tmp_link = out / ".latest.tmp"

@@ -3,14 +3,16 @@
 The firmware (firmware/*.py, MicroPython) owns its option names and defaults
 (``train.DEFAULTS``), its network specs (``network.LENET5``, ...) and its fixed-point
 constants (``fixedpoint.LOGIT_SHIFT``, ``update.REF``, ...).  The trainer reads them
-from those files with ``ast`` (literals only, nothing is executed), so a changed default
-or constant in the firmware is the trainer's too, and nothing is copied by hand.
+from those files with ``ast`` (literals only, nothing is executed), and runs
+firmware/fixedpoint.py itself (``load_module``: its PRNG and tables), so a changed
+default or constant in the firmware is the trainer's too, and nothing is copied by hand.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
 from pathlib import Path
 
 FIRMWARE = Path(__file__).resolve().parents[3] / "firmware"
@@ -66,3 +68,14 @@ def networks() -> dict:
 
 def constant(module: str, name: str):
     return module_constants(module)[name]
+
+
+@functools.cache
+def load_module(name: str):
+    """firmware/<name>.py imported as a private module (not on sys.path), for modules that
+    import nothing of the firmware's own (fixedpoint): the host runs the same code."""
+    spec = importlib.util.spec_from_file_location(f"cimtrain._firmware_{name}",
+                                                  FIRMWARE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

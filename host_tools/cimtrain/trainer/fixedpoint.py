@@ -1,34 +1,23 @@
 """The firmware's fixed-point constants and tables on the host (firmware/fixedpoint.py
 documents the formats once); the per-image helpers are compiled, in kernels.py.
 
-Same integers out for the same integers in: tests/test_trainer_units.py checks each
-against the firmware's scalar one.  Constants come from the firmware source
-(firmware_src), not from copies.
+firmware/fixedpoint.py itself is loaded (firmware_src.load_module): its constants, its
+EXP_Q16 table and its PRNG are the host's, not copies.  ln_q8 (the loss, reporting only)
+is a table search here; tests/test_trainer_units.py checks it against the firmware's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .firmware_src import constant
+from .firmware_src import load_module
 
-LOGIT_SHIFT = constant("fixedpoint", "LOGIT_SHIFT")
-OUT_ERR_SHIFT = constant("fixedpoint", "OUT_ERR_SHIFT")
-ERR_MAX = constant("fixedpoint", "ERR_MAX")
-_EXP_STEP_Q30 = constant("fixedpoint", "_EXP_STEP_Q30")
-_Q16_ONE = constant("fixedpoint", "_Q16_ONE")
+_FW = load_module("fixedpoint")
 
-
-def _exp_table() -> np.ndarray:
-    t = np.zeros(256, dtype=np.int64)
-    v = 1 << 30
-    for d in range(256):
-        t[d] = (v + (1 << 13)) >> 14
-        v = (v * _EXP_STEP_Q30 + (1 << 29)) >> 30
-    return t
-
-
-EXP_Q16 = _exp_table()  # EXP_Q16[d] = round(65536 * exp(-d / 16)) (+-1)
+LOGIT_SHIFT = _FW.LOGIT_SHIFT
+OUT_ERR_SHIFT = _FW.OUT_ERR_SHIFT
+ERR_MAX = _FW.ERR_MAX
+EXP_Q16 = np.array(_FW.EXP_Q16, dtype=np.int64)  # round(65536 exp(-d / 16)), the firmware's
 
 
 def ln_q8(p_q16: int) -> int:
@@ -45,22 +34,4 @@ def argmax_first(v) -> int:
     return int(np.argmax(v))
 
 
-class XorShift32:
-    """The firmware's xorshift32 PRNG (weight initialisation, data order)."""
-
-    def __init__(self, seed: int) -> None:
-        self.s = (seed & 0xFFFFFFFF) or 0x9E3779B9
-
-    def next(self) -> int:
-        s = self.s
-        s ^= (s << 13) & 0xFFFFFFFF
-        s ^= s >> 17
-        s ^= (s << 5) & 0xFFFFFFFF
-        self.s = s
-        return s
-
-    def below(self, n: int) -> int:
-        return ((self.next() >> 16) * n) >> 16
-
-    def symmetric(self, a: int) -> int:
-        return self.below(2 * a + 1) - a
+XorShift32 = _FW.XorShift32  # the firmware's PRNG itself (weight init, data order)

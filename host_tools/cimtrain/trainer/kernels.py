@@ -10,11 +10,12 @@ along contiguous rows and vectorize (float64 4-wide on AVX2; int64 has no vector
 multiply there).  Every value is an integer and every sum below 2**27, so float64 is
 exact (model/kernels.currents).
 
-Why compiled (numba): one LeNet-5 training image issues about 1,000 tile commands, most
-of a few dozen multiply-accumulates each; as numpy calls the per-call overhead alone was
-about 2.5 ms per image (docs/benchmarks.md, "trainer").  The loops below are the
-firmware's loops with its integer semantics: int64 everywhere, right shifts are
-arithmetic (floor), every narrowing saturates where the firmware's does.
+Why compiled (numba): one LeNet-5 training image issues about 450 VMM commands, each
+with its own noise draws per output line; as numpy calls the per-call overhead alone
+was about 2.5 ms per image, 5x the whole compiled image now (docs/trainer.md, "Speed").
+The loops below are the firmware's loops with its integer semantics: int64 integers
+(float64 only where exact, above), arithmetic (floor) right shifts, and saturation at
+every narrowing where the firmware saturates.
 """
 
 from __future__ import annotations

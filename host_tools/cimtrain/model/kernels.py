@@ -3,13 +3,14 @@ model (macro.py, via array.py and noise.py) and the vectorized trainer both call
 
 docs/arithmetic.md is the contract; the RTL implements it in Verilog and these
 functions in Python, compiled with numba (``@njit``, cached under __pycache__).  Why
-compiled: the trainer issues thousands of small commands per image, and numpy's
-per-call overhead made it 20x slower than these loops (docs/benchmarks.md, "trainer").
+compiled: the trainer issues about 450 small VMM commands per LeNet-5 image, and
+numpy's per-call overhead made it 15x slower than these loops (docs/trainer.md, "Speed").
 
 Integer domains: hashes are uint64 values below 2**32 (every multiply is masked back to
 32 bits: numba would promote a uint32 product to 64 bits anyway); everything else is
-int64.  Mixing uint64 and int64 in one numba expression gives float64, so every crossing
-is an explicit cast.
+int64, except that ``currents`` also takes float64 inputs and weights (the trainer's:
+exact, see there).  Mixing uint64 and int64 in one numba expression gives float64, so
+every crossing is an explicit cast.
 """
 
 from __future__ import annotations

@@ -70,9 +70,14 @@ def _wait(proc: subprocess.Popen) -> tuple[int, float, str]:
 
 
 def _reap(*procs: subprocess.Popen) -> None:
+    """End what is left: SIGTERM first (a server then removes its window), then SIGKILL."""
     for p in procs:
         if p.poll() is None:
-            p.kill()
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
         p.communicate()
 
 
@@ -91,6 +96,9 @@ def test_server_dies_or_hangs_under_firmware(tmp_path, how):
     what = "is gone (killed or crashed)" if how == "SIGKILL" else "stopped its heartbeat"
     assert f"BridgeError: bridge server pid {srv.pid} {what}" in err
     assert f"cimtrain launch: bridge server pid {srv.pid} {what}" in err
+    # the killed server could not remove its window: the firmware side did (SIGKILL);
+    # the stopped one, continued, removed its own on SIGTERM
+    assert not os.path.exists(f"/dev/shm/cimtrain.{name}")
 
 
 def test_server_dies_while_firmware_computes(tmp_path):
@@ -104,6 +112,7 @@ def test_server_dies_while_firmware_computes(tmp_path):
     assert rc == P.EXIT_PEER and dt < LIMIT_S, (rc, dt, err)
     assert f"bridge server pid {srv.pid} is gone (killed or crashed); the firmware did not " \
            f"stop within {P.GRACE_MS} ms" in err
+    assert not os.path.exists(f"/dev/shm/cimtrain.{name}")  # removed by the watchdog
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP"])

@@ -65,6 +65,8 @@ typedef struct cb_win {
     atomic_int stop;
     atomic_int alarm;           /* ALARM_* (firmware side) or 1 (server side: firmware gone) */
     int grace_ms;               /* firmware side: _exit(EXIT_PEER) this long after an alarm */
+    dev_t dev;                  /* firmware side: the object mapped (see unlink_orphan) */
+    ino_t ino;
     char alarm_msg[512];        /* written before `alarm` is set (release) */
     char msg[1024];             /* message of the last error return */
 } cb_win;
@@ -135,6 +137,20 @@ static int pid_alive(uint32_t pid) {
     char *p = strrchr(buf, ')');    /* "pid (comm) S ..." */
     if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X')) return 0;
     return 1;
+}
+
+/* Firmware side: a window whose server is gone cannot be served again (a new server
+ * replaces it), and its server can no longer remove it: the side that outlives the
+ * owner does, so that no window outlives the run (a SIGKILLed server, a crash).  Only
+ * while the name still names the object this side mapped: a new server may have
+ * replaced it meanwhile. */
+static void unlink_orphan(cb_win *w) {
+    if (w->role != ROLE_FIRMWARE || !w->base || pid_alive(LDA(w, CB_H_SERVER_PID))) return;
+    char path[300];
+    struct stat st;
+    snprintf(path, sizeof path, "/dev/shm%s", w->shm);
+    if (stat(path, &st) == 0 && st.st_dev == w->dev && st.st_ino == w->ino)
+        shm_unlink(w->shm);
 }
 
 static int set_name(cb_win *w, const char *name) {
@@ -219,6 +235,7 @@ static void *watchdog(void *arg) {
                                      "%d ms, exiting with status %d\n",
                                      w->alarm_msg, w->grace_ms, CB_EXIT_PEER);
                     if (write(2, line, n) < 0) { /* nothing left to do */ }
+                    unlink_orphan(w);
                     _exit(CB_EXIT_PEER);
                 }
             }
@@ -363,6 +380,8 @@ int cb_open(cb_win *w, const char *name, uintptr_t addr) {
                     "(a server died while creating it?)", w->name, (long)st.st_size);
     }
     size_t size = (size_t)st.st_size;
+    w->dev = st.st_dev;
+    w->ino = st.st_ino;
     int flags = MAP_SHARED | (addr ? MAP_FIXED_NOREPLACE : 0);
     void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
     int err = errno;
@@ -511,6 +530,8 @@ void cb_close(cb_win *w) {
         if (w->role == ROLE_SERVER) {
             if (LDX(w, CB_H_SRV_STATE) != CB_SRV_FAILED) STR(w, CB_H_SRV_STATE, CB_SRV_CLOSED);
             if (w->owner) shm_unlink(w->shm);
+        } else {
+            unlink_orphan(w);
         }
         munmap(w->base, w->size);
         w->base = NULL;

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import sys
 from pathlib import Path
 
 FIRMWARE = Path(__file__).resolve().parents[3] / "firmware"
@@ -63,19 +64,38 @@ def defaults() -> dict:
 
 def networks() -> dict:
     """firmware/network.py NETWORKS: name -> layer specs."""
-    return dict(module_constants("network")["NETWORKS"])
+    return dict(load_module("network").NETWORKS)
 
 
 def constant(module: str, name: str):
     return module_constants(module)[name]
 
 
+# The firmware modules the host can run as they are, and the firmware modules each
+# imports by its bare name (MicroPython's flat module space).
+_LOADABLE = {"fixedpoint": (), "network": ("fixedpoint",)}
+
+
 @functools.cache
 def load_module(name: str):
-    """firmware/<name>.py imported as a private module (not on sys.path), for modules that
-    import nothing of the firmware's own (fixedpoint): the host runs the same code."""
-    spec = importlib.util.spec_from_file_location(f"cimtrain._firmware_{name}",
-                                                  FIRMWARE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    """firmware/<name>.py imported as a private module (not on sys.path): the host runs
+    the firmware's own code (fixedpoint: PRNG, tables; network: the tile map).  The
+    bare-name imports between firmware modules are served for the duration of the
+    import only, so nothing named ``fixedpoint`` stays in sys.modules."""
+    if name not in _LOADABLE:
+        raise ValueError(f"firmware/{name}.py is not loadable on the host: {sorted(_LOADABLE)}")
+    deps = {d: load_module(d) for d in _LOADABLE[name]}
+    saved = {d: sys.modules.get(d) for d in deps}
+    sys.modules.update(deps)
+    try:
+        spec = importlib.util.spec_from_file_location(f"cimtrain._firmware_{name}",
+                                                      FIRMWARE / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        for d, m in saved.items():
+            if m is None:
+                sys.modules.pop(d, None)
+            else:
+                sys.modules[d] = m
     return mod

@@ -15,11 +15,11 @@ import numpy as np
 
 from . import kernels as TK
 from .chip import Chip
+from .firmware_src import load_module
 from .fixedpoint import ERR_MAX, EXP_Q16, OUT_ERR_SHIFT
 
-
-class MapError(ValueError):
-    """The network does not fit the preset's tiles."""
+_FW_NETWORK = load_module("network")
+MapError = _FW_NETWORK.MapError  # the network does not fit the preset's tiles
 
 
 class Layer:
@@ -85,20 +85,10 @@ class Layer:
 
 
 def place(layers: list[Layer], ntiles: int, rows: int, cols: int) -> list[int]:
-    """firmware/network.py place(): blocks of <= rows x cols, packed column-wise, first fit."""
-    used = [0] * ntiles
+    """The firmware's tile map (firmware/network.py place(), run as it is): blocks of at
+    most rows x cols, packed column-wise into tiles, first fit."""
+    used = _FW_NETWORK.place(layers, ntiles, rows, cols)
     for L in layers:
-        for r0 in range(0, L.R, rows):
-            nr = min(rows, L.R - r0)
-            for c0 in range(0, L.C, cols):
-                nc = min(cols, L.C - c0)
-                for t in range(ntiles):
-                    if used[t] + nc <= cols:
-                        L.blocks.append((t, r0, nr, c0, nc, used[t]))
-                        used[t] += nc
-                        break
-                else:
-                    raise MapError(f"network does not fit: {ntiles} tiles of {rows} x {cols}")
         L.finish()
     return used
 

@@ -81,13 +81,6 @@ class CimArray:
         p = self.p
         return ((np.asarray(tile, dtype=np.int64) * p["ROWS"] + row) * p["COLS"] + col) * 2 + pol
 
-    def window_cells(self, tile: int, r0: int, nr: int, c0: int, nc: int) -> np.ndarray:
-        """Cell indices of a window, shape (nr, nc, 2)."""
-        r = np.arange(r0, r0 + nr)[:, None, None]
-        c = np.arange(c0, c0 + nc)[None, :, None]
-        pol = np.arange(2)[None, None, :]
-        return self.cell_index(tile, r, c, pol)
-
     def weights(self, tile: int, r0: int, nr: int, c0: int, nc: int) -> np.ndarray:
         """Differential weights G+ - G- of a window, int64 (nr, nc)."""
         g = self.g[tile, r0:r0 + nr, c0:c0 + nc, :]

@@ -26,11 +26,6 @@ class DeviceD2D:
     freset: np.ndarray  # Q8.8 step multiplier of RESET pulses
     stuck: np.ndarray   # bool: the cell ignores pulses
 
-    def take(self, idx) -> DeviceD2D:
-        """The parameters of a subset of the cells (an index or a boolean mask)."""
-        return DeviceD2D(self.gmin[idx], self.gmax[idx], self.fset[idx], self.freset[idx],
-                         self.stuck[idx])
-
 
 def d2d(p: dict, seed: int, cells: np.ndarray, stuck_rate: int) -> DeviceD2D:
     cells = np.asarray(cells, dtype=np.int64)

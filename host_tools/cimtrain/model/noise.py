@@ -46,12 +46,6 @@ def _noise(h, sigma):
     return K.noise(h, sigma)
 
 
-@vectorize(["int64(int64)"], cache=True)
-def isqrt(v):
-    """floor(sqrt(v)), exact for 0 <= v < 2**52."""
-    return K.isqrt(v)
-
-
 def _u32(x) -> np.ndarray:
     """Any integer (array) reduced mod 2**32, as uint64 for the kernels."""
     return np.asarray(x, dtype=np.uint64).astype(_U32).astype(np.uint64)

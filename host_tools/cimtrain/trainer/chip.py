@@ -2,10 +2,9 @@
 
 ``Chip`` keeps what the firmware's commands would change in the macro (conductances,
 write counters, the device-to-device draw, the op counter that keys read and ADC noise,
-the command counters of firmware/cim.py) and issues row reads and pulses through the
-model's array functions; the VMMs run in trainer/kernels.py on the model's kernels.
-The same arithmetic as the register-level model that serves the firmware, so both end
-in the same state.
+the command counters of firmware/cim.py).  The commands themselves run in
+trainer/kernels.py on the model's kernels: the same arithmetic as the register-level
+model that serves the firmware, so both end in the same state.
 """
 
 from __future__ import annotations
@@ -44,26 +43,3 @@ class Chip:
         op = self.op
         self.op = (op + n) & M32
         return op
-
-    def read_row(self, tile: int, row: int, c0: int, nc: int) -> np.ndarray:
-        """READ_ROW of columns c0..c0+nc: (nc, 2) read codes (G+, G-)."""
-        op = self.take_ops(1)
-        self.n_read += 1
-        return self.array.read_row(tile, row, c0, nc, self.seed, op, self.read_sigma)
-
-    def pulse(self, cells: np.ndarray, is_set: bool, amp, counts: np.ndarray) -> None:
-        """counts[i] pulses on cells[i] (width 1).  The caller counts the commands
-        (``pulse_ops``): pulse noise is keyed by (cell, write count), not by op."""
-        if cells.size == 0:
-            return
-        self.array.pulse_cells(cells, self.dev.take(cells), is_set, amp, 1, counts,
-                               self.seed, self.pulse_sigma)
-        self.n_pulses += int(np.sum(counts))
-
-    def pulse_ops(self, n: int) -> None:
-        """n PULSE commands were issued (op counter and command count)."""
-        self.take_ops(n)
-        self.n_pulse_ops += n
-
-    def cell_index(self, tile, row, col, pol) -> np.ndarray:
-        return self.array.cell_index(tile, row, col, pol)

@@ -11,8 +11,8 @@ multiply there).  Every value is an integer and every sum below 2**27, so float6
 exact (model/kernels.currents).
 
 Why compiled (numba): one LeNet-5 training image issues about 450 VMM commands, each
-with its own noise draws per output line; as numpy calls the per-call overhead alone
-was about 2.5 ms per image, 5x the whole compiled image now (docs/trainer.md, "Speed").
+with its own noise draws per output line; as numpy calls (commit 8859624) an image took
+7.5 ms, 15x the compiled loops (docs/trainer.md, "Speed").
 The loops below are the firmware's loops with its integer semantics: int64 integers
 (float64 only where exact, above), arithmetic (floor) right shifts, and saturation at
 every narrowing where the firmware saturates.

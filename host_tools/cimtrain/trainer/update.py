@@ -23,7 +23,6 @@ REF = constant("update", "REF")
 _AMP_LO = constant("update", "_AMP_LO")
 _AMP_HI = constant("update", "_AMP_HI")
 _WV_MAX_COUNT = constant("update", "_WV_MAX_COUNT")
-P = regs.PARAMS
 _PULSE_COUNT_MAX = regs.REG_MASK["PULSE_COUNT"]  # 255: counts above it are split
 
 

@@ -43,3 +43,9 @@ class Chip:
         op = self.op
         self.op = (op + n) & M32
         return op
+
+    def pulse_ops(self, n: int) -> None:
+        """n PULSE commands were issued (op counter and command count); their pulses are
+        keyed by (cell, write count), not by op."""
+        self.take_ops(n)
+        self.n_pulse_ops += n

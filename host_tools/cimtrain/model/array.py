@@ -17,36 +17,26 @@ from . import kernels as K
 from .device import d2d
 
 
-def _line0(lines) -> int:
-    """The first of a window's output lines (they are consecutive: a window)."""
-    lines = np.asarray(lines, dtype=np.int64)
-    if lines.size and not (np.diff(lines) == 1).all():
-        raise ValueError("output lines must be consecutive (a window)")
-    return int(lines[0]) if lines.size else 0
-
-
-def vmm_currents(w: np.ndarray, x: np.ndarray, transpose: bool, ops, lines: np.ndarray,
+def vmm_currents(w: np.ndarray, x: np.ndarray, transpose: bool, ops, line0: int,
                  seed: int, read_sigma: int) -> np.ndarray:
     """Currents of a stack of VMMs on one weight window ``w`` (nr, nc), with read noise.
 
     ``x``: input codes, (n, nr) for FWD or (n, nc) for TRANS; ``ops``: their op indices
-    (n,); ``lines``: the absolute output lines (columns for FWD, rows for TRANS).
-    Returns int64 (n, len(lines)).  One command is a stack of one.
+    (n,); output line j is the absolute line ``line0 + j`` (a column for FWD, a row for
+    TRANS).  Returns int64 (n, nc or nr).  One command is a stack of one.
     """
+    w = np.ascontiguousarray(w, dtype=np.int64)
     x = np.ascontiguousarray(x, dtype=np.int64)
-    lines = np.asarray(lines, dtype=np.int64)
-    cur = np.empty((x.shape[0], len(lines)), dtype=np.int64)
-    K.vmm_currents(np.ascontiguousarray(w, dtype=np.int64), x, transpose,
-                   np.asarray(ops, dtype=np.int64) & 0xFFFFFFFF, _line0(lines),
+    cur = np.empty((x.shape[0], w.shape[0] if transpose else w.shape[1]), dtype=np.int64)
+    K.vmm_currents(w, x, transpose, np.asarray(ops, dtype=np.int64) & 0xFFFFFFFF, int(line0),
                    int(seed) & 0xFFFFFFFF, int(read_sigma), cur)
     return cur
 
 
-def adc(p: dict, current: np.ndarray, gain: int, shift: int, offset: int, adc_sigma: int,
-        seed: int, op, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ADC transfer of currents on output ``lines``: (int8 codes, saturated).
-
-    ``current``: (len(lines),) with a scalar ``op``, or (n, len(lines)) with n ops.
+def adc(current: np.ndarray, gain: int, shift: int, offset: int, adc_sigma: int, seed: int,
+        op, line0: int) -> tuple[np.ndarray, np.ndarray]:
+    """ADC transfer of currents on output lines line0, line0 + 1, ...: (int8 codes,
+    saturated).  ``current``: (nout,) with a scalar ``op``, or (n, nout) with n ops.
     """
     cur = np.asarray(current, dtype=np.int64)
     one = cur.ndim == 1
@@ -54,8 +44,8 @@ def adc(p: dict, current: np.ndarray, gain: int, shift: int, offset: int, adc_si
     ops = np.asarray(op, dtype=np.int64).reshape(-1) & 0xFFFFFFFF
     y = np.empty(cur.shape, dtype=np.int64)
     sat = np.empty(cur.shape, dtype=np.bool_)
-    K.adc(cur, ops, _line0(lines), int(seed) & 0xFFFFFFFF, int(adc_sigma), int(gain),
-          int(shift), int(offset), y, sat)
+    K.adc(cur, ops, int(line0), int(seed) & 0xFFFFFFFF, int(adc_sigma), int(gain), int(shift),
+          int(offset), y, sat)
     return (y[0], sat[0]) if one else (y, sat)
 
 
@@ -95,9 +85,8 @@ class CimArray:
         an output line each add independent noise of sigma s, weighted by their input,
         which sums to one draw of sigma s * sqrt(2 * sum x^2) per line.
         """
-        lines = np.arange(r0, r0 + nr) if transpose else np.arange(c0, c0 + nc)
         return vmm_currents(self.weights(tile, r0, nr, c0, nc), np.asarray(x)[None, :],
-                            transpose, [op], lines, seed, read_sigma)[0]
+                            transpose, [op], r0 if transpose else c0, seed, read_sigma)[0]
 
     def read_row(self, tile: int, row: int, c0: int, nc: int, seed: int, op: int,
                  read_sigma: int) -> np.ndarray:

@@ -352,8 +352,8 @@ class CimMacro:
                                      r["NOISE_READ_SIGMA"])
             lines = np.arange(rs, rs + rc) if trans else np.arange(cs, cs + cc)
             off = r["ADC_OFFSET"] - ((r["ADC_OFFSET"] & 0x8000) << 1)
-            y, sat = adc(p, current, r["ADC_GAIN"], r["ADC_SHIFT"], off, r["NOISE_ADC_SIGMA"],
-                         seed, op, lines)
+            y, sat = adc(current, r["ADC_GAIN"], r["ADC_SHIFT"], off, r["NOISE_ADC_SIGMA"],
+                         seed, op, rs if trans else cs)
             self.outbuf[lines] = y
             self.satbuf[lines] = sat
             self.sat_count = int(sat.sum())

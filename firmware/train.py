@@ -39,6 +39,9 @@ DEFAULTS = {
     "thr": 51,              # wv threshold, codes (1/15 of the 768-code range, as the chip)
     "eps": 10,              # open loop: mean |dG| of one pulse, codes
     "n_max": 8,             # open loop: pulses per update, cap
+    "n_min": 1,             # open loop: program a weight once |acc| >= n_min * eps
+    "residue": 1,           # 1: keep what a scan did not program (mixed precision);
+                            # 0: clear all accumulators after a scan (ablation)
     "set_amp": 1800,        # open loop SET amplitude, mV
     "reset_amp": 1860,      # open loop RESET amplitude, mV (balances K_RESET < K_SET)
     "wv_tol": 26,           # write-verify tolerance, codes (half a level; read sigma 15)
@@ -76,6 +79,10 @@ def parse_args(argv):
         raise ValueError("acc_bits=%d: 8 or 16" % cfg["acc_bits"])
     if cfg["batch"] < 1 or cfg["epochs"] < 0 or cfg["n_train"] < 0 or cfg["n_test"] < 0:
         raise ValueError("batch >= 1, epochs, n_train, n_test >= 0")
+    if not 1 <= cfg["n_min"] <= cfg["n_max"]:
+        raise ValueError("n_min=%d: 1 .. n_max (%d)" % (cfg["n_min"], cfg["n_max"]))
+    if cfg["residue"] not in (0, 1):
+        raise ValueError("residue=%d: 0 or 1" % cfg["residue"])
     cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
     return cfg
 

@@ -5,8 +5,9 @@ code (REF) at initialisation; training moves G+ only, up with SET pulses and dow
 RESET pulses, so one PULSE command (CMD.POL = 0) serves both directions of a row.
 
 Two update modes (cfg["mode"]):
-- "open" (Nandakumar et al. 2020): when |acc| >= eps, apply n = min(trunc(|acc| / eps),
-  n_max) pulses of acc's sign and keep the remainder acc - sign * n * eps.
+- "open" (Nandakumar et al. 2020): when |acc| >= n_min * eps, apply
+  n = min(trunc(|acc| / eps), n_max) pulses of acc's sign and keep the remainder
+  acc - sign * n * eps.  n_min > 1 writes a device less often, with more pulses a write.
 - "wv" (Wu et al. 2023, as on the source chip): when |acc| >= thr, write the cell to its
   new target G+ + round(acc) with write-verify (read, adaptive-amplitude SET/RESET
   pulses, read after each, bounded iterations) and clear the accumulator.
@@ -102,20 +103,21 @@ def schedule(set_counts, reset_counts, max_count=255):
     return out
 
 
-def open_loop_counts(acc, i, eps, n_max):
+def open_loop_counts(acc, i, eps, fire, n_max):
     """Pulses for accumulator acc[i] (open loop); updates acc[i] to the remainder.
 
     Returns n > 0 for SET (raise the weight), n < 0 for RESET, 0 below threshold.
-    C-style truncation toward zero: |acc| < eps gives 0 and leaves acc untouched.
+    C-style truncation toward zero: |acc| < fire (n_min * eps) gives 0 and leaves acc
+    untouched.
     """
     a = acc[i]
-    if a >= eps:
+    if a >= fire:
         n = a // eps
         if n > n_max:
             n = n_max
         acc[i] = a - n * eps
         return n
-    if a <= -eps:
+    if a <= -fire:
         n = (-a) // eps
         if n > n_max:
             n = n_max
@@ -157,6 +159,8 @@ class Updater:
         self.thr = cfg["thr"] << self.acc_frac  # write-verify threshold, acc units
         self.eps = cfg["eps"] << self.acc_frac  # open-loop: codes per pulse, acc units
         self.n_max = cfg["n_max"]
+        self.fire = cfg["n_min"] * self.eps     # open loop: |acc| that programs a weight
+        self.residue = cfg["residue"]           # 0: accumulators cleared after a scan
         self.tol = cfg["wv_tol"]
         self.iters = cfg["wv_iters"]
         self.set_amp = cfg["set_amp"]
@@ -258,11 +262,17 @@ class Updater:
 
     # -- after a batch -------------------------------------------------------------------
     def apply(self, net):
-        """Threshold scan of every accumulator; program the weights that crossed."""
+        """Threshold scan of every accumulator; program the weights that crossed.
+        residue=0 (an ablation): then clear every accumulator, so an update below the
+        threshold is lost, as on a chip without digital accumulation."""
         if self.mode == "open":
             self._apply_open(net)
         else:
             self._apply_wv(net)
+        if not self.residue:
+            acc = net.acc
+            for i in range(len(acc)):
+                acc[i] = 0
 
     def _count_write(self, li_base, idx):
         """Per-weight programming events, 4 bits a weight (two per byte), saturating at 15:
@@ -277,7 +287,7 @@ class Updater:
 
     def _apply_open(self, net):
         cim = self.cim
-        eps, n_max = self.eps, self.n_max
+        eps, fire, n_max = self.eps, self.fire, self.n_max
         base = 0
         sc = {}
         rc = {}
@@ -289,7 +299,7 @@ class Updater:
                     sc.clear()
                     rc.clear()
                     for j in range(nc):
-                        n = open_loop_counts(acc, ab + j, eps, n_max)
+                        n = open_loop_counts(acc, ab + j, eps, fire, n_max)
                         if n > 0:
                             sc[tc0 + j] = n
                         elif n < 0:

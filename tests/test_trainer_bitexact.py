@@ -69,13 +69,15 @@ def run_trainer(preset: str, args: list[str], arrays) -> Trainer:
 
 CASES = [  # preset, firmware options
     ("seed-chip", ["net=seedcnn", "mode=open", "acc_bits=16", "lr=-12", "batch=4",
-                   "epochs=2"]),
+                   "epochs=2", "n_min=1"]),
     ("seed-chip", ["net=seedcnn", "mode=wv", "acc_bits=8", "lr=-13", "thr=20", "batch=4"]),
-    ("seed-chip", ["net=seedcnn", "mode=open", "acc_bits=8", "lr=-12", "batch=3"]),
+    ("seed-chip", ["net=seedcnn", "mode=open", "acc_bits=8", "lr=-12", "batch=3",
+                   "n_min=3"]),
     ("seed-chip", ["net=seedcnn", "mode=wv", "acc_bits=16", "lr=-13", "thr=20", "batch=6",
                    "seed=3"]),
     ("default", ["net=lenet5", "mode=open", "acc_bits=16", "batch=4", "n_train=8",
                  "init_iters=1"]),
+    ("seed-chip", ["net=seedcnn", "mode=open", "residue=0", "lr=-10", "batch=2"]),
 ]
 
 

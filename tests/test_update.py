@@ -65,9 +65,17 @@ def test_schedule_property_random():
 
 def test_open_loop_counts_truncate_cap_and_keep_remainder():
     acc = [0, 99, 100, 250, -250, 10000, -99, -100]
-    got = [update.open_loop_counts(acc, i, 100, 8) for i in range(len(acc))]
+    got = [update.open_loop_counts(acc, i, 100, 100, 8) for i in range(len(acc))]
     assert got == [0, 0, 1, 2, -2, 8, 0, -1]
     assert acc == [0, 99, 0, 50, -50, 10000 - 800, -99, 0]
+
+
+def test_open_loop_counts_fire_only_from_n_min_pulses():
+    # n_min = 3: nothing below 300, then every whole pulse at once; the remainder stays
+    acc = [299, 300, 450, -299, -300, -450, 10000]
+    got = [update.open_loop_counts(acc, i, 100, 300, 8) for i in range(len(acc))]
+    assert got == [0, 3, 4, 0, -3, -4, 8]
+    assert acc == [299, 0, 50, -299, 0, -50, 10000 - 800]
 
 
 def test_pulse_plan_inverts_the_device_step():
@@ -103,8 +111,9 @@ for c in range(64):
 out["wc"] = wc
 out["ops"] = dev.n_pulse_ops
 # 2. write-verify of row 7 to spread targets, both cells of each pair
-cfg = {"mode": "wv", "acc_bits": 16, "thr": 51, "eps": 10, "n_max": 8, "wv_tol": 26,
-       "wv_iters": int(sys.argv[1]), "set_amp": 1800, "reset_amp": 1860}
+cfg = {"mode": "wv", "acc_bits": 16, "thr": 51, "eps": 10, "n_max": 8, "n_min": 1,
+       "residue": 1, "wv_tol": 26, "wv_iters": int(sys.argv[1]), "set_amp": 1800,
+       "reset_amp": 1860}
 u = update.Updater(dev, cfg)
 tp = [150 + (c * 37) % 700 for c in range(64)]
 tn = [880 - (c * 53) % 700 for c in range(64)]

@@ -354,14 +354,15 @@ def schedule_len(counts, pulse_count_max):
 
 
 @njit(cache=True)
-def open_loop_update(acc, writes, btab, eps, n_max, rows, cols, g, wc, gmin, gmax, fset,
+def open_loop_update(acc, writes, btab, eps, fire, n_max, rows, cols, g, wc, gmin, gmax, fset,
                      freset, stuck, seed, pulse_sigma, set_amp, reset_amp, vth_set, vth_reset,
                      k_set, k_reset, wc_max, pulse_count_max, counts, wt_flat):
     """Updater._apply_open for one layer: the threshold scan of its accumulators, block
     by block and row by row as the firmware scans them, each crossing weight's pulses
     applied (G+ of its pair: SET up, RESET down, width 1) and its cached weight
-    (wt_flat: network.py) brought up to date.  Returns (weights updated, PULSE commands
-    the scheduler issues, pulses)."""
+    (wt_flat: network.py) brought up to date.  A weight fires when |acc| >= fire
+    (n_min * eps): min(|acc| // eps, n_max) pulses, the remainder kept.  Returns
+    (weights updated, PULSE commands the scheduler issues, pulses)."""
     n_upd = 0
     n_cmd = 0
     n_pulses = 0
@@ -373,10 +374,10 @@ def open_loop_update(acc, writes, btab, eps, n_max, rows, cols, g, wc, gmin, gma
             for j in range(nc):
                 a = acc[r0 + i, c0 + j]
                 n = 0
-                if a >= eps:
+                if a >= fire:
                     n = min(a // eps, n_max)
                     acc[r0 + i, c0 + j] = a - n * eps
-                elif a <= -eps:
+                elif a <= -fire:
                     n = -min((-a) // eps, n_max)
                     acc[r0 + i, c0 + j] = a - n * eps
                 counts[j] = abs(n)

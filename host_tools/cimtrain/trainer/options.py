@@ -43,6 +43,15 @@ def parse(overrides: dict | None = None, **kw) -> dict:
     for k in ("eps", "thr", "n_max"):
         if cfg[k] < 1:
             raise OptionError(f"{k}={cfg[k]}: must be >= 1")
+    if not 1 <= cfg["n_min"] <= cfg["n_max"]:
+        raise OptionError(f"n_min={cfg['n_min']}: 1 .. n_max ({cfg['n_max']})")
+    if cfg["residue"] not in (0, 1):
+        raise OptionError(f"residue={cfg['residue']}: 0 or 1")
+    acc_max = (1 << (cfg["acc_bits"] - 1)) - 1  # in 2**-(acc_bits - 8) codes
+    for k, v in (("thr", cfg["thr"]), ("n_min * eps", cfg["n_min"] * cfg["eps"])):
+        if v << (cfg["acc_bits"] - 8) > acc_max:
+            raise OptionError(f"{k}={v} codes: above what a {cfg['acc_bits']}-bit "
+                              f"accumulator holds ({acc_max >> (cfg['acc_bits'] - 8)} codes)")
     amp_max = regs.PARAMS["AMP_MAX_MV"]
     for k in ("set_amp", "reset_amp"):
         if not 0 <= cfg[k] <= amp_max:

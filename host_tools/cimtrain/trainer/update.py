@@ -58,6 +58,8 @@ class Updater:
         self.thr = cfg["thr"] << self.acc_frac
         self.eps = cfg["eps"] << self.acc_frac
         self.n_max = cfg["n_max"]
+        self.fire = cfg["n_min"] * self.eps  # open loop: |acc| that fires a write
+        self.residue = cfg["residue"]  # 0: every accumulator cleared after a scan
         self.tol = cfg["wv_tol"]
         self.iters = cfg["wv_iters"]
         self.set_amp = cfg["set_amp"]
@@ -112,6 +114,9 @@ class Updater:
         before = self.n_updates
         self._scan()
         self.n_scans_with_updates += self.n_updates > before
+        if not self.residue:
+            for L in self.net.layers:
+                L.acc[...] = 0
 
     def _scan(self) -> None:
         if self.mode == "open":
@@ -126,8 +131,8 @@ class Updater:
         counts = np.zeros(p["COLS"], dtype=np.int64)
         for L, writes in zip(self.net.layers, self.writes):
             n_upd, n_cmd, n_pulses = TK.open_loop_update(
-                L.acc, writes, L.btab, self.eps, self.n_max, p["ROWS"], p["COLS"], g, wc,
-                dev.gmin, dev.gmax, dev.fset, dev.freset, dev.stuck, chip.seed,
+                L.acc, writes, L.btab, self.eps, self.fire, self.n_max, p["ROWS"], p["COLS"],
+                g, wc, dev.gmin, dev.gmax, dev.fset, dev.freset, dev.stuck, chip.seed,
                 chip.pulse_sigma, self.set_amp, self.reset_amp, p["VTH_SET_MV"],
                 p["VTH_RESET_MV"], p["K_SET"], p["K_RESET"], (1 << p["WC_BITS"]) - 1,
                 _PULSE_COUNT_MAX, counts, L.wt_flat)

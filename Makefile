@@ -5,6 +5,7 @@
 #   make lint      Verilator -Wall over the RTL, ruff over the Python
 #   make regs      regenerate register-map artefacts from spec/cim_macro.toml
 #   make bench     benchmarks -> results/ and docs/benchmarks.md
+#   make study STUDY=writes   a training study over seeds on Dask (docs/results.md)
 #   make flash PORT=/dev/ttyACM0   compile the firmware (mpy-cross) and copy it (mpremote)
 SHELL := /bin/bash
 VENV  := .venv
@@ -14,12 +15,12 @@ export SIM
 
 RTL_SRC := $(sort $(wildcard rtl/*.v))
 
-.PHONY: all venv test lint lint-rtl lint-py regs regs-check cosim train bench flash clean help
+.PHONY: all venv test lint lint-rtl lint-py regs regs-check cosim train study bench flash clean help
 
 all: test
 
 help:
-	@sed -n '2,9p' Makefile
+	@sed -n '2,10p' Makefile
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt host_tools/bootstrap.sh
@@ -70,3 +71,8 @@ clean:
 #             ARGS="key=value ..." RESUME=results/<run>/checkpoint.npz BASELINE=fp32]
 train: venv
 	$(PY) -m cimtrain.trainer $(TRAIN_ARGS)
+
+# make study STUDY=writes [SEEDS=1,2,3 EPOCHS=1 N_TRAIN=60000 N_TEST=10000 PRESET=default
+#             ARGS="key=value ..." STUDY_ARGS="--scheduler tcp://host:8786 --docs"]
+study: venv
+	$(PY) -m cimtrain.trainer.study $(STUDY) $(STUDY_ARGS)

@@ -132,4 +132,4 @@ def train_fp32(cfg: dict, train, test, lr: float = 0.02,
         if on_epoch is not None:
             on_epoch(epoch, acc)
     return {"images_trained": seen, "train_s": train_s, "per_epoch": per_epoch, "lr": lr,
-            "weights": net.n_weights}
+            "weights": net.n_weights, "w": net.w}

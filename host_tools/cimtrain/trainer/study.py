@@ -1,0 +1,264 @@
+"""Training studies: named sweeps of the trainer over options and seeds, as a table and a
+figure (mean and spread over seeds), run as Dask tasks (sweep.py).
+
+    make study STUDY=writes                       # 3 seeds, full MNIST, 1 epoch
+    make study STUDY=lr EPOCHS=3 SEEDS=1,2,3 STUDY_ARGS="--scheduler tcp://host:8786"
+    python -m cimtrain.trainer.study --list
+
+Each study writes results/studies/<name>/ (rows.json: every run; table.md; <name>.png);
+``--docs`` also writes docs/studies/<name>.md and .png, which docs/results.md links.
+Options a study does not vary are the firmware's defaults, overridden by ``ARGS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import sweep
+from .options import OptionError
+
+ROOT = Path(__file__).resolve().parents[3]
+STUCK_UNIT = 1 << 16  # STUCK_RATE: stuck cells per 65536 (docs/registers.md)
+
+# study name -> (what it asks, [(label, options, spec fields), ...])
+Variant = tuple[str, dict, dict]
+
+
+def _variants(name: str) -> tuple[str, list[Variant]]:
+    v: list[Variant]
+    if name == "writes":
+        v = [(f"n_min={m}", {"n_min": m}, {}) for m in (1, 2, 4, 6)]
+        return "write threshold: program a weight once n_min pulses are due", v
+    if name == "early":
+        v = [(f"lr={lr} batch={b}", {"lr": str(lr), "batch": b}, {})
+             for lr in (-9, -10, -11) for b in (2, 8)]
+        return ("learning fast early (make cosim's few hundred images): learning rate "
+                "and batch"), v
+    if name == "lr":
+        v = [(f"lr={lr} step={s}", {"lr": str(lr), "lr_step": s}, {})
+             for lr in (-10, -11, -12) for s in (0, 1)]
+        return "learning-rate shift and its decay (one more shift every lr_step epochs)", v
+    if name == "open":
+        v = [(f"eps={e} n_max={n}", {"eps": e, "n_max": n}, {})
+             for e, n in ((5, 8), (10, 4), (10, 8), (10, 16), (20, 8))]
+        return "open-loop pulse size eps (codes a pulse is taken to move) and pulse cap", v
+    if name == "batch":
+        v = [(f"batch={b}", {"batch": b}, {}) for b in (1, 4, 8, 16, 32)]
+        return "images per threshold scan", v
+    if name == "acc":
+        v = [(f"acc_bits={b}", {"acc_bits": b}, {}) for b in (8, 16)]
+        return "accumulator width (saturating)", v
+    if name == "wv":
+        v = [(f"thr={t} tol={tol}", {"mode": "wv", "thr": t, "wv_tol": tol}, {})
+             for t, tol in ((26, 13), (51, 26), (51, 13), (102, 26))]
+        return "write-verify (the source chip's update): threshold and tolerance", v
+    if name == "noise":
+        v = [("chip noise", {}, {}), ("no read noise", {"noise_read": 0}, {}),
+             ("no ADC noise", {"noise_adc": 0}, {}), ("no pulse noise", {"noise_pulse": 0}, {}),
+             ("no noise", {"noise": 0}, {})]
+        return "noise ablation: each noise source of the macro off in turn", v
+    if name == "stuck":
+        v = [(f"{pct}% stuck", {}, {"stuck_rate": round(pct * STUCK_UNIT / 100)})
+             for pct in (0, 1, 5)]
+        return "stuck cells (STUCK_RATE), trained from the start on such a chip", v
+    if name == "transfer":
+        v = [("chip-trained -> fresh chip", {}, {"transfer_seed": 1000}),
+             ("fp32-trained -> chip", {}, {"transfer_seed": 1000, "fp32": True})]
+        return ("transfer: trained weights write-verified onto a fresh chip (another "
+                "device-to-device draw), not retrained"), v
+    raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
+
+
+STUDIES = ("writes", "early", "lr", "open", "batch", "acc", "wv", "noise", "stuck", "transfer")
+
+
+def specs(name: str, seeds: list[int], base: dict, preset: str) -> list[dict]:
+    _, variants = _variants(name)
+    out = []
+    for label, o, extra in variants:
+        for s in seeds:
+            ts = extra.get("transfer_seed")
+            out.append(sweep.run_spec(preset, {**base, **o, "seed": s}, label=label,
+                                      stuck_rate=extra.get("stuck_rate", 0),
+                                      transfer_seed=None if ts is None else ts + s,
+                                      fp32=extra.get("fp32", False)))
+    return out
+
+
+def table(groups: list[dict]) -> str:
+    has_t = any("transfer_lost_mean" in g for g in groups)
+    head = ("| variant | runs | test accuracy % mean (min-max) | writes/weight mean | "
+            "writes/weight max |" + (" transfer: points lost mean (max) |" if has_t else ""))
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for g in groups:
+        if "acc_mean" not in g:
+            lines.append(f"| {g['key']} | {g['runs']} (all failed) |" + " |" * 4)
+            continue
+        row = (f"| {g['key']} | {g['runs'] - g['failed']}"
+               + (f" ({g['failed']} failed)" if g["failed"] else "")
+               + f" | {100 * g['acc_mean']:.2f} ({100 * g['acc_min']:.2f}-"
+               f"{100 * g['acc_max']:.2f}) | {g['writes_mean']:.1f} | {g['writes_max']} |")
+        if has_t:
+            row += (f" {100 * g['transfer_lost_mean']:.2f} ({100 * g['transfer_lost_max']:.2f}) |"
+                    if "transfer_lost_mean" in g else " - |")
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def figure(name: str, question: str, rows: list[dict], groups: list[dict], out: Path) -> Path:
+    """Accuracy (each seed a dot, the mean a bar) and mean writes per weight per variant."""
+    from .report import _plt
+    plt = _plt()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+    labels = [g["key"] for g in groups]
+    for i, g in enumerate(groups):
+        pts = [100 * r["test_accuracy"] for r in rows
+               if r["spec"]["label"] == g["key"] and "error" not in r]
+        if pts:
+            ax.bar(i, sum(pts) / len(pts), color="C0", alpha=0.35)
+            ax.plot([i] * len(pts), pts, "o", color="C0", ms=4)
+            bx.bar(i, g["writes_mean"], color="C1", alpha=0.6)
+        lost = [100 * (r["test_accuracy"] - r["transfer"]["test_accuracy"]) for r in rows
+                if r["spec"]["label"] == g["key"] and "transfer" in r]
+        if lost:
+            ax.plot([i] * len(lost), [p - d for p, d in zip(pts, lost)], "x", color="C3",
+                    ms=6, label="after transfer" if i == 0 else None)
+    for a in (ax, bx):
+        a.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+        a.grid(axis="y", alpha=0.3)
+    lo = min((100 * r["test_accuracy"] for r in rows if "error" not in r), default=0)
+    ax.set_ylim(max(0, lo - 2), 100)
+    ax.set_ylabel("test accuracy, % (dots: seeds)")
+    bx.set_ylabel("device writes per weight, mean")
+    if any("transfer" in r for r in rows):
+        ax.legend(fontsize=8)
+    fig.suptitle(f"study {name}: {question}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line; the defaults come from the environment as for ``make train``
+    (STUDY, SEEDS, PRESET, N_TRAIN, N_TEST, EPOCHS, ARGS)."""
+    from .cli import env_int
+    e = os.environ.get
+    ap = argparse.ArgumentParser(prog="python -m cimtrain.trainer.study",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("study", nargs="?", default=e("STUDY") or None,
+                    help=f"one of: {', '.join(STUDIES)}")
+    ap.add_argument("--list", action="store_true", help="list the studies and exit")
+    ap.add_argument("--seeds", default=e("SEEDS", "1,2,3"),
+                    help="comma-separated seeds (default 1,2,3)")
+    ap.add_argument("--preset", default=e("PRESET", "default"),
+                    choices=sorted(sweep.opt.NET_OF_PRESET))
+    ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", 60000))
+    ap.add_argument("--n-test", type=int, default=env_int("N_TEST", 10000))
+    ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", 1))
+    ap.add_argument("--scheduler", default="",
+                    help="address of an existing Dask scheduler (default: a local cluster)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="local cluster workers (default: this machine's cores)")
+    ap.add_argument("--out", default=str(ROOT / "results" / "studies"))
+    ap.add_argument("--docs", action="store_true",
+                    help="also write docs/studies/<study>.md and .png")
+    ap.add_argument("args", nargs="*", metavar="KEY=VALUE",
+                    help="firmware options for every run (as make train's ARGS)")
+    a = ap.parse_args(argv)
+    a.args = e("ARGS", "").split() + a.args
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    if a.list or not a.study:
+        for s in STUDIES:
+            print(f"{s:9s} {_variants(s)[0]}")
+        return 0 if a.list else 2
+    try:
+        seeds = [int(s) for s in a.seeds.split(",") if s]
+        base = {"n_train": a.n_train, "n_test": a.n_test, "epochs": a.epochs}
+        for kv in a.args:
+            k, sep, v = kv.partition("=")
+            if not sep:
+                raise OptionError(f"{kv!r} is not key=value")
+            base[k] = v
+        question, _ = _variants(a.study)
+        todo = specs(a.study, seeds, base, a.preset)
+    except (OptionError, ValueError) as e:
+        print(f"study: {e}", file=sys.stderr)
+        return 2
+    print(f"study {a.study}: {question}; {len(todo)} runs ({len(seeds)} seeds) of "
+          f"{a.n_train} images x {a.epochs} epoch(s), {a.n_test} test images, on "
+          f"{a.scheduler or 'a local Dask cluster'}", flush=True)
+    t0 = time.perf_counter()
+    bar = _bar(len(todo))
+
+    def on_row(r: dict, done: int, total: int) -> None:
+        s = r["spec"]
+        what = (f"error: {r['error']}" if "error" in r else
+                f"{100 * r['test_accuracy']:.2f}%, {r['writes_per_weight_mean']:.1f} writes")
+        bar(f"[{done}/{total}] {s['label']} seed {s['options'].get('seed')}: {what}")
+
+    try:
+        rows = sweep.sweep(todo, a.scheduler or None, a.workers or None, on_row)
+    except KeyboardInterrupt:
+        print("\nstudy: interrupted; nothing written", file=sys.stderr)
+        return 130
+    groups = sweep.summarize(rows, key=lambda s: s["label"])
+    d = Path(a.out) / a.study
+    d.mkdir(parents=True, exist_ok=True)
+    cmd = ("make study STUDY=" + a.study
+           + (f" SEEDS={a.seeds}" if a.seeds != "1,2,3" else "")
+           + (f" EPOCHS={a.epochs}" if a.epochs != 1 else "")
+           + (f" N_TRAIN={a.n_train}" if a.n_train != 60000 else "")
+           + (f" N_TEST={a.n_test}" if a.n_test != 10000 else "")
+           + (f" PRESET={a.preset}" if a.preset != "default" else "")
+           + (f' ARGS="{" ".join(a.args)}"' if a.args else ""))
+    meta = {"study": a.study, "question": question, "command": cmd,
+            "date": dt.datetime.now().isoformat(timespec="seconds"),
+            "wall_s": time.perf_counter() - t0, "groups": groups, "rows": rows}
+    (d / "rows.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    tab = table(groups)
+    (d / "table.md").write_text(tab)
+    png = figure(a.study, question, rows, groups, d / f"{a.study}.png")
+    print(tab + f"study {a.study}: {len(rows)} runs in {meta['wall_s']:.0f} s; results in {d}")
+    if a.docs:
+        dd = ROOT / "docs" / "studies"
+        dd.mkdir(parents=True, exist_ok=True)
+        (dd / png.name).write_bytes(png.read_bytes())
+        (dd / f"{a.study}.md").write_text(
+            f"# Study `{a.study}`: {question}\n\n`{cmd}` ({meta['date'][:10]}; "
+            f"{len(seeds)} seeds, {a.n_train} training images x {a.epochs} epoch(s), "
+            f"{a.n_test} test images, LeNet-5 on preset {a.preset} unless the variant says "
+            f"otherwise)\n\n{tab}\n![{a.study}]({png.name})\n")
+    failed = [r for r in rows if "error" in r]
+    for r in failed:
+        print(f"study: run {r['spec']['label']} seed {r['spec']['options'].get('seed')} "
+              f"failed: {r['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _bar(total: int) -> Callable[[str], None]:
+    """A tqdm bar over runs on a terminal, plain lines in logs."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        b = tqdm(total=total, unit="run", dynamic_ncols=True)
+
+        def show(msg: str) -> None:
+            b.write(msg)
+            b.update(1)
+        return show
+    return lambda msg: print(msg, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

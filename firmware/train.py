@@ -39,7 +39,8 @@ DEFAULTS = {
     "thr": 51,              # wv threshold, codes (1/15 of the 768-code range, as the chip)
     "eps": 10,              # open loop: mean |dG| of one pulse, codes
     "n_max": 8,             # open loop: pulses per update, cap
-    "n_min": 1,             # open loop: program a weight once |acc| >= n_min * eps
+    "n_min": 6,             # open loop: program a weight once |acc| >= n_min * eps
+                            # (6: 20x fewer writes than 1 at no loss, docs/results.md)
     "residue": 1,           # 1: keep what a scan did not program (mixed precision);
                             # 0: clear all accumulators after a scan (ablation)
     "set_amp": 1800,        # open loop SET amplitude, mV
@@ -50,7 +51,8 @@ DEFAULTS = {
     "init_iters": 3,        # write-verify rounds a row for the initial weights
     "lr": "-11",            # learning-rate shift, one for all layers or one per layer
                             # (-11: best of -10..-13 at 250 and 1000 images, docs/training.md)
-    "lr_step": 0,           # every lr_step epochs all shifts + 1 (0: constant)
+    "lr_step": 1,           # every lr_step epochs all shifts + 1 (0: constant; 1: the
+                            # step halves each epoch, docs/results.md)
     "n_calib": 2,           # images for the forward ADC-shift calibration
     "progress": 50,         # images per progress line
     "digest": 0,            # 1: add CRCs of accumulators and conductances to RESULT

@@ -72,7 +72,7 @@ def test_rtl_and_model_end_bit_identical(data):
     """Short seed-chip training on both backends: identical digests and counts."""
     train, test = data
     args = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=3", "n_test=3",
-            "batch=2", "n_calib=1", "digest=1", "seed=7", "lr=-12", "progress=1"]
+            "batch=2", "n_calib=1", "digest=1", "seed=7", "lr=-12", "progress=1", "n_min=1"]
     rm, srv, _ = run_on_model("seed-chip", args)
     assert rm.returncode == 0, rm.stdout[-3000:] + rm.stderr[-3000:]
     assert srv.exits == [0] and srv.error is None
@@ -120,7 +120,7 @@ def test_both_update_modes_program_weights(data, mode):
     """A few seed-chip images in each mode: accumulators cross, devices get written."""
     train, test = data
     args = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=4", "n_test=2",
-            "batch=2", "n_calib=1", "lr=-14", f"mode={mode}", "progress=2"]
+            "batch=2", "n_calib=1", "lr=-14", f"mode={mode}", "progress=2", "n_min=1"]
     r, srv, model = run_on_model("seed-chip", args)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = result_of(r.stdout)

@@ -76,8 +76,9 @@ CASES = [  # preset, firmware options
     ("seed-chip", ["net=seedcnn", "mode=wv", "acc_bits=16", "lr=-13", "thr=20", "batch=6",
                    "seed=3"]),
     ("default", ["net=lenet5", "mode=open", "acc_bits=16", "batch=4", "n_train=8",
-                 "init_iters=1"]),
-    ("seed-chip", ["net=seedcnn", "mode=open", "residue=0", "lr=-10", "batch=2"]),
+                 "init_iters=1", "n_min=1"]),
+    ("seed-chip", ["net=seedcnn", "mode=open", "residue=0", "lr=-10", "batch=2",
+                   "n_min=1"]),
 ]
 
 

@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +35,7 @@ Variant = tuple[str, dict, dict]
 def _variants(name: str) -> tuple[str, list[Variant]]:
     v: list[Variant]
     if name == "writes":
-        v = [(f"n_min={m}", {"n_min": m}, {}) for m in (1, 2, 4, 6)]
+        v = [(f"n_min={m}", {"n_min": m}, {}) for m in (1, 2, 4, 6, 8)]
         return "write threshold: program a weight once n_min pulses are due", v
     if name == "early":
         v = [(f"lr={lr} batch={b}", {"lr": str(lr), "batch": b}, {})
@@ -42,9 +43,11 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
         return ("learning fast early (make cosim's few hundred images): learning rate "
                 "and batch"), v
     if name == "lr":
-        v = [(f"lr={lr} step={s}", {"lr": str(lr), "lr_step": s}, {})
-             for lr in (-10, -11, -12) for s in (0, 1)]
-        return "learning-rate shift and its decay (one more shift every lr_step epochs)", v
+        v = [(f"lr={lr}", {"lr": str(lr)}, {}) for lr in (-10, -11, -12, -13, -14)]
+        return "learning-rate shift (the step is 2**lr of x * err)", v
+    if name == "schedule":
+        v = [(f"lr_step={s}", {"lr_step": s}, {}) for s in (0, 1, 2)]
+        return "learning-rate decay: one more shift (half the step) every lr_step epochs", v
     if name == "open":
         v = [(f"eps={e} n_max={n}", {"eps": e, "n_max": n}, {})
              for e, n in ((5, 8), (10, 4), (10, 8), (10, 16), (20, 8))]
@@ -53,8 +56,11 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
         v = [(f"batch={b}", {"batch": b}, {}) for b in (1, 4, 8, 16, 32)]
         return "images per threshold scan", v
     if name == "acc":
-        v = [(f"acc_bits={b}", {"acc_bits": b}, {}) for b in (8, 16)]
-        return "accumulator width (saturating)", v
+        v = [(f"acc_bits={b}", {"acc_bits": b}, {}) for b in (16, 8)]
+        v += [("no accumulator", {"residue": 0}, {}),
+              ("no accumulator, batch=1", {"residue": 0, "batch": 1}, {})]
+        return ("the digital accumulator: its width (saturating), and none at all (what a "
+                "scan does not program is dropped)"), v
     if name == "wv":
         v = [(f"thr={t} tol={tol}", {"mode": "wv", "thr": t, "wv_tol": tol}, {})
              for t, tol in ((26, 13), (51, 26), (51, 13), (102, 26))]
@@ -76,7 +82,8 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
     raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
 
 
-STUDIES = ("writes", "early", "lr", "open", "batch", "acc", "wv", "noise", "stuck", "transfer")
+STUDIES = ("writes", "early", "lr", "schedule", "open", "batch", "acc", "wv", "noise",
+           "stuck", "transfer")
 
 
 def specs(name: str, seeds: list[int], base: dict, preset: str) -> list[dict]:
@@ -168,6 +175,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=0,
                     help="local cluster workers (default: this machine's cores)")
     ap.add_argument("--out", default=str(ROOT / "results" / "studies"))
+    ap.add_argument("--render", metavar="ROWS_JSON",
+                    help="only draw the table and figure (and --docs) of a finished study")
     ap.add_argument("--docs", action="store_true",
                     help="also write docs/studies/<study>.md and .png")
     ap.add_argument("args", nargs="*", metavar="KEY=VALUE",
@@ -179,6 +188,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    # SIGTERM ends a study like Ctrl-C: the local cluster's workers are closed with it
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if a.render:
+        meta = json.loads(Path(a.render).read_text())
+        print(render(meta, Path(a.render).parent, a.docs), end="")
+        return 0
     if a.list or not a.study:
         for s in STUDIES:
             print(f"{s:9s} {_variants(s)[0]}")
@@ -213,9 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstudy: interrupted; nothing written", file=sys.stderr)
         return 130
-    groups = sweep.summarize(rows, key=lambda s: s["label"])
-    d = Path(a.out) / a.study
-    d.mkdir(parents=True, exist_ok=True)
     cmd = ("make study STUDY=" + a.study
            + (f" SEEDS={a.seeds}" if a.seeds != "1,2,3" else "")
            + (f" EPOCHS={a.epochs}" if a.epochs != 1 else "")
@@ -225,26 +237,42 @@ def main(argv: list[str] | None = None) -> int:
            + (f' ARGS="{" ".join(a.args)}"' if a.args else ""))
     meta = {"study": a.study, "question": question, "command": cmd,
             "date": dt.datetime.now().isoformat(timespec="seconds"),
-            "wall_s": time.perf_counter() - t0, "groups": groups, "rows": rows}
+            "wall_s": time.perf_counter() - t0, "seeds": seeds, "preset": a.preset,
+            "n_train": a.n_train, "n_test": a.n_test, "epochs": a.epochs,
+            "groups": sweep.summarize(rows, key=lambda s: s["label"]), "rows": rows}
+    d = Path(a.out) / a.study
+    d.mkdir(parents=True, exist_ok=True)
     (d / "rows.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
-    tab = table(groups)
-    (d / "table.md").write_text(tab)
-    png = figure(a.study, question, rows, groups, d / f"{a.study}.png")
+    tab = render(meta, d, a.docs)
     print(tab + f"study {a.study}: {len(rows)} runs in {meta['wall_s']:.0f} s; results in {d}")
-    if a.docs:
-        dd = ROOT / "docs" / "studies"
-        dd.mkdir(parents=True, exist_ok=True)
-        (dd / png.name).write_bytes(png.read_bytes())
-        (dd / f"{a.study}.md").write_text(
-            f"# Study `{a.study}`: {question}\n\n`{cmd}` ({meta['date'][:10]}; "
-            f"{len(seeds)} seeds, {a.n_train} training images x {a.epochs} epoch(s), "
-            f"{a.n_test} test images, LeNet-5 on preset {a.preset} unless the variant says "
-            f"otherwise)\n\n{tab}\n![{a.study}]({png.name})\n")
     failed = [r for r in rows if "error" in r]
     for r in failed:
         print(f"study: run {r['spec']['label']} seed {r['spec']['options'].get('seed')} "
               f"failed: {r['error']}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def render(meta: dict, d: Path, docs: bool) -> str:
+    """table.md and <study>.png in d from a study's rows.json content; with ``docs`` also
+    docs/studies/<study>.md and .png.  Returns the table."""
+    name, groups, rows = meta["study"], meta["groups"], meta["rows"]
+    tab = table(groups)
+    (d / "table.md").write_text(tab)
+    png = figure(name, meta["question"], rows, groups, d / f"{name}.png")
+    if docs:
+        dd = ROOT / "docs" / "studies"
+        dd.mkdir(parents=True, exist_ok=True)
+        (dd / png.name).write_bytes(png.read_bytes())
+        net = {"lenet5": "LeNet-5", "seedcnn": "the seed-chip CNN"}[
+            sweep.opt.NET_OF_PRESET[meta["preset"]]]
+        (dd / f"{name}.md").write_text(
+            f"# Study `{name}`: {meta['question']}\n\n`{meta['command']}`\n\n"
+            f"{meta['date'][:10]}: seeds {', '.join(map(str, meta['seeds']))}; "
+            f"{meta['n_train']} training images x {meta['epochs']} epoch(s), tested on "
+            f"{meta['n_test']} images; {net} on preset {meta['preset']}; every option not "
+            f"named is the firmware's default; {meta['wall_s'] / 60:.0f} min on this "
+            f"machine.\n\n{tab}\n![{name}]({png.name})\n")
+    return tab
 
 
 def _bar(total: int) -> Callable[[str], None]:

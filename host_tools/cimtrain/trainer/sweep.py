@@ -119,10 +119,11 @@ def sweep(specs: Iterable[dict], scheduler: str | None = None, workers: int | No
         client = Client(scheduler)
     else:
         n = workers or os.cpu_count() or 1
-        # processes, one thread each: the runs are CPU-bound and numba releases no GIL
-        # in the Python parts of the loop; the dashboard is off (no port to collide)
+        # processes, one thread each: the runs are CPU-bound and hold the GIL in the
+        # Python parts of the loop; the scheduler's HTTP server on a free port (":0"), so
+        # that two sweeps at once do not collide on 8787
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=":0", silence_logs=40)
         client = Client(cluster)
     try:
         futures = {client.submit(run, s, key=f"run-{i}-{os.getpid()}", pure=False): i

@@ -10,9 +10,19 @@ The float baseline goes the same way (``float_transfer_accuracy``): each layer's
 weights scaled so that the largest magnitude is ``FLOAT_MAX_CODE`` codes, rounded,
 programmed, the forward ADC shifts calibrated as the firmware does (a float network has
 none; ReLU, max-pool and argmax ignore a positive scale per layer), evaluated.
+
+    python -m cimtrain.trainer.transfer results/<run> [--seeds 1001,1002,1003]
+
+does it for the trained chip of a ``make train`` run (its chip.npz), writing
+results/<run>/transfer.json.
 """
 
 from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -99,3 +109,47 @@ def float_transfer_accuracy(cfg: dict, preset: str, train, test, seed: int,
     return {"float_accuracy": r["per_epoch"][-1]["test_accuracy"] if r["per_epoch"] else 0.0,
             "seed": seed, "cells_missed": int(miss),
             "test_accuracy": correct / max(cfg["n_test"], 1)}
+
+
+def from_run(run: Path, train, test) -> Trainer:
+    """The trained chip of a ``make train`` run folder (its chip.npz and options)."""
+    from . import options
+    res = json.loads((run / "train.json").read_text())
+    cfg = options.parse({k: v for k, v in res["options"].items() if k != "lr_shifts"})
+    t = Trainer(cfg, res["preset"], train, test, chip_image=str(run / "chip.npz"))
+    with np.load(run / "chip.npz") as z:
+        for L, s in zip(t.net.layers, z["fshift"]):
+            L.fshift = int(s)
+    return t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m cimtrain.trainer.transfer",
+        description="Program a trained run's weights onto fresh chips; accuracy lost.")
+    ap.add_argument("runs", nargs="+", type=Path, help="results/<run> folders of make train")
+    ap.add_argument("--seeds", default="1001,1002,1003", help="fresh chips' seeds")
+    ap.add_argument("--iters", type=int, default=None, help="write-verify rounds a row "
+                    "(default: the run's wv_iters)")
+    a = ap.parse_args(argv)
+    from .. import dataset
+    train, test = dataset.load("train"), dataset.load("test")
+    for run in a.runs:
+        t = from_run(run, train, test)
+        here, _, _ = t.evaluate()
+        out = {"run": run.name, "trained_chip_accuracy": here / t.cfg["n_test"],
+               "fresh": [transfer_accuracy(t, int(s), a.iters) for s in a.seeds.split(",")]}
+        lost = [out["trained_chip_accuracy"] - f["test_accuracy"] for f in out["fresh"]]
+        out["lost_mean"], out["lost_max"] = float(np.mean(lost)), float(np.max(lost))
+        (run / "transfer.json").write_text(json.dumps(out, indent=1) + "\n")
+        print(f"{run.name}: {100 * out['trained_chip_accuracy']:.2f}% on the trained chip; "
+              f"on fresh chips " + ", ".join(f"{100 * f['test_accuracy']:.2f}%"
+                                             for f in out["fresh"])
+              + f": {100 * out['lost_mean']:.2f} points lost on average "
+              f"(max {100 * out['lost_max']:.2f}); weight error rms "
+              f"{np.mean([f['weight_error_rms'] for f in out['fresh']]):.1f} codes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,7 +5,7 @@
 #   make lint      Verilator -Wall over the RTL, ruff over the Python
 #   make regs      regenerate register-map artefacts from spec/cim_macro.toml
 #   make bench     benchmarks -> results/ and docs/benchmarks.md
-#   make flash PORT=/dev/ttyACM0   compile the firmware (mpy-cross) and copy it (mpremote)
+#   make flash PORT=/dev/ttyACM0 [MARCH=armv7emsp]   compile the firmware (mpy-cross) and copy it
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -58,7 +58,7 @@ cosim: venv
 
 flash: venv
 	@test -n "$(PORT)" || { echo "make flash: set PORT, e.g. make flash PORT=/dev/ttyACM0"; exit 2; }
-	$(PY) -m cimtrain.fwbuild --flash $(PORT)
+	$(PY) -m cimtrain.fwbuild --flash $(PORT) $(if $(MARCH),--march $(MARCH))
 
 bench: venv
 	$(PY) -m cimtrain.bench $(BENCH_ARGS)

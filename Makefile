@@ -37,9 +37,11 @@ endif
 
 regs: venv
 	$(PY) -m cimtrain.gen_regs
+	$(PY) -m cimtrain.gen_fwconst
 
 regs-check: venv
 	$(PY) -m cimtrain.gen_regs --check
+	$(PY) -m cimtrain.gen_fwconst --check
 
 test: venv regs-check
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -191,3 +191,18 @@ def test_a_planted_fault_in_a_viper_loop_is_caught(tmp_path):
         (src / f.name).write_text(text)
     cs, out = _run(tmp_path, src)
     assert set(_mismatches(cs, out["res"])) == {"acc_update16"}
+
+
+def test_without_native_code_the_plain_twins_run(tmp_path):
+    """A board built without -march (make flash, no MARCH): no fastloops.mpy; network.py
+    runs loops.py's twins, and says so."""
+    out = fwbuild.build(tmp_path / "fw", march=None)
+    assert not (out / "fastloops.mpy").exists() and (out / "loops.mpy").exists()
+    (tmp_path / "probe.py").write_text(
+        "import sys\nsys.path.insert(0, sys.argv[1])\nimport loops, network\n"
+        "print(network.FAST, network.im2col is loops.im2col)\n")
+    code = ("import micropython_module, sys\n"
+            "sys.exit(micropython_module.run_main(['micropython', *sys.argv[1:]]))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "probe.py"), str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == ["False", "True"], r.stdout + r.stderr

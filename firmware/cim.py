@@ -93,7 +93,9 @@ class Cim:
         self._inw = _words(self.inbuf)
         self._outw = _words(self.outbuf)
         self._rdw = _words(self.readbuf)
-        self._insh = array("I", bytes(4 * B_INBUF_WORDS))  # what INBUF holds
+        # What INBUF holds: cleared here, then changed only by _load (the macro has no
+        # soft reset; a hardware reset restarts the firmware too).
+        self._insh = array("I", bytes(4 * B_INBUF_WORDS))
         hal.wr_words(B_INBUF, self._insh, 0, B_INBUF_WORDS)
         self.n_vmm = self.n_read = self.n_pulse_ops = self.n_pulses = 0
         self.set(R_SEED, seed)

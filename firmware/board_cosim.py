@@ -2,7 +2,8 @@
 
 The launcher (python -m cimtrain.bridge.launch) maps the bridge window at the macro's
 base address and imports this module as ``board``; hal.py then speaks the request-ring
-protocol over that window (docs/bridge.md) to the model server or the RTL server.
+protocol over that window (hal_ring.py, docs/bridge.md) to the model server or the RTL
+server.
 """
 
 from cim_regs import CIM_BASE
@@ -14,3 +15,9 @@ RESPONSE_MS = 60000     # wall-clock cap on one server response; a dead server i
 SPIN = 400              # polls of a response before sleeping between polls
 SLEEP_US = 20           # first sleep between polls after SPIN, doubling up to
 SLEEP_MAX_US = 200      # this (a slow server, e.g. the RTL one, costs little CPU)
+
+
+def bus():
+    """The HAL transport of this board (hal.py calls it once, at import)."""
+    import hal_ring
+    return hal_ring.Ring(BASE)

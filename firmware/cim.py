@@ -12,17 +12,33 @@ of VMMs on one window cost one INBUF burst, CMD, wait and one OUTBUF burst each.
 
 Waits are posted (hal.wait_done(..., posted=True)): the virtual board runs the ring in
 order, so only the result reads block, one round trip per VMM instead of two.
+INBUF is shadowed too: a VMM writes only the INBUF words whose contents changed since
+the last write (23% of the words of a LeNet-5 training image are unchanged, each a bus
+write: about 60 us of Icarus time; docs/training.md "Where the time goes").
 Counters (``m.n_vmm``, ``n_read``, ``n_pulse_ops``, ``n_pulses``) feed the summary.
-Buffers are allocated once here and reused: no allocation per operation.
+Buffers are allocated once here and reused, with word views (uctypes) for the HAL's
+word transfers: no allocation per operation.
 """
 
+from array import array
+
 import hal
+import uctypes
 from cim_regs import (
     B_INBUF,
+    B_INBUF_WORDS,
     B_OUTBUF,
+    B_OUTBUF_WORDS,
     B_READBUF,
+    B_READBUF_WORDS,
     CMD_POL_POS,
     CMD_SIGNED_MSK,
+    HWCFG_COLS_MSK,
+    HWCFG_COLS_POS,
+    HWCFG_ROWS_MSK,
+    HWCFG_ROWS_POS,
+    HWCFG_TILES_MSK,
+    HWCFG_TILES_POS,
     OP_PULSE,
     OP_READ_ROW,
     OP_VMM_FWD,
@@ -54,23 +70,33 @@ from cim_regs import (
 from micropython import const
 
 _WAIT_MS = const(10)      # device time per command: far above the longest (a 255-pulse op)
-_BUF_LINES = const(256)   # INBUF/OUTBUF lines (64 words, 4 codes a word)
 _M32 = const(0xFFFFFFFF)
+
+
+def _words(buf):
+    """A little-endian uint32 view of a bytearray (4 codes a word, line 0 in bits 7:0)."""
+    return uctypes.struct(uctypes.addressof(buf),
+                          {"w": (uctypes.ARRAY | 0, uctypes.UINT32 | (len(buf) >> 2))},
+                          uctypes.LITTLE_ENDIAN).w
 
 
 class Cim:
     def __init__(self, seed, noise=None):
         hw = hal.rd32(R_HWCFG)
-        self.ntiles = hw & 0xFF
-        self.rows = (hw >> 8) & 0xFFF
-        self.cols = hw >> 20
+        self.ntiles = (hw & HWCFG_TILES_MSK) >> HWCFG_TILES_POS
+        self.rows = (hw & HWCFG_ROWS_MSK) >> HWCFG_ROWS_POS
+        self.cols = (hw & HWCFG_COLS_MSK) >> HWCFG_COLS_POS
         self._shadow = {}
-        self.inbuf = bytearray(_BUF_LINES)
-        self.outbuf = bytearray(_BUF_LINES)
-        self.readbuf = bytearray(4 * 64)
-        self._inmv = memoryview(self.inbuf)
-        self._outmv = memoryview(self.outbuf)
-        self._rdmv = memoryview(self.readbuf)
+        self.inbuf = bytearray(4 * B_INBUF_WORDS)     # one code a line
+        self.outbuf = bytearray(4 * B_OUTBUF_WORDS)
+        self.readbuf = bytearray(4 * B_READBUF_WORDS)  # one word a column
+        self._inw = _words(self.inbuf)
+        self._outw = _words(self.outbuf)
+        self._rdw = _words(self.readbuf)
+        # What INBUF holds: cleared here, then changed only by _load (the macro has no
+        # soft reset; a hardware reset restarts the firmware too).
+        self._insh = array("I", bytes(4 * B_INBUF_WORDS))
+        hal.wr_words(B_INBUF, self._insh, 0, B_INBUF_WORDS)
         self.n_vmm = self.n_read = self.n_pulse_ops = self.n_pulses = 0
         self.set(R_SEED, seed)
         self.set(R_ADC_GAIN, 1)
@@ -94,15 +120,24 @@ class Cim:
         self.set(R_COL_COUNT, nc)
 
     def _load(self, first, n):
-        """Write INBUF lines [first, first + n) from self.inbuf (whole words)."""
-        w0 = first >> 2
+        """INBUF lines [first, first + n) from self.inbuf (whole words): one burst per run
+        of words that differ from what INBUF holds."""
+        inw, sh = self._inw, self._insh
+        w = first >> 2
         w1 = (first + n + 3) >> 2
-        hal.wr_burst(B_INBUF + 4 * w0, self._inmv[4 * w0:4 * w1])
+        while w < w1:
+            if inw[w] == sh[w]:
+                w += 1
+                continue
+            a = w
+            while w < w1 and inw[w] != sh[w]:
+                sh[w] = inw[w]
+                w += 1
+            hal.wr_words(B_INBUF, inw, a, w - a)
 
     def _fetch(self, first, n):
         w0 = first >> 2
-        w1 = (first + n + 3) >> 2
-        hal.rd_burst(B_OUTBUF + 4 * w0, self._outmv[4 * w0:4 * w1])
+        hal.rd_words(B_OUTBUF, self._outw, w0, ((first + n + 3) >> 2) - w0)
 
     def _vmm(self, op, tile, r0, nr, c0, nc, shift, first_in, n_in, first_out, n_out):
         self._window(tile, r0, nr, c0, nc)
@@ -129,7 +164,7 @@ class Cim:
         self._window(tile, row, 1, c0, nc)
         hal.wr32(R_CMD, OP_READ_ROW)
         hal.wait_done(_WAIT_MS, True)
-        hal.rd_burst(B_READBUF + 4 * c0, self._rdmv[4 * c0:4 * (c0 + nc)])
+        hal.rd_words(B_READBUF, self._rdw, c0, nc)
         self.n_read += 1
         return self.readbuf
 

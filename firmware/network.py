@@ -15,9 +15,65 @@ packed column-wise into tiles (first fit).  Row splits are summed digitally; col
 splits are independent.  A weight is G+ - G- of one differential pair (update.py).
 """
 
+import sys
 from array import array
+from collections import namedtuple
 
 from fixedpoint import normalize_err, s8, sat
+
+# Hot loops: viper machine code where the port runs it (fastloops.py), else their
+# plain-Python twins (loops.py); the same names and signatures, compared by
+# tests/test_fastloops.py.  Only one of the two modules is ever loaded (heap).
+try:
+    if sys.implementation.name != "micropython":
+        raise ImportError("viper code runs on MicroPython only")
+    from fastloops import (
+        acc_update8,
+        acc_update16,
+        add_s8,
+        add_s8_max,
+        any_nz,
+        axpy_u8,
+        col2im,
+        copy8,
+        fc_grad8,
+        fc_grad16,
+        gather_nz,
+        im2col,
+        load_err,
+        maxpool,
+        relu_col,
+        route,
+        zero16,
+        zero32,
+    )
+    FAST = True
+except (ImportError, SyntaxError, ValueError):  # CPython, no native emitter, other .mpy arch
+    from loops import (
+        acc_update8,
+        acc_update16,
+        add_s8,
+        add_s8_max,
+        any_nz,
+        axpy_u8,
+        col2im,
+        copy8,
+        fc_grad8,
+        fc_grad16,
+        gather_nz,
+        im2col,
+        load_err,
+        maxpool,
+        relu_col,
+        route,
+        zero16,
+        zero32,
+    )
+    FAST = False
+
+# One block of a layer's weight matrix on a tile: W[r0:r0+nr][c0:c0+nc] at tile rows
+# [0, nr) and columns [tc0, tc0 + nc) of tile ``tile``.  A tuple (the trainer unpacks it).
+Block = namedtuple("Block", ("tile", "r0", "nr", "c0", "nc", "tc0"))
 
 # ("conv", cin, cout, k, hin, pool) | ("fc", nin, nout)
 LENET5 = (("conv", 1, 6, 5, 28, 2), ("conv", 6, 16, 5, 12, 2),
@@ -49,18 +105,18 @@ class Layer:
             self.patch = bytearray(self.R)
             self.gsum = array("i", bytes(4 * self.R * self.C))  # per-sample conv gradient
             self.derr = array("h", bytes(2 * self.cout * npos))  # error at conv outputs
-            self.col = [0] * self.R                              # transposed VMM of a patch
+            self.col = array("h", bytes(2 * self.R))             # transposed VMM of a patch
         else:
             _, self.R, self.C = spec
             self.nin, self.nout = self.R, self.C
             self.act = bytearray(self.C)
         # this layer's output codes (next input); fc: the ReLU activations themselves
         self.out = bytearray(self.nout) if self.kind == "conv" else self.act
-        self.pre = [0] * self.C               # pre-activation of one VMM position
+        self.pre = array("h", bytes(2 * self.C))  # pre-activation of one VMM position
         self.err_in = None                    # error propagated to this layer's input
         self.acc = None                        # accumulators: a slice of the arena
         self.amax = (1 << (acc_bits - 1)) - 1  # accumulator saturation, symmetric
-        self.blocks = []                      # (tile, r0, nr, c0, nc, tile_c0)
+        self.blocks = []                      # Block(tile, r0, nr, c0, nc, tc0)
         self.fshift = 10                      # forward ADC shift (calibrated)
         self.bshift = 9                       # backward ADC shift (auto-ranged)
         self.bmax = 0                         # largest |ADC code| of this sample's backward
@@ -78,7 +134,7 @@ def place(layers, ntiles, rows, cols):
                 nc = min(cols, L.C - c0)
                 for t in range(ntiles):
                     if used[t] + nc <= cols:
-                        L.blocks.append((t, r0, nr, c0, nc, used[t]))
+                        L.blocks.append(Block(t, r0, nr, c0, nc, used[t]))
                         used[t] += nc
                         break
                 else:
@@ -104,14 +160,23 @@ class Network:
             L.acc = mv[off:off + L.R * L.C]
             off += L.R * L.C
         for L in self.layers[1:]:  # the first layer's input error is never needed
-            L.err_in = array("i", bytes(4 * L.nin))
+            L.err_in = array("h", bytes(2 * L.nin))
         self.tiles_used = place(self.layers, cim.ntiles, cim.rows, cim.cols)
+        # int16 is enough for pre, col, err and err_in: a sum of int8 ADC codes over the
+        # row splits (forward) or the column splits (transpose), and col2im adds at most
+        # k * k transposes into one input.  Checked here for the network at hand.
+        for L in self.layers:
+            n = max(_splits(L.R, cim.rows), _splits(L.C, cim.cols) * (
+                L.k * L.k if L.kind == "conv" else 1))
+            if 128 * n > 32767:
+                raise MapError("int16 sums of %d ADC codes overflow" % n)
         for a, b in zip(self.layers, self.layers[1:]):
             if a.nout != b.nin:
                 raise MapError("layer outputs %d != next inputs %d" % (a.nout, b.nin))
         self.n_weights = sum(L.R * L.C for L in self.layers)
         self.logits = [0] * self.layers[-1].C
-        self.err = [0] * self.layers[-1].C
+        self.err = array("h", bytes(2 * self.layers[-1].C))  # output error codes
+        self._acc16 = acc_bits > 8  # int16 accumulators, else int8 (the viper loops differ)
         self.calibrating = False  # _matvec tracks each layer's largest code (calibration)
 
     # -- one matrix-vector product of a layer through its tile blocks --------------------
@@ -119,26 +184,23 @@ class Network:
         """pre[c] = sum over row splits of ADC(x[r] W[r][c]); x is bytes of length R."""
         cim = self.cim
         pre = L.pre
-        for j in range(L.C):
-            pre[j] = 0
+        zero16(pre, L.C)
         inbuf = cim.inbuf
         loaded = -1
         live = True
-        for blk in L.blocks:
-            tile, r0, nr, c0, nc, tc0 = blk
-            if loaded != r0:  # blocks of one row split share the INBUF contents
-                xs = x if nr == len(x) else memoryview(x)[r0:r0 + nr]
+        for b in L.blocks:
+            nr, nc, tc0 = b.nr, b.nc, b.tc0
+            if loaded != b.r0:  # blocks of one row split share the INBUF contents
                 # An all-zero input has the ideal result 0 (no biases): the VMM is
                 # skipped, as an accelerator would (MNIST borders: about half of conv1).
-                live = any(xs)
+                live = any_nz(x, b.r0, nr)
                 if live:
-                    inbuf[0:nr] = xs
-                loaded = r0
+                    copy8(inbuf, 0, x, b.r0, nr)
+                loaded = b.r0
             if not live:
                 continue
-            ob = cim.vmm_fwd(tile, 0, nr, tc0, nc, L.fshift)
-            for j in range(nc):
-                pre[c0 + j] += s8(ob[tc0 + j])
+            ob = cim.vmm_fwd(b.tile, 0, nr, tc0, nc, L.fshift)
+            add_s8(pre, b.c0, ob, tc0, nc)
             if self.calibrating:  # largest code; positive only: the ReLU cuts the rest
                 m = L.maxcode
                 for j in range(nc):
@@ -176,35 +238,15 @@ class Network:
         return act
 
     def _conv_forward(self, L, x):
-        hout, C = L.hout, L.C
+        hout, C, hin, k, cin = L.hout, L.C, L.hin, L.k, L.cin
         patch, act = L.patch, L.act
         npos = hout * hout
         for y in range(hout):
             for xo in range(hout):
-                im2col(L, x, y, xo)
-                pre = self._matvec(L, patch)
-                pos = y * hout + xo
-                for c in range(C):
-                    act[c * npos + pos] = sat(pre[c], 0, 255)
+                im2col(patch, x, cin, k, hin, y * hin + xo)
+                relu_col(act, self._matvec(L, patch), C, npos, y * hout + xo)
         # max-pool, remembering the winner for the backward pass
-        p, hp, out, am = L.pool, L.hp, L.out, L.argmax
-        o = 0
-        for c in range(C):
-            cb = c * npos
-            for py in range(hp):
-                for px in range(hp):
-                    best = -1
-                    bi = 0
-                    for dy in range(p):
-                        i = cb + (py * p + dy) * hout + px * p
-                        for dx in range(p):
-                            v = act[i + dx]
-                            if v > best:
-                                best = v
-                                bi = i + dx
-                    out[o] = best
-                    am[o] = bi
-                    o += 1
+        maxpool(act, L.out, L.argmax, C, hout, L.pool, L.hp)
 
     # -- backward -----------------------------------------------------------------------
     def backward(self, err, lr_shifts):
@@ -244,45 +286,18 @@ class Network:
             err = L.err_in
 
     def _fc_grad(self, L, err, sh):
-        x, acc, C = L.x, L.acc, L.C
-        amax = L.amax
-        nz = [j for j in range(C) if err[j]]
-        half = (1 << (sh - 1)) if sh > 0 else 0
-        for i in range(L.R):
-            xi = x[i]
-            if not xi:
-                continue
-            base = i * C
-            for j in nz:
-                u = xi * err[j]
-                u = (u + half) >> sh if sh > 0 else u << -sh
-                if u:
-                    a = acc[base + j] - u
-                    if a > amax:
-                        a = amax
-                    elif a < -amax:
-                        a = -amax
-                    acc[base + j] = a
+        (fc_grad16 if self._acc16 else fc_grad8)(L.acc, L.x, err, L.R, L.C, sh, L.amax)
 
     def _transpose(self, L, err, out):
         """out[r] = sum over column splits of ADC(sum_c W[r][c] err[c]) (signed inputs)."""
         cim = self.cim
-        for i in range(L.R):
-            out[i] = 0
+        zero16(out, L.R)
         inbuf = cim.inbuf
         m = L.bmax
-        for blk in L.blocks:
-            tile, r0, nr, c0, nc, tc0 = blk
-            for j in range(nc):
-                inbuf[tc0 + j] = err[c0 + j] & 0xFF
-            ob = cim.vmm_trans(tile, 0, nr, tc0, nc, L.bshift)
-            for i in range(nr):
-                v = s8(ob[i])
-                out[r0 + i] += v
-                if v < 0:
-                    v = -v
-                if v > m:
-                    m = v
+        for b in L.blocks:
+            load_err(inbuf, b.tc0, err, b.c0, b.nc)
+            ob = cim.vmm_trans(b.tile, 0, b.nr, b.tc0, b.nc, L.bshift)
+            m = add_s8_max(out, b.r0, ob, b.nr, m)
         L.bmax = m
 
     def _autorange(self, L):
@@ -302,89 +317,44 @@ class Network:
         or None when no error reaches this layer (nothing below it learns)."""
         hout, C, npos = L.hout, L.C, L.hout * L.hout
         derr, act, am = L.derr, L.act, L.argmax
-        for i in range(len(derr)):
-            derr[i] = 0
+        zero16(derr, len(derr))
         # route through max-pool and the ReLU derivative (the winner's activation > 0)
-        nz = False
-        for o in range(L.nout):
-            v = err_pooled[o]
-            if v:
-                i = am[o]
-                if act[i]:
-                    derr[i] = v
-                    nz = True
-        if not nz:
+        if not route(derr, err_pooled, am, act, L.nout):
             return None
         e += normalize_err(derr, len(derr))  # one exponent for the whole map
         sh = lr_shift + e + L.fshift
         gsum = L.gsum
-        for i in range(len(gsum)):
-            gsum[i] = 0
+        zero32(gsum, len(gsum))
         k, cin, hin, R = L.k, L.cin, L.hin, L.R
         x, patch = L.x, L.patch
         ev = L.pre  # error vector of one position (len C)
         err_in = L.err_in
         if li:
-            for i in range(L.nin):
-                err_in[i] = 0
+            zero16(err_in, L.nin)
         col = L.col
         for y in range(hout):
             for xo in range(hout):
-                pos = y * hout + xo
-                any_nz = False
-                for c in range(C):
-                    v = derr[c * npos + pos]
-                    ev[c] = v
-                    if v:
-                        any_nz = True
-                if not any_nz:
+                if not gather_nz(ev, derr, C, npos, y * hout + xo):
                     continue
-                im2col(L, x, y, xo)
+                base = y * hin + xo
+                im2col(patch, x, cin, k, hin, base)
                 for c in range(C):  # weight gradient of this position, summed over the map
                     v = ev[c]
                     if v:
-                        _axpy_u8(gsum, c, C, patch, R, v)
+                        axpy_u8(gsum, c, C, patch, R, v)
                 if li:  # error to the input map: transposed VMM, then col2im
                     self._transpose(L, ev, col)
-                    r = 0
-                    for ci in range(cin):
-                        base = ci * hin * hin + y * hin + xo
-                        for ky in range(k):
-                            row = base + ky * hin
-                            for kx in range(k):
-                                err_in[row + kx] += col[r]
-                                r += 1
+                    col2im(err_in, col, cin, k, hin, base)
         if li:
             e -= L.bshift - L.fshift
             self._autorange(L)
         # accumulators: acc -= round(gsum >> sh), saturating
-        acc = L.acc
-        amax = L.amax
-        half = (1 << (sh - 1)) if sh > 0 else 0
-        for i in range(len(gsum)):
-            g = gsum[i]
-            if g:
-                u = (g + half) >> sh if sh > 0 else g << -sh
-                if u:
-                    a = acc[i] - u
-                    if a > amax:
-                        a = amax
-                    elif a < -amax:
-                        a = -amax
-                    acc[i] = a
+        (acc_update16 if self._acc16 else acc_update8)(L.acc, gsum, len(gsum), sh, L.amax)
         return e
 
 
-def im2col(L, x, y, xo):
-    """L.patch[r] = input map x at the k x k window of output (y, xo), r = (ci*k + ky)*k + kx."""
-    k, hin, patch = L.k, L.hin, L.patch
-    r = 0
-    for ci in range(L.cin):
-        base = ci * hin * hin + y * hin + xo
-        for ky in range(k):
-            row = base + ky * hin
-            patch[r:r + k] = x[row:row + k]
-            r += k
+def _splits(n, size):
+    return (n + size - 1) // size
 
 
 def zeros(typecode, n, chunk=256):
@@ -403,13 +373,3 @@ def _any(v, n):
         if v[i]:
             return True
     return False
-
-
-def _axpy_u8(g, c, stride, x, n, v):
-    """g[r * stride + c] += x[r] * v for r < n (x: uint8 codes).  Hot loop of conv grads."""
-    i = c
-    for r in range(n):
-        p = x[r]
-        if p:
-            g[i] += p * v
-        i += stride

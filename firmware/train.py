@@ -174,10 +174,10 @@ def digest_state(net, cimdev):
     hg = 0x811C9DC5
     hal.wr32(R_CTRL, hal.rd32(R_CTRL) | CTRL_DBG_EN_MSK)
     for L in net.layers:
-        for tile, _r0, nr, _c0, nc, tc0 in L.blocks:
-            for i in range(nr):
-                hal.wr32(R_DBG_ADDR, tile << 24 | i << 8 | tc0)
-                words = hal.rd_burst(R_DBG_G, nc, fixed=True)
+        for b in L.blocks:
+            for i in range(b.nr):
+                hal.wr32(R_DBG_ADDR, b.tile << 24 | i << 8 | b.tc0)
+                words = hal.rd_burst(R_DBG_G, b.nc, fixed=True)
                 for w in words:
                     hg = fnv(hg, w)
     return ha, hg

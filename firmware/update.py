@@ -250,7 +250,8 @@ class Updater:
         tn = [0] * 64
         miss = 0
         for L in net.layers:
-            for tile, _r0, nr, _c0, nc, tc0 in L.blocks:
+            for b in L.blocks:
+                tile, nr, nc, tc0 = b.tile, b.nr, b.nc, b.tc0
                 for j in range(nc):
                     tn[j] = REF
                 for i in range(nr):
@@ -293,9 +294,10 @@ class Updater:
         rc = {}
         for L in net.layers:
             acc, C = L.acc, L.C
-            for tile, r0, nr, c0, nc, tc0 in L.blocks:
-                for i in range(nr):
-                    ab = (r0 + i) * C + c0
+            for b in L.blocks:
+                tile, nc, tc0 = b.tile, b.nc, b.tc0
+                for i in range(b.nr):
+                    ab = (b.r0 + i) * C + b.c0
                     sc.clear()
                     rc.clear()
                     for j in range(nc):
@@ -321,9 +323,10 @@ class Updater:
         base = 0
         for L in net.layers:
             acc, C = L.acc, L.C
-            for tile, r0, nr, c0, nc, tc0 in L.blocks:
-                for i in range(nr):
-                    ab = (r0 + i) * C + c0
+            for b in L.blocks:
+                tile, nc, tc0 = b.tile, b.nc, b.tc0
+                for i in range(b.nr):
+                    ab = (b.r0 + i) * C + b.c0
                     hit = False
                     for j in range(nc):
                         a = acc[ab + j]

@@ -82,6 +82,44 @@ def test_softmax_and_error_edges():
         assert all(abs(q - 65536 * e / tot) <= 3 for q, e in zip(prob, ref)), (z, prob)
 
 
+# Marsaglia, "Xorshift RNGs" (J. Stat. Softw. 8(14), 2003): xor32 with shifts (13, 17, 5)
+# from y = 2463534242; its first outputs as published and widely quoted.
+MARSAGLIA_Y0 = 2463534242
+MARSAGLIA_FIRST = [723471715, 2497366906, 2064144800, 2008045182, 3532304609]
+
+
+def ref_xorshift32(s: int) -> int:
+    """One xorshift32 step by modular arithmetic (multiply, floor-divide, XOR)."""
+    m = 1 << 32
+    s ^= (s * 8192) % m      # << 13
+    s ^= s // 131072         # >> 17
+    s ^= (s * 32) % m        # << 5
+    return s
+
+
+def test_xorshift32_known_answers():
+    r = fp.XorShift32(MARSAGLIA_Y0)
+    assert [r.next() for _ in range(5)] == MARSAGLIA_FIRST
+    # by hand from 1: 1 ^ 1 << 13 = 0x2001; >> 17 adds nothing; 0x2001 ^ 0x40020 = 0x42021
+    assert fp.XorShift32(1).next() == 0x42021 == 270369
+    assert fp.XorShift32(0).s == 0x9E3779B9  # 0 is xorshift's fixed point: replaced
+    assert fp.XorShift32(1 << 32).s == 0x9E3779B9  # the seed is taken mod 2**32
+    rnd = random.Random(5)
+    for seed in [1, 0xFFFFFFFF, 0x80000000] + [rnd.getrandbits(32) for _ in range(20)]:
+        r, s = fp.XorShift32(seed), seed
+        for _ in range(200):
+            s = ref_xorshift32(s)
+            assert r.next() == s, (seed, s)
+    # below(n): the top 16 bits scaled to [0, n); symmetric(a) = below(2a + 1) - a
+    r, s = fp.XorShift32(MARSAGLIA_Y0), MARSAGLIA_Y0
+    for n in (1, 2, 10, 255, 65535):
+        s = ref_xorshift32(s)
+        assert r.below(n) == (s >> 16) * n // 65536 and 0 <= r.below(1) < 1
+        s = ref_xorshift32(s)
+    # 723471715 >> 16 = 11039; 11039 * 513 // 65536 = 86; 86 - 256 = -170
+    assert fp.XorShift32(MARSAGLIA_Y0).symmetric(256) == -170
+
+
 def test_ln_q8():
     for p in (65536, 32768, 6554, 100, 20):  # resolution 1/16 nat (+ table rounding)
         want = -math.log(p / 65536)
@@ -188,6 +226,8 @@ nv = [[3, -1, 0, 2], [200, -130, 5], [1000, -3000, 7]]
 out["norm"] = [[fp.normalize_err(v, len(v)), v] for v in nv]
 r = fp.XorShift32(7)
 out["rng"] = [r.next() for _ in range(5)] + [r.below(10) for _ in range(5)]
+r = fp.XorShift32(2463534242)  # Marsaglia's published start (test_xorshift32_known_answers)
+out["rng_m"] = [r.next() for _ in range(5)] + [r.symmetric(256) for _ in range(5)]
 out["ln"] = [fp.ln_q8(v) for v in (65536, 30000, 5, 0)]
 print(json.dumps(out))
 """
@@ -210,3 +250,4 @@ def test_same_answers_under_the_unix_port(tmp_path):
     cpython = BATTERY.replace("sys.path.insert(0, sys.argv[1])", "")
     exec(compile(cpython.replace("print(json.dumps(out))", ""), "battery", "exec"), env)
     assert mp == json.loads(json.dumps(env["out"]))
+    assert mp["rng_m"][:5] == MARSAGLIA_FIRST

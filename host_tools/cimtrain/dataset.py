@@ -59,12 +59,25 @@ SHA256 = {
     "test_labels": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
 }
 
-# Pack format, version 1 (docs/dataset.md; firmware/mnist.py keeps a copy of these).
+# Pack format, version 1 (docs/dataset.md; firmware/mnist.py's copy is generated).
 MAGIC = b"MNST"
 VERSION = 1
-HEADER = struct.Struct("<4sHHIHHIIB3xI")
-#                        magic version header_size count rows cols payload_crc first split
-#                        (3 reserved zero bytes) header_crc
+# (name, struct code, meaning): the header's fields in order, little-endian; firmware/mnist.py
+# gets their offsets generated from here (python -m cimtrain.gen_fwconst)
+HEADER_FIELDS = (
+    ("MAGIC", "4s", "b'MNST'"),
+    ("VERSION", "H", "format version"),
+    ("HEADER_SIZE", "H", "bytes before the first record"),
+    ("COUNT", "I", "samples"),
+    ("ROWS", "H", "image rows"),
+    ("COLS", "H", "image columns"),
+    ("PAYLOAD_CRC", "I", "CRC-32 of bytes [HEADER_SIZE, end)"),
+    ("FIRST", "I", "index of the first sample in its MNIST split"),
+    ("SPLIT", "B", "0 train, 1 test, 255 other"),
+    (None, "3x", "reserved, zero"),
+    ("HEADER_CRC", "I", "CRC-32 of the header's bytes before this field"),
+)
+HEADER = struct.Struct("<" + "".join(code for _, code, _ in HEADER_FIELDS))  # <4sHHIHHIIB3xI
 HEADER_SIZE = HEADER.size  # 32
 RECORD_SIZE = 1 + PIXELS  # 785: label byte, then 784 pixels row-major
 SPLIT_CODES = {"train": 0, "test": 1}

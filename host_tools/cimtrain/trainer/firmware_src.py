@@ -73,7 +73,7 @@ def constant(module: str, name: str):
 
 # The firmware modules the host can run as they are, and the firmware modules each
 # imports by its bare name (MicroPython's flat module space).
-_LOADABLE = {"fixedpoint": (), "network": ("fixedpoint",)}
+_LOADABLE = {"fixedpoint": (), "loops": ("fixedpoint",), "network": ("fixedpoint", "loops")}
 
 
 @functools.cache

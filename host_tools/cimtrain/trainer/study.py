@@ -57,8 +57,10 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
         return "images per threshold scan", v
     if name == "acc":
         v = [(f"acc_bits={b}", {"acc_bits": b}, {}) for b in (16, 8)]
-        v += [("no accumulator", {"residue": 0}, {}),
-              ("no accumulator, batch=1", {"residue": 0, "batch": 1}, {})]
+        # without an accumulator an update below the threshold is lost, so the smallest
+        # threshold (one pulse, n_min=1) is the fair comparison
+        v += [("no accumulator, n_min=1", {"residue": 0, "n_min": 1}, {}),
+              ("no accumulator, n_min=1, batch=1", {"residue": 0, "n_min": 1, "batch": 1}, {})]
         return ("the digital accumulator: its width (saturating), and none at all (what a "
                 "scan does not program is dropped)"), v
     if name == "wv":

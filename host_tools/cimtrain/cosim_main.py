@@ -149,10 +149,9 @@ class Server:
         return False
 
     @property
-    def stats(self) -> dict:
-        """The server's counts of the last firmware session ({} if none ended)."""
-        sessions = self.status.get("sessions") or [{}]
-        return sessions[-1].get("stats", {})
+    def session(self) -> dict:
+        """The last firmware session the server reported ({} if none ended)."""
+        return (self.status.get("sessions") or [{}])[-1]
 
     def stop(self, timeout: float = 30.0) -> int:
         try:
@@ -226,7 +225,8 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
         for line in srv.lines[-15:]:
             print(f"  [server] {line}", file=sys.stderr)
         return 1
-    s = srv.stats
+    sess = srv.session
+    s = sess.get("stats", {})
     summary = {"backend": a.backend, "sim": a.sim if a.backend == "rtl" else None,
                "preset": a.preset, "wall_s": round(wall, 1), "server": s, **result,
                # one-sided binomial tail of the test score against 10% guessing
@@ -245,7 +245,8 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
                              f"{s.get('waits', '?')} waits ({s.get('requests', '?')} ring "
                              "requests)"),
         ("scoreboard", f"{s['responses_checked']} responses checked against the model, "
-                       "0 mismatches" if "responses_checked" in s else "n/a (model backend)"),
+                       f"{sess['mismatches']} mismatches" if "responses_checked" in s
+                       else "n/a (model backend)"),
         ("tile operations", f"{result['vmm_ops']} VMMs, {result['read_ops']} row reads, "
                             f"{result['pulse_ops']} pulse commands"),
         ("programming pulses", f"{result['pulses']} (cell pulses, init included)"),

@@ -54,7 +54,7 @@ lint-rtl: venv
 	verilator --lint-only -Wall -Irtl --top-module cim_macro -GNTiles=4 -GRows=64 -GCols=64 $(RTL_SRC)
 
 lint-py: venv
-	$(VENV)/bin/ruff check host_tools cosim tests firmware
+	$(VENV)/bin/ruff check host_tools tests firmware
 
 cosim: venv
 	$(PY) -m cimtrain.cosim_main $(COSIM_ARGS)

@@ -1,4 +1,4 @@
-"""The RTL server (cosim/rtl_server): the same firmware through the bridge into cim_macro
+"""The RTL server (cimtrain.cosim.rtl_server): the same firmware through the bridge into cim_macro
 in Icarus, with the model as scoreboard inside the server.
 
 The firmware's answers must equal those of the model server for the same traffic
@@ -16,11 +16,11 @@ import textwrap
 import time
 from pathlib import Path
 
+from cimtrain.bridge import status as S
 from cimtrain.bridge.harness import launch_cmd, run_firmware, serve_in_thread, unique_name
 from cimtrain.model import CimMacro
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "cosim" / "rtl_server" / "run_rtl_server.py"
 
 FW = """
     import hal
@@ -60,9 +60,10 @@ FW = """
 
 
 def _rtl_server(name: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(RUN), "--window", name, "--preset",
-                             "seed-chip", "--attach-timeout", "60", *extra], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([sys.executable, "-m", "cimtrain.cosim.rtl_server", "--window", name,
+                             "--preset", "seed-chip", "--attach-timeout", "60", *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
 
 
 def _result(proc: subprocess.CompletedProcess) -> dict:
@@ -75,7 +76,8 @@ def test_same_firmware_same_answers_on_rtl_and_model(tmp_path):
     script = tmp_path / "fw.py"
     script.write_text(textwrap.dedent(FW))
     name = unique_name("rtl")
-    srv = _rtl_server(name)
+    status = tmp_path / "status.json"
+    srv = _rtl_server(name, "--status", str(status))
     try:
         rtl = run_firmware(name, script, launcher_args=["--wait", "120"], timeout_s=180)
         log, _ = srv.communicate(timeout=60)
@@ -83,7 +85,12 @@ def test_same_firmware_same_answers_on_rtl_and_model(tmp_path):
         if srv.poll() is None:
             srv.kill()
     assert srv.returncode == 0, log[-3000:]
-    assert "0 mismatches" in log and "firmware exited with status 0" in log
+    st = S.read(status)
+    assert st["state"] == "done" and st["error"] is None, st
+    [sess] = st["sessions"]
+    assert sess["exit"] == 0 and sess["mismatches"] == 0, sess
+    # every bus access of the firmware was checked: the ID check's 3 reads, FW's accesses
+    assert sess["stats"]["responses_checked"] >= sess["stats"]["reads"] > 10, sess
     with serve_in_thread(unique_name("model"), CimMacro("seed-chip")) as msrv:
         model = run_firmware(msrv.name, script)
     r_rtl, r_model = _result(rtl), _result(model)
@@ -105,7 +112,8 @@ def test_firmware_killed_stops_rtl_server(tmp_path):
             hal.rd32(R_SEED)
     """))
     name = unique_name("rtlkill")
-    srv = _rtl_server(name)
+    status = tmp_path / "status.json"
+    srv = _rtl_server(name, "--status", str(status))
     fw = subprocess.Popen(launch_cmd(name, script, launcher_args=["--wait", "120"]), cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -123,4 +131,6 @@ def test_firmware_killed_stops_rtl_server(tmp_path):
     assert srv.returncode == 1, log[-3000:]
     assert dt < 5.0, f"RTL server took {dt:.1f} s"
     assert f"firmware pid {fw.pid} died without detaching" in log
+    st = S.read(status)
+    assert st["state"] == "failed" and f"firmware pid {fw.pid} died" in st["error"], st
     assert not os.path.exists(f"/dev/shm/cimtrain.{name}")

@@ -21,7 +21,6 @@ from cimtrain.model import CimMacro
 from cimtrain.regs import ADDR
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "cosim" / "rtl_server" / "run_rtl_server.py"
 
 FW = """
     import hal
@@ -94,9 +93,9 @@ def _check_trace(recs: list, fw: dict) -> None:
 def test_rtl_trace_replays_on_model_and_tampering_is_found(tmp_path):
     script, path = _firmware(tmp_path), tmp_path / "rtl.trace"
     name = unique_name("trace")
-    srv = subprocess.Popen([sys.executable, str(RUN), "--window", name, "--preset", "seed-chip",
-                            "--trace", str(path)], cwd=ROOT, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
+    srv = subprocess.Popen([sys.executable, "-m", "cimtrain.cosim.rtl_server", "--window", name,
+                            "--preset", "seed-chip", "--trace", str(path)], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         fw = _result(run_firmware(name, script, launcher_args=["--wait", "120"], timeout_s=180))
         log, _ = srv.communicate(timeout=60)

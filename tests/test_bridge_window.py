@@ -282,19 +282,49 @@ def test_layout_is_consistent():
     assert P.H_MSG + P.MSG_BYTES <= P.HEADER_BYTES <= P.RING_OFF
     assert P.RDBUF_OFF == P.RING_OFF + 4 * P.RING_WORDS
     assert P.RDBUF_WORDS * 4 >= 8192 and P.MAX_BURST <= P.REC_COUNT_MASK
-    # writers own separate cache lines: identity, server, firmware, head, tail, done, errors
-    for group in (("H_SRV_",), ("H_FW_", "H_ERR_ACK"), ("H_HEAD",), ("H_TAIL", "H_FETCH"),
-                  ("H_DONE", "H_RSP"), ("H_ERR_COUNT", "H_ERR_SEQ", "H_ERR_OP", "H_ERR_ADDR",
-                                        "H_ERR_RESP")):
-        lines = {v // 64 for k, v in c.items() if k.startswith(group)}
-        assert len(lines) == 1, group
+    # writers own separate cache lines: every header word belongs to one writer's group,
+    # each group sits in one 64-byte line, and no two groups share a line
+    groups = {"identity": ("H_MAGIC", "H_VERSION", "H_SERVER_PID", "H_WINDOW_BYTES",
+                           "H_RING_", "H_RDBUF_", "H_MACRO_", "H_SERVER_KIND", "H_MAX_BURST",
+                           "H_CLOCK_KHZ", "H_SESSION"),
+              "server": ("H_SRV_",), "firmware": ("H_FW_", "H_ERR_ACK"), "head": ("H_HEAD",),
+              "tail": ("H_TAIL", "H_FETCH"), "done": ("H_DONE", "H_RSP"),
+              "errors": ("H_ERR_COUNT", "H_ERR_SEQ", "H_ERR_OP", "H_ERR_ADDR", "H_ERR_RESP")}
+    words = {k: v for k, v in c.items() if k.startswith("H_") and k != "H_MSG"}
+    owner = {k: [g for g, pre in groups.items() if k.startswith(pre)] for k in words}
+    assert all(len(g) == 1 for g in owner.values()), owner
+    lines = {g: {v // 64 for k, v in words.items() if owner[k] == [g]} for g in groups}
+    assert all(len(v) == 1 for v in lines.values()), lines
+    assert len(set().union(*lines.values())) == len(groups), f"groups share a line: {lines}"
 
 
-def test_build_is_cached():
+def test_build_is_cached_and_rebuilt_on_change(tmp_path, monkeypatch):
+    """An unchanged tree reuses its build; an edit of the C source, its header or a
+    protocol constant builds anew (into its own directory: the old build stays usable)."""
+    from cimtrain.bridge import build as B
+
     so = build()
     assert so == build() and so.is_relative_to(ROOT / "build")
     ffi, lib = load()
     assert load() == (ffi, lib)
+    monkeypatch.setenv("CIMTRAIN_BUILD_DIR", str(tmp_path / "b"))
+    fresh = build()
+    assert fresh.parent.name == so.parent.name, "same sources, same key"
+    for name in ("SOURCE", "HEADER"):
+        edited = tmp_path / getattr(B, name).name
+        edited.write_text(getattr(B, name).read_text() + "\n/* an edit */\n")
+        with monkeypatch.context() as m:
+            m.setattr(B, name, edited)
+            if name == "SOURCE":
+                rebuilt = build()
+                assert rebuilt.exists() and rebuilt.parent != fresh.parent
+                assert rebuilt.read_bytes() != b"" and fresh.exists()
+            else:
+                assert B._key() != fresh.parent.name, "a header edit must rebuild"
+    with monkeypatch.context() as m:
+        m.setattr(P, "RING_WORDS", P.RING_WORDS * 2)
+        assert "#define CB_RING_WORDS 16384" in B.protocol_header()
+        assert B._key() != fresh.parent.name, "a protocol change must rebuild"
 
 
 def test_interconnect_decerr_outside_the_macro_window():

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cimtrain import dataset, fwbuild
+from cimtrain.bridge import status as S
 from cimtrain.bridge.harness import launch_cmd, serve_in_thread, unique_name
 from cimtrain.model import CimMacro
 
@@ -49,11 +50,11 @@ def run_on_model(preset, args, heap="16M", timeout=600):
     return r, srv, model
 
 
-def run_on_rtl(preset, args, timeout=1200):
+def run_on_rtl(preset, args, status, timeout=1200):
     window = unique_name("e2e-rtl")
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "cosim" / "rtl_server" / "run_rtl_server.py"),
-         "--window", window, "--preset", preset, "--attach-timeout", "120"],
+        [sys.executable, "-m", "cimtrain.cosim.rtl_server", "--window", window, "--preset",
+         preset, "--attach-timeout", "120", "--status", str(status)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=dict(os.environ, SIM=os.environ.get("SIM", "icarus")))
     try:
@@ -68,7 +69,7 @@ def run_on_rtl(preset, args, timeout=1200):
     return r, server.returncode, out
 
 
-def test_rtl_and_model_end_bit_identical(data):
+def test_rtl_and_model_end_bit_identical(data, tmp_path):
     """Short seed-chip training on both backends: identical digests and counts."""
     train, test = data
     args = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=3", "n_test=3",
@@ -77,11 +78,20 @@ def test_rtl_and_model_end_bit_identical(data):
     assert rm.returncode == 0, rm.stdout[-3000:] + rm.stderr[-3000:]
     assert srv.exits == [0] and srv.error is None
     res_model = result_of(rm.stdout)
-    rr, rtl_rc, rtl_out = run_on_rtl("seed-chip", args)
+    status = tmp_path / "rtl-status.json"
+    rr, rtl_rc, rtl_out = run_on_rtl("seed-chip", args, status)
     assert rr.returncode == 0, rr.stdout[-3000:] + rr.stderr[-3000:] + rtl_out[-3000:]
     assert rtl_rc == 0, "RTL server (scoreboard) failed:\n" + rtl_out[-3000:]
-    assert "0 mismatches" in rtl_out or "MISMATCH" not in rtl_out, rtl_out[-2000:]
     res_rtl = result_of(rr.stdout)
+    # the scoreboard checked every access of the run against the model and found nothing
+    st = S.read(status)
+    assert st is not None and st["state"] == "done", (st, rtl_out[-2000:])
+    [sess] = st["sessions"]
+    stats = sess["stats"]
+    assert sess["exit"] == 0 and sess["mismatches"] == 0, sess
+    # (every firmware access reached the bus, plus the server's wait_done STATUS polls)
+    assert stats["responses_checked"] == stats["writes"] + stats["reads"] + sess["status_polls"]
+    assert stats["writes"] > stats["reads"] > res_rtl["vmm_ops"] > 0, stats
     assert res_model["weight_updates"] > 0, "the short run must program some weights"
     for k in TIMING:
         res_model.pop(k)

@@ -36,23 +36,13 @@ def bench_model_vmm(n: int = 20) -> dict:
 
 
 def bench_icarus_vmm() -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from cocotb_tools.runner import get_runner
-    from test_cim_macro import BENCH, RTL
+    from .cosim.sim import Sim
 
-    from cimtrain import regs
-
-    p = regs.PRESETS["default"]
     out = RESULTS / "icarus_vmm.json"
-    runner = get_runner("icarus")
-    build = ROOT / "sim_build" / "bench_icarus_default"
-    runner.build(sources=RTL, includes=[ROOT / "rtl"], hdl_toplevel="cim_macro",
-                 parameters={"NTiles": p["NTILES"], "Rows": p["ROWS"], "Cols": p["COLS"]},
-                 build_dir=build, build_args=["-g2012"], timescale=("1ns", "1ps"), always=False)
-    runner.test(hdl_toplevel="cim_macro", test_module="bench_tests", test_dir=BENCH,
-                extra_env={"PYTHONPATH": os.pathsep.join([str(BENCH), str(ROOT / "host_tools")]),
-                           "CIM_BENCH_OUT": str(out)},
-                results_xml=str(build / "results_bench.xml"))
+    n, failed = Sim("cim_macro", "default", "icarus").run(
+        "cimtrain.cosim.vmm_bench", env={"CIM_BENCH_OUT": str(out)}, results="results_bench")
+    if n == 0 or failed:
+        raise RuntimeError("cosim/vmm_bench.py failed (simulator log above)")
     return json.loads(out.read_text())
 
 

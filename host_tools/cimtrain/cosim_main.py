@@ -20,21 +20,20 @@ import argparse
 import json
 import math
 import os
-import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from . import dataset, fwbuild, regs
+from .bridge import status as S
 from .bridge.harness import unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
-SESSION_RE = re.compile(r"session \d+: firmware exited")
-STAT_RE = re.compile(r"(\d+) (requests|writes|reads|waits|bus errors|responses checked|cycles)")
 
 
 def env_int(name: str, default: int) -> int:
@@ -107,23 +106,20 @@ def chance_verdict(pv: float) -> str:
 
 
 class Server:
-    """The RTL or model server as a subprocess; its output is echoed and scanned."""
+    """The RTL or model server as a subprocess: its state from its status file
+    (bridge/status.py), its output echoed when it says something worth seeing."""
 
     def __init__(self, a: argparse.Namespace, window: str) -> None:
-        py = sys.executable
-        if a.backend == "rtl":
-            cmd = [py, str(ROOT / "cosim" / "rtl_server" / "run_rtl_server.py"),
-                   "--window", window, "--preset", a.preset, "--attach-timeout", "300"]
-        else:
-            cmd = [py, "-m", "cimtrain.bridge.model_server", "--window", window,
-                   "--preset", a.preset, "--attach-timeout", "300"]
+        self._dir = tempfile.TemporaryDirectory(prefix="cimcosim")
+        self.status_path = Path(self._dir.name) / "status.json"
+        mod = "cimtrain.cosim.rtl_server" if a.backend == "rtl" else "cimtrain.bridge.model_server"
+        cmd = [sys.executable, "-m", mod, "--window", window, "--preset", a.preset,
+               "--attach-timeout", "300", "--status", str(self.status_path)]
         env = dict(os.environ, SIM=a.sim)
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
                                      start_new_session=True)
         self.lines: list[str] = []
-        self.stats: dict | None = None
-        self.ready = threading.Event()
         self._t = threading.Thread(target=self._pump, daemon=True)
         self._t.start()
 
@@ -131,21 +127,43 @@ class Server:
         for line in self.proc.stdout:
             line = line.rstrip("\n")
             self.lines.append(line)
-            if "ready" in line and "window" in line:
-                self.ready.set()
-            if SESSION_RE.search(line):
-                self.stats = {k.replace(" ", "_"): int(v) for v, k in STAT_RE.findall(line)}
             if any(w in line for w in ("ERROR", "MISMATCH", "rtl server:", "model server:",
                                        "FAIL", "Error")):
                 print(f"  [server] {line}", flush=True)
-        self.ready.set()
+
+    @property
+    def status(self) -> dict:
+        return S.read(self.status_path) or {}
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the window takes a firmware; False if the server ended or failed, or
+        ``timeout`` passed (the first run builds the simulation)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.status.get("state")
+            if state == "ready":
+                return True
+            if state in ("done", "failed") or self.proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    @property
+    def session(self) -> dict:
+        """The last firmware session the server reported ({} if none ended)."""
+        return (self.status.get("sessions") or [{}])[-1]
 
     def stop(self, timeout: float = 30.0) -> int:
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            return self.proc.wait(10)
+            rc = self.proc.wait(10)
+        self._t.join(5)
+        return rc
+
+    def close(self) -> None:
+        self._dir.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,9 +177,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{a.epochs} epoch(s), {a.n_test} test images, mode {a.mode}, seed {a.seed}",
           flush=True)
     srv = Server(a, window)
-    if not srv.ready.wait(600) or srv.proc.poll() is not None:
+    try:
+        return run(a, srv, window, net, where, train, test, t0)
+    finally:
+        srv.close()
+
+
+def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, train: Path,
+        test: Path, t0: float) -> int:
+    if not srv.wait_ready(600):
         print("\n".join(srv.lines[-30:]), file=sys.stderr)
-        print("cosim: the server did not come up (output above)", file=sys.stderr)
+        err = srv.status.get("error")
+        print("cosim: the server did not come up" + (f": {err}" if err else " (output above)"),
+              file=sys.stderr)
         srv.stop(5)
         return 1
     fw_args = [f"net={net}", f"train={train}", f"test={test}", f"n_train={a.n_train}",
@@ -189,12 +217,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     srv_rc = srv.stop(120)
     wall = time.monotonic() - t0
-    if fw_rc != 0 or srv_rc != 0 or result is None:
-        print(f"cosim: FAILED (firmware exit {fw_rc}, server exit {srv_rc})", file=sys.stderr)
+    st = srv.status
+    if fw_rc != 0 or srv_rc != 0 or result is None or st.get("state") != "done":
+        print(f"cosim: FAILED (firmware exit {fw_rc}, server exit {srv_rc}, server "
+              f"{st.get('state', 'without status')}"
+              + (f": {st['error']}" if st.get("error") else "") + ")", file=sys.stderr)
         for line in srv.lines[-15:]:
             print(f"  [server] {line}", file=sys.stderr)
         return 1
-    s = srv.stats or {}
+    sess = srv.session
+    s = sess.get("stats", {})
     summary = {"backend": a.backend, "sim": a.sim if a.backend == "rtl" else None,
                "preset": a.preset, "wall_s": round(wall, 1), "server": s, **result,
                # one-sided binomial tail of the test score against 10% guessing
@@ -213,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                              f"{s.get('waits', '?')} waits ({s.get('requests', '?')} ring "
                              "requests)"),
         ("scoreboard", f"{s['responses_checked']} responses checked against the model, "
-                       "0 mismatches" if "responses_checked" in s else "n/a (model backend)"),
+                       f"{sess['mismatches']} mismatches" if "responses_checked" in s
+                       else "n/a (model backend)"),
         ("tile operations", f"{result['vmm_ops']} VMMs, {result['read_ops']} row reads, "
                             f"{result['pulse_ops']} pulse commands"),
         ("programming pulses", f"{result['pulses']} (cell pulses, init included)"),

@@ -6,8 +6,8 @@
 
 Servers: ``model`` (the bit-exact model, what firmware sees on the virtual platform),
 ``dict`` (a register dict: the bridge's own capacity, ring + C drain + Python dispatch),
-``icarus`` / ``verilator`` (the RTL server, cosim/rtl_server, on that simulator, with the
-model as lockstep scoreboard; the run fails unless the scoreboard ends clean).  Rates are
+``icarus`` / ``verilator`` (the RTL server, cimtrain.cosim.rtl_server, on that simulator,
+with the model as lockstep scoreboard; the run fails unless the scoreboard ends clean).  Rates are
 firmware-side: posted writes per second including the final flush, blocking reads per
 second, 64-word burst kB/s (1 kB = 1000 bytes), single-read round trips, and VMM
 commands per second in the training loop's shape (10 INBUF words, CMD, wait_done,
@@ -17,9 +17,9 @@ commands per second in the training loop's shape (10 INBUF words, CMD, wait_done
 temporary directory, label ``icarus@REV``) with the same firmware and launcher, for
 before/after figures from one run; ``--repeat K`` runs every server K times, taking
 turns, and reports medians.  ``--floor`` measures what the simulator alone costs the
-RTL server (cosim/rtl_server/floor_tests.py: the server's bench without bridge or
-firmware).  ``--md FILE`` writes the figures as the "Bridge" section of FILE (between
-marker comments; the rest of the file is kept).
+RTL server (cosim/floor_bench.py: the server's bench without bridge or firmware).
+``--md FILE`` writes the figures as the "Bridge" section of FILE (between marker
+comments; the rest of the file is kept).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import status as S
 from .harness import ROOT, run_firmware, serve_in_thread, unique_name
 
-FW = Path(__file__).resolve().parent / "bench_fw.py"
-RTL_RUN = ROOT / "cosim" / "rtl_server" / "run_rtl_server.py"
+FW = ROOT / "firmware" / "bench" / "bridge_rates.py"
 SERVERS = ("model", "dict", "icarus", "verilator")
 
 
@@ -101,40 +101,55 @@ def _first_error(log: str) -> str:
 
 def run_rtl(sim: str, n: int, preset: str = "default", timeout_s: float = 1800,
             root: Path = ROOT) -> dict:
-    """The RTL server of the tree ``root`` on ``sim`` in a subprocess, the bench firmware
-    (of this tree) against it.  Fails fast, with the simulator's first error, when the
-    server dies before its window exists (e.g. a simulator cocotb does not support)."""
+    """The RTL server of the tree ``root`` on ``sim`` in a subprocess (its host_tools first
+    on the path), the bench firmware (of this tree) against it.  Fails fast, with the
+    simulator's first error, when the server dies before its window exists (e.g. a
+    simulator cocotb does not support)."""
     name = unique_name(f"bench-{sim}")
-    env = {**os.environ, "SIM": sim}
-    run = root / RTL_RUN.relative_to(ROOT)
+    env = {**os.environ, "SIM": sim, "PYTHONPATH": str(root / "host_tools")}
+    old = root / "cosim" / "rtl_server" / "run_rtl_server.py"   # a revision before cosim/
     shm = Path(f"/dev/shm/cimtrain.{name}")
-    with tempfile.TemporaryFile("w+") as out:
-        srv = subprocess.Popen([sys.executable, str(run), "--window", name, "--preset", preset,
-                                "--attach-timeout", "600"], cwd=root, env=env, stdout=out,
-                               stderr=subprocess.STDOUT, text=True)
-        try:
-            t0 = time.monotonic()
-            while not shm.exists():     # the first run builds the simulation
-                if srv.poll() is not None:
-                    out.seek(0)
-                    raise RuntimeError(f"RTL server ({sim}) exited with status {srv.returncode} "
-                                       f"before serving: {_sim_note(sim)}"
-                                       f"{_first_error(out.read())}")
-                if time.monotonic() - t0 > 900:
-                    raise RuntimeError(f"RTL server ({sim}): no window after 900 s")
-                time.sleep(0.05)
-            t0 = time.monotonic()
-            proc = run_firmware(name, FW, [str(n)], launcher_args=["--wait", "60"],
-                                timeout_s=timeout_s)
-            srv.wait(timeout=120)
-        finally:
-            if srv.poll() is None:
-                srv.kill()
-                srv.wait()
-        out.seek(0)
-        log = out.read()
-    if srv.returncode != 0 or "0 mismatches" not in log:
-        raise RuntimeError(f"RTL server ({sim}) failed, rc {srv.returncode}:\n{log[-4000:]}"
+    with tempfile.TemporaryDirectory(prefix="cimbench") as tmp:
+        status_path = Path(tmp) / "status.json"
+        cmd = ([sys.executable, str(old)] if old.exists() else
+               [sys.executable, "-m", "cimtrain.cosim.rtl_server", "--status", str(status_path)])
+
+        def ready() -> bool:
+            if old.exists():                # (no status file there)
+                return shm.exists()
+            return (S.read(status_path) or {}).get("state") == "ready"
+
+        with open(Path(tmp) / "server.log", "w+") as out:
+            srv = subprocess.Popen([*cmd, "--window", name, "--preset", preset,
+                                    "--attach-timeout", "600"], cwd=root, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, text=True)
+            try:
+                t0 = time.monotonic()
+                while not ready():          # the first run builds the simulation
+                    if srv.poll() is not None:
+                        out.seek(0)
+                        raise RuntimeError(f"RTL server ({sim}) exited with status "
+                                           f"{srv.returncode} before serving: {_sim_note(sim)}"
+                                           f"{_first_error(out.read())}")
+                    if time.monotonic() - t0 > 900:
+                        raise RuntimeError(f"RTL server ({sim}): no window after 900 s")
+                    time.sleep(0.05)
+                t0 = time.monotonic()
+                proc = run_firmware(name, FW, [str(n)], launcher_args=["--wait", "60"],
+                                    timeout_s=timeout_s)
+                srv.wait(timeout=120)
+            finally:
+                if srv.poll() is None:
+                    srv.kill()
+                    srv.wait()
+            out.seek(0)
+            log = out.read()
+        st = S.read(status_path) or {}
+    clean = ("0 mismatches" in log if old.exists() else
+             st.get("state") == "done" and (st.get("sessions") or [{}])[-1].get("mismatches") == 0)
+    if srv.returncode != 0 or not clean:
+        raise RuntimeError(f"RTL server ({sim}) failed, rc {srv.returncode}, status "
+                           f"{st.get('state')}: {st.get('error')}\n{log[-4000:]}"
                            f"\nfirmware: {proc.stdout}{proc.stderr}")
     res = _parse(proc)
     res["wall_s"] = round(time.monotonic() - t0, 2)
@@ -184,19 +199,15 @@ def run(n: int, servers: tuple[str, ...] = ("model", "dict"), n_rtl: int = 2000,
 
 def run_floor(sim: str = "icarus", preset: str = "default") -> dict:
     """Microseconds the simulator takes per access, program, idle edge and VMM (no bridge)."""
-    sys.path.insert(0, str(RTL_RUN.parent))
-    from cocotb_tools.runner import get_results
-    from run_rtl_server import TOP, build_tb
+    from ..cosim.sim import Sim
 
-    runner, build = build_tb(sim, preset)
     with tempfile.TemporaryDirectory(prefix="cimfloor") as tmp:
         out = Path(tmp) / "floor.json"
-        results = runner.test(hdl_toplevel=TOP, test_module="floor_tests",
-                              test_dir=RTL_RUN.parent, extra_env={"CIMTRAIN_FLOOR_OUT": str(out)},
-                              results_xml=str(Path(tmp) / "results.xml"))
-        n, failed = get_results(results)
+        n, failed = Sim("cim_tb_top", preset, sim).run(
+            "cimtrain.cosim.floor_bench", env={"CIMTRAIN_FLOOR_OUT": str(out)},
+            results=f"results_floor_{Path(tmp).name}")
         if n == 0 or failed or not out.exists():
-            raise RuntimeError("floor_tests failed (simulator log above)")
+            raise RuntimeError("floor_bench failed (simulator log above)")
         return json.loads(out.read_text())
 
 

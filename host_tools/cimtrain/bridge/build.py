@@ -1,11 +1,14 @@
 """Build and load the C window library (cffi, API mode), on first use.
 
-``load()`` returns ``(ffi, lib)``.  The extension is built into ``build/bridge/<key>/``
-under the repository (gitignored; ``CIMTRAIN_BUILD_DIR`` overrides), where ``key``
-hashes the C source, the generated protocol constants, the cdef, the compiler and the
-Python ABI, so an edit rebuilds and an unchanged tree reuses the cached build.  The
-compile calls the C compiler directly (no setuptools), under a file lock so that a
-server and a launcher starting together build once.
+``load()`` returns ``(ffi, lib)``.  cffi builds the extension from cbridge.c, its API
+header cbridge.h (which is also the cdef: one list of the C functions) and
+``cb_protocol.h``, the protocol constants generated from protocol.py as ``#define
+CB_<NAME>``; ``FFI.compile`` runs the C compiler (through setuptools).  The build goes to
+``build/bridge/<key>/`` under the repository (gitignored; ``CIMTRAIN_BUILD_DIR``
+overrides), where ``key`` hashes everything the build reads (C source, header,
+generated constants, flags, compiler, cffi and Python versions), so an edit rebuilds and
+an unchanged tree reuses the cached build.  A file lock makes a server and a launcher
+starting together build once.
 
     python -m cimtrain.bridge.build      # build now, print the path
 """
@@ -20,9 +23,10 @@ import importlib.util
 import io
 import os
 import shlex
-import subprocess
+import shutil
 import sys
 import sysconfig
+import tempfile
 from pathlib import Path
 
 import cffi
@@ -32,54 +36,29 @@ from . import protocol
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 SOURCE = HERE / "cbridge.c"
+HEADER = HERE / "cbridge.h"
 MODULE = "_cimbridge"
 
-CDEF = """
-typedef struct cb_win cb_win;
-cb_win *cb_new(void);
-void cb_free(cb_win *w);
-void cb_close(cb_win *w);
-const char *cb_msg(cb_win *w);
-const char *cb_alarm_msg(cb_win *w);
-int cb_alarm(cb_win *w);
-uint32_t cb_hdr(cb_win *w, uint32_t off);
-void cb_hdr_set(cb_win *w, uint32_t off, uint32_t v);
-uint32_t *cb_rdbuf(cb_win *w);
-uintptr_t cb_base(cb_win *w);
-const uint32_t *cb_err_info(cb_win *w);
-
-int cb_server_create(cb_win *w, const char *name, uint32_t kind, uint32_t macro_base,
-                     uint32_t macro_bytes, uint32_t version);
-int cb_srv_wait_attach(cb_win *w, int timeout_ms);
-int cb_srv_fetch(cb_win *w, uint32_t *out, uint32_t max_words, int timeout_ms);
-void cb_srv_error(cb_win *w, uint32_t seq, uint32_t op, uint32_t addr, uint32_t resp);
-void cb_srv_complete(cb_win *w, uint32_t seq, uint32_t status);
-void cb_srv_reset_session(cb_win *w);
-void cb_srv_fail(cb_win *w, const char *msg);
-
-int cb_open(cb_win *w, const char *name, uintptr_t addr);
-int cb_fw_attach(cb_win *w, int grace_ms);
-int cb_fw_detach(cb_win *w, int exit_code, int timeout_ms);
-int cb_fw_write(cb_win *w, uint32_t addr, const uint32_t *data, uint32_t n, int fixed,
-                int timeout_ms);
-int cb_fw_read(cb_win *w, uint32_t addr, uint32_t *out, uint32_t n, int fixed, int timeout_ms);
-int cb_fw_wait_done(cb_win *w, uint32_t dev_timeout_ms, int timeout_ms);
-int cb_fw_flush(cb_win *w, int timeout_ms);
-int cb_fw_post_raw(cb_win *w, const uint32_t *words, uint32_t n);
-"""
-
-CFLAGS = ["-O2", "-std=gnu11", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter",
+CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
           "-Werror=implicit-function-declaration"]
-LIBS = ["-lrt", "-lpthread"]
+LIBS = ["rt", "pthread"]
 
 
-def _defines() -> str:
+def cdef() -> str:
+    """cbridge.h without its preprocessor lines (cffi's parser reads declarations only)."""
+    return "\n".join(ln for ln in HEADER.read_text().splitlines()
+                     if not ln.lstrip().startswith("#"))
+
+
+def protocol_header() -> str:
     lines = [f"#define CB_{k} {v}" for k, v in sorted(protocol.constants().items())]
-    return "/* generated from bridge/protocol.py */\n" + "\n".join(lines) + "\n"
+    return ("/* generated from bridge/protocol.py by bridge/build.py: do not edit */\n"
+            + "\n".join(lines) + "\n")
 
 
-def _compiler() -> list[str]:
-    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
+def _compiler() -> str:
+    return (shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+            or ["cc"])[0]
 
 
 def build_dir() -> Path:
@@ -87,9 +66,10 @@ def build_dir() -> Path:
     return Path(env) if env else ROOT / "build" / "bridge"
 
 
-def _key(csrc: str) -> str:
+def _key() -> str:
     h = hashlib.sha256()
-    for part in (csrc, CDEF, " ".join(_compiler() + CFLAGS + LIBS), cffi.__version__,
+    for part in (SOURCE.read_text(), HEADER.read_text(), protocol_header(),
+                 " ".join([_compiler(), *CFLAGS, *LIBS]), cffi.__version__,
                  sysconfig.get_config_var("EXT_SUFFIX") or "", sys.version):
         h.update(part.encode())
         h.update(b"\0")
@@ -97,10 +77,9 @@ def _key(csrc: str) -> str:
 
 
 def build(verbose: bool = False) -> Path:
-    """Compile the extension if the cache has no build of this source; return its path."""
-    csrc = _defines() + SOURCE.read_text()
+    """Compile the extension if the cache has no build of these sources; return its path."""
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    out_dir = build_dir() / _key(csrc)
+    out_dir = build_dir() / _key()
     so = out_dir / (MODULE + suffix)
     if so.exists():
         return so
@@ -109,22 +88,24 @@ def build(verbose: bool = False) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if so.exists():
             return so
+        (out_dir / "cb_protocol.h").write_text(protocol_header())
         ffib = cffi.FFI()
-        ffib.cdef(CDEF)
-        ffib.set_source(MODULE, csrc)
-        c_file = out_dir / f"{MODULE}.c"
-        with contextlib.redirect_stdout(io.StringIO()):   # cffi prints "generating ..."
-            ffib.emit_c_code(str(c_file))
-        tmp = out_dir / f".{MODULE}.{os.getpid()}{suffix}"
-        cmd = [*_compiler(), *CFLAGS, "-shared", f"-I{sysconfig.get_paths()['include']}",
-               str(c_file), "-o", str(tmp), *LIBS]
-        if verbose:
-            print(" ".join(cmd), file=sys.stderr)
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(f"building the bridge library failed:\n{' '.join(cmd)}\n"
-                               f"{res.stdout}{res.stderr}")
-        os.replace(tmp, so)
+        ffib.cdef(cdef())
+        ffib.set_source(MODULE, '#include "cbridge.h"', sources=[str(SOURCE)],
+                        include_dirs=[str(HERE), str(out_dir)], extra_compile_args=CFLAGS,
+                        libraries=LIBS)
+        with tempfile.TemporaryDirectory(prefix="tmp", dir=out_dir) as tmp:
+            log = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                    built = ffib.compile(tmpdir=tmp, verbose=verbose)
+            except Exception as e:
+                raise RuntimeError(f"building the bridge library failed: {e}\n"
+                                   f"{log.getvalue()}") from None
+            if verbose:
+                print(log.getvalue(), file=sys.stderr)
+            shutil.move(built, so.with_name(f".{MODULE}.{os.getpid()}{suffix}"))
+            os.replace(so.with_name(f".{MODULE}.{os.getpid()}{suffix}"), so)
     return so
 
 

@@ -1,7 +1,8 @@
 /* cimtrain bridge: a POSIX shared-memory window and the request-ring protocol on it.
  *
- * Layout and codes: CB_* macros, generated from bridge/protocol.py by bridge/build.py
- * (prepended to this file).  Protocol: docs/bridge.md.
+ * API: cbridge.h.  Layout and codes: CB_* macros in cb_protocol.h, generated from
+ * bridge/protocol.py by bridge/build.py into the build directory.  Protocol:
+ * docs/bridge.md.
  *
  * Roles.  The server (model server, RTL server) creates the window, takes records off
  * the ring, executes them and publishes completions.  The firmware side (the launcher,
@@ -36,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cb_protocol.h"
+#include "cbridge.h"
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -47,7 +51,7 @@ _Static_assert(CB_MAX_BURST + 2 <= CB_RING_WORDS / 2, "a record must fit half th
 
 enum { ROLE_SERVER = 1, ROLE_FIRMWARE = 2 };
 
-typedef struct cb_win {
+struct cb_win {
     uint8_t *base;
     uint32_t size;
     int role;
@@ -69,7 +73,7 @@ typedef struct cb_win {
     ino_t ino;
     char alarm_msg[512];        /* written before `alarm` is set (release) */
     char msg[1024];             /* message of the last error return */
-} cb_win;
+};
 
 /* ------------------------------------------------------------------ helpers */
 

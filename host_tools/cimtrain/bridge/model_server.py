@@ -1,6 +1,7 @@
 """Model server: the bridge protocol served by the bit-exact Python model of the macro.
 
     python -m cimtrain.bridge.model_server --window demo [--preset seed-chip] [--trace F]
+                                           [--status F]
     python -m cimtrain.bridge.launch --window demo firmware/entry.py ...
 
 The C library drains the ring in batches (every record the firmware posted since the
@@ -10,7 +11,8 @@ once per bus word.  Accesses at or above the macro's window size get DECERR from
 the model's own: every access advances it by ``CimMacro.BUS_CYCLES`` edges, and a
 wait_done advances it to the end of the running command (or by the timeout, at the
 100 MHz device clock, if the command runs longer).  ``--trace FILE`` records every
-transaction with its cycle (trace.py; replay with python -m cimtrain.bridge.replay).
+transaction with its cycle (trace.py; replay with python -m cimtrain.bridge.replay);
+``--status FILE`` keeps a JSON status file up to date (status.py).
 
 Exit status: 0 when every session ended with the firmware detaching (whatever its own
 exit status, printed), 1 when the firmware died or a protocol/model error occurred, 2
@@ -27,6 +29,7 @@ import time
 
 from .. import regs
 from . import protocol as P
+from . import status as S
 from . import trace as T
 from .window import BridgeError, BridgeTimeout, PeerError, ServerWindow
 
@@ -78,30 +81,21 @@ class ModelServer:
     def _batch(self, recs: list[int]) -> None:
         m, win, rd, st = self.model, self.win, self.win.rdbuf, self.stats
         write, read, limit, tr = m.write, m.read, self.limit, self.trace
-        i, n, seq, status = 0, len(recs), 0, P.RSP_OK
-        while i < n:
-            seq, oc, addr = recs[i], recs[i + 1], recs[i + 2]
-            op, cnt = oc >> P.REC_OP_SHIFT, oc & P.REC_COUNT_MASK
+        seq, status = 0, P.RSP_OK
+        for seq, op, arg, addrs, wdata in P.decode(recs):
             st["records"] += 1
             if op == P.OP_WRITE or op == P.OP_WRITE_FIXED:
-                step = 4 if op == P.OP_WRITE else 0
-                for k in range(cnt):
-                    a = addr + step * k
+                for a, d in zip(addrs, wdata):
                     t = m.cycle
-                    resp = write(a, recs[i + 3 + k]) if a < limit else P.RESP_DECERR
+                    resp = write(a, d) if a < limit else P.RESP_DECERR
                     if resp:
                         win.error(seq, op, a, resp)
                         st["errors"] += 1
                     if tr is not None:
-                        tr.add(T.OP_WRITE, a, recs[i + 3 + k], resp, t,
-                               0 if a < limit else T.F_INTERCONNECT)
-                st["writes"] += cnt
-                i += 3 + cnt
-                continue
-            if op == P.OP_READ or op == P.OP_READ_FIXED:
-                step = 4 if op == P.OP_READ else 0
-                for k in range(cnt):
-                    a = addr + step * k
+                        tr.add(T.OP_WRITE, a, d, resp, t, 0 if a < limit else T.F_INTERCONNECT)
+                st["writes"] += len(wdata)
+            elif op == P.OP_READ or op == P.OP_READ_FIXED:
+                for k, a in enumerate(addrs):
                     t = m.cycle
                     data, resp = read(a) if a < limit else (0, P.RESP_DECERR)
                     rd[k] = data
@@ -110,13 +104,12 @@ class ModelServer:
                         st["errors"] += 1
                     if tr is not None:
                         tr.add(T.OP_READ, a, data, resp, t, 0 if a < limit else T.F_INTERCONNECT)
-                st["reads"] += cnt
+                st["reads"] += len(addrs)
             elif op == P.OP_WAIT:
-                status = self._wait(addr)
+                status = self._wait(arg)
                 st["waits"] += 1
                 if tr is not None:
-                    tr.add(T.OP_WAIT, addr, status, 0, m.cycle)
-            i += 3
+                    tr.add(T.OP_WAIT, arg, status, 0, m.cycle)
         win.complete(seq, status)
 
     def _wait(self, timeout_ms: int) -> int:
@@ -148,9 +141,30 @@ def main(argv: list[str] | None = None) -> int:
                     help="start from a chip image (e.g. a trained chip from make train)")
     ap.add_argument("--trace", metavar="FILE",
                     help="record every transaction to FILE (binary, docs/bridge.md)")
+    ap.add_argument("--status", metavar="FILE", help="keep a JSON status file (status.py)")
     args = ap.parse_args(argv)
     if not args.window:
         ap.error("--window is required (or set CIMTRAIN_WINDOW)")
+    status = S.StatusFile(args.status, "model", args.window, args.preset) if args.status \
+        else None
+    try:
+        rc = _serve(args, status)
+    except BaseException as e:
+        if status is not None:
+            status.finish(1, f"model server: {type(e).__name__}: {e}")
+        raise
+    if status is not None:
+        status.finish(rc)
+    return rc
+
+
+def _fail(status: S.StatusFile | None, msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+    if status is not None:
+        status.fail(msg)
+
+
+def _serve(args: argparse.Namespace, status: S.StatusFile | None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     from ..model import CimMacro
@@ -161,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             img = model.array.load_image(args.chip_image)
         except ChipImageError as e:
-            print(f"model server: {e}", file=sys.stderr)
+            _fail(status, f"model server: {e}")
             return 2
         _log(f"chip image {args.chip_image} loaded (preset {img['preset']}, seed {img['seed']})")
     try:
         win = ServerWindow(args.window, kind=P.KIND_MODEL)
     except BridgeError as e:
-        print(f"model server: {e}", file=sys.stderr)
+        _fail(status, f"model server: {e}")
         return 2
     trace = (T.TraceWriter(args.trace, "model", model.p, args.preset, P.CLOCK_KHZ)
              if args.trace else None)
@@ -175,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         if win.note:
             _log(win.note)
         _log(f"window '{args.window}' ready (pid {os.getpid()}, preset {args.preset})")
+        if status is not None:
+            status.ready()
         srv = ModelServer(win, model, trace)
         served = 0
         while args.sessions == 0 or served < args.sessions:
@@ -182,13 +198,17 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 code = srv.serve_session(args.attach_timeout)
             except BridgeError as e:
-                print(f"model server: {e}", file=sys.stderr, flush=True)
+                _fail(status, f"model server: {e}")
                 return 1
             finally:
                 if trace is not None:
                     trace.flush()
             served += 1
             s = srv.stats
+            if status is not None:
+                status.session(code, time.perf_counter() - t0, {
+                    "requests": s["records"], "writes": s["writes"], "reads": s["reads"],
+                    "waits": s["waits"], "bus_errors": s["errors"]})
             _log(f"session {served}: firmware exited with status {code} after "
                  f"{time.perf_counter() - t0:.2f} s; {s['records']} requests, {s['writes']} "
                  f"writes, {s['reads']} reads, {s['waits']} waits, {s['errors']} bus errors")

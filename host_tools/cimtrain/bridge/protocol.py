@@ -12,6 +12,8 @@ never write the same cache line.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 MAGIC = 0x424D4943          # b"CIMB" in memory
 VERSION = 0x00010000        # protocol major.minor (16.16); majors must match
 VERSION_MAJOR_SHIFT = 16
@@ -158,3 +160,28 @@ def constants() -> dict[str, int]:
 def shm_name(window: str) -> str:
     """POSIX shared-memory object name of a window (under /dev/shm on Linux)."""
     return f"/cimtrain.{window}"
+
+
+def decode(recs: list[int]) -> Iterator[tuple[int, int, int, Sequence[int], Sequence[int]]]:
+    """The records of one fetched batch (``ServerWindow.fetch``), in ring order: per record
+    ``(seq, op, arg, addrs, wdata)``, ``arg`` being its word w1.  OP_WRITE/OP_WRITE_FIXED:
+    ``addrs`` the byte address of each word (``arg``, ``arg + 4``, ... or ``arg`` each time),
+    ``wdata`` the words; OP_READ/OP_READ_FIXED: ``addrs`` likewise, ``wdata`` empty;
+    OP_WAIT (``arg``: its timeout_ms) and anything else: both empty.  The one decoder of
+    both servers (model_server.py, cosim/serve.py)."""
+    i, n = 0, len(recs)
+    while i < n:
+        seq, oc, arg = recs[i], recs[i + 1], recs[i + 2]
+        op, cnt = oc >> REC_OP_SHIFT, oc & REC_COUNT_MASK
+        if op == OP_WRITE or op == OP_WRITE_FIXED:
+            addrs = range(arg, arg + 4 * cnt, 4) if op == OP_WRITE else (arg,) * cnt
+            yield seq, op, arg, addrs, recs[i + 3:i + 3 + cnt]
+            i += 3 + cnt
+            continue
+        if op == OP_READ:
+            yield seq, op, arg, range(arg, arg + 4 * cnt, 4), ()
+        elif op == OP_READ_FIXED:
+            yield seq, op, arg, (arg,) * cnt, ()
+        else:
+            yield seq, op, arg, (), ()
+        i += 3

@@ -5,7 +5,7 @@ difference.
 
 Every write and read of the trace (trace.py) is applied at its recorded edge to a fresh
 chip of the trace's parameters: ``CimMacro`` (model), or cim_macro in the simulator
-(``--rtl``: the transactor of cosim/cim_macro/cim_tb_top.v lands each request on its
+(``--rtl``: the transactor of cosim/cim_tb_top.v lands each request on its
 recorded edge; SIM from the environment, default icarus).  Read data, responses and,
 on the RTL, handshake edges are compared with the trace.  Accesses the interconnect
 answered (flag INTERCONNECT) must be DECERR and never reach the chip; WAIT records are
@@ -20,15 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 from . import trace as T
-
-ROOT = Path(__file__).resolve().parents[3]
-RTL_SERVER = ROOT / "cosim" / "rtl_server"
 
 
 def _resp(r: int) -> str:
@@ -78,7 +74,8 @@ def replay_model(header: dict, records: list) -> tuple[int, dict | None]:
 
 
 def replay_rtl(path: Path, header: dict) -> tuple[int, dict | None]:
-    """Replay in the simulator (cocotb test ``replay_trace``, cosim/rtl_server)."""
+    """Replay in the simulator (cocotb test ``replay_trace`` of cosim/replay_rtl.py; SIM
+    from the environment, default icarus)."""
     from .. import regs
 
     preset = header["preset"]
@@ -88,19 +85,13 @@ def replay_rtl(path: Path, header: dict) -> tuple[int, dict | None]:
                        if (p["NTILES"], p["ROWS"], p["COLS"]) == want), None)
         if preset is None:
             raise T.TraceError(f"no preset has NTILES, ROWS, COLS = {want}")
-    sys.path.insert(0, str(RTL_SERVER))
-    from cocotb_tools.runner import get_results  # noqa: E402
-    from run_rtl_server import TOP, build_tb  # noqa: E402
+    from ..cosim.sim import Sim
 
-    sim = os.environ.get("SIM", "icarus")
-    runner, build = build_tb(sim, preset)
     with tempfile.TemporaryDirectory(prefix="cimreplay") as tmp:
         out = Path(tmp) / "replay.json"
-        results = runner.test(hdl_toplevel=TOP, test_module="replay_tests", test_dir=RTL_SERVER,
-                              extra_env={"CIMTRAIN_TRACE": str(path.resolve()),
-                                         "CIMTRAIN_REPLAY_OUT": str(out)},
-                              results_xml=str(Path(tmp) / "results.xml"))
-        n, failed = get_results(results)
+        n, failed = Sim("cim_tb_top", preset).run(
+            "cimtrain.cosim.replay_rtl", results=f"results_replay_{Path(tmp).name}",
+            env={"CIMTRAIN_TRACE": str(path.resolve()), "CIMTRAIN_REPLAY_OUT": str(out)})
         if n == 0 or failed or not out.exists():
             raise T.TraceError("the RTL replay did not run to the end (simulator log above)")
         res = json.loads(out.read_text())

@@ -1,5 +1,7 @@
-# Bridge benchmark firmware (MicroPython): run by python -m cimtrain.bridge.bench.
-#     bench_fw.py [N [V]]   N accesses per rate, V VMM commands (default N // 10)
+# Bus rates as the firmware sees them (MicroPython, through hal.py: any board module).
+# Run on the virtual board by python -m cimtrain.bridge.bench; not part of the board image
+# (fwbuild takes firmware/*.py only).
+#     bridge_rates.py [N [V]]   N accesses per rate, V VMM commands (default N // 10)
 # Prints one line "BENCH {...}" with rates measured on the firmware side.
 import sys
 import time

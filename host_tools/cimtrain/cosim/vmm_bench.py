@@ -9,9 +9,8 @@ import time
 import cocotb
 import numpy as np
 
-from cimtrain import regs
-
-from tb import CimTb
+from .. import regs
+from .tb import CimTb
 
 
 @cocotb.test()

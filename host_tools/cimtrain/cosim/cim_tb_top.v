@@ -13,21 +13,19 @@
 //   response (R, B), appends one entry with both to log_mem[]; on every edge where the
 //   sampled irq_o changes it appends that.  Edges are edge indices (rising edges since
 //   rst_ni was released, the first being 0: the time base of docs/arithmetic.md §4).
-//   Python reads the log and feeds the model scoreboard (cosim/cim_macro/tb.py), which
+//   Python reads the log and feeds the model scoreboard (tb.py), which
 //   checks every response and the irq_o pin at every edge.
 //
-// Program entry (64 bits, {prog_hi, prog_lo}): [31:0] data, [47:32] address, [51:48]
-//   strobes, [55:52] op.
-//   op 1 WRITE, 2 READ, 3 IDLE: no request until the edge index {addr, data} (48 bits)
-//   can be reached, so that the next request's handshake lands on that edge if the
-//   slave is idle.  cocotb writes entries 0..prog_len-1 and prog_len, then increments
-//   req_seq; the transactor sets ack_seq = req_seq once every entry was played and
-//   every response received, or, with x_timeout set, once a request waited StallEdges
-//   edges for its handshake or response (the macro does not answer).
-// Log entry (128 bits): [31:0] data (write data, or the read data), [47:32] address,
-//   [51:48] strobes, [53:52] response, [59:56] kind (1 read, 2 write, 5 irq_o change:
-//   data[0] = the new value, edge = its edge), [63:60] response edge - request edge,
-//   [127:64] request edge.  log_wp counts entries ever written (log_mem is a ring).
+// Program entry and log entry layouts: cim_tb_xact.vh, generated from
+//   host_tools/cimtrain/cosim/xact.py (the one source; tb.py uses the same module).
+//   Ops WRITE, READ, IDLE: no request until the edge index UNTIL can be reached, so that
+//   the next request's handshake lands on that edge if the slave is idle.  cocotb writes
+//   entries 0..prog_len-1 and prog_len, then increments req_seq; the transactor sets
+//   ack_seq = req_seq once every entry was played and every response received, or, with
+//   x_timeout set, once a request waited StallEdges edges for its handshake or response
+//   (the macro does not answer).  The recorder appends one log entry per access (kind
+//   READ/WRITE) on its response's edge and one per change of irq_o (kind IRQ); log_wp
+//   counts entries ever written (log_mem is a ring).
 `timescale 1ns / 1ps
 module cim_tb_top #(
   parameter int NTiles    = 8,
@@ -40,11 +38,10 @@ module cim_tb_top #(
 ) ();
   /* verilator lint_off UNUSEDPARAM */
   `include "cim_regs.vh"
+  `include "cim_tb_xact.vh"
   /* verilator lint_on UNUSEDPARAM */
 
   localparam int AW = CIM_ADDR_WIDTH;
-  localparam logic [3:0] OpWrite = 4'd1, OpRead = 4'd2, OpIdle = 4'd3;
-  localparam logic [3:0] KRd = 4'd1, KWr = 4'd2, KIrq = 4'd5;
 
   // ---------------------------------------------------------------- clock and reset
   reg clk_i = 1'b0;
@@ -80,7 +77,7 @@ module cim_tb_top #(
   reg [31:0]    x_pc = 32'd0;
   reg           x_pend = 1'b0;  // a response is outstanding
   reg           x_idle = 1'b0;  // the current entry is an IDLE
-  reg [47:0]    x_until = '0;
+  reg [ProgUntilW-1:0] x_until = '0;
   reg           x_awvalid = 1'b0, x_wvalid = 1'b0, x_arvalid = 1'b0;
   reg [AW-1:0]  x_awaddr = '0, x_araddr = '0;
   reg [31:0]    x_wdata = '0;
@@ -114,6 +111,11 @@ module cim_tb_top #(
     .irq_o          (irq_o)
   );
 
+  // an IDLE entry's edge index, widened to the edge counter's 64 bits
+  function automatic [63:0] idle_until(input [ProgW-1:0] e);
+    idle_until = {{(64 - ProgUntilW){1'b0}}, e[ProgUntilLsb +: ProgUntilW]};
+  endfunction
+
   wire hs_ar = x_arvalid & s_axil_arready;
   wire hs_w  = x_awvalid & s_axil_awready & x_wvalid & s_axil_wready;
   wire hs_r  = s_axil_rvalid;  // RREADY and BREADY are held high
@@ -124,19 +126,19 @@ module cim_tb_top #(
   // Icarus 11 does not propagate non-blocking assignments made inside an automatic
   // task to the nets they drive.
 `define CIM_TB_PRESENT(e, live)                                  \
-    x_awvalid <= (live) && (e[55:52] == OpWrite);                 \
-    x_wvalid  <= (live) && (e[55:52] == OpWrite);                 \
-    x_arvalid <= (live) && (e[55:52] == OpRead);                  \
-    x_idle    <= (live) && (e[55:52] == OpIdle);                  \
+    x_awvalid <= (live) && (e[ProgOpLsb +: ProgOpW] == OpWrite);  \
+    x_wvalid  <= (live) && (e[ProgOpLsb +: ProgOpW] == OpWrite);  \
+    x_arvalid <= (live) && (e[ProgOpLsb +: ProgOpW] == OpRead);   \
+    x_idle    <= (live) && (e[ProgOpLsb +: ProgOpW] == OpIdle);   \
     if (live) begin                                               \
-      case (e[55:52])                                             \
+      case (e[ProgOpLsb +: ProgOpW])                              \
         OpWrite: begin                                            \
-          x_awaddr <= e[32 +: AW];                                \
-          x_wdata  <= e[31:0];                                    \
-          x_wstrb  <= e[51:48];                                   \
+          x_awaddr <= e[ProgAddrLsb +: AW];                       \
+          x_wdata  <= e[ProgDataLsb +: ProgDataW];                \
+          x_wstrb  <= e[ProgStrbLsb +: ProgStrbW];                \
         end                                                       \
-        OpRead:  x_araddr <= e[32 +: AW];                         \
-        default: x_until  <= e[47:0];                             \
+        OpRead:  x_araddr <= e[ProgAddrLsb +: AW];                \
+        default: x_until  <= e[ProgUntilLsb +: ProgUntilW];       \
       endcase                                                     \
     end
 
@@ -146,11 +148,11 @@ module cim_tb_top #(
   // edge already reaches are passed over.
   always @(negedge clk_i) begin : starter
     reg [31:0] pc;
-    reg [63:0] e;
+    reg [ProgW-1:0] e;
     if (!x_run && req_seq != ack_seq) begin
       pc = 32'd0;
       e  = {prog_hi[0], prog_lo[0]};
-      while (pc < prog_len && e[55:52] == OpIdle && {16'd0, e[47:0]} <= edge_q) begin
+      while (pc < prog_len && e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(e) <= edge_q) begin
         pc = pc + 32'd1;
         e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
       end
@@ -172,10 +174,10 @@ module cim_tb_top #(
   // was played and the last response received: ack_seq = req_seq.
   always @(posedge clk_i) begin : transactor
     reg [31:0] pc;
-    reg [63:0] e;
+    reg [ProgW-1:0] e;
     reg pend, step;
     // (an IDLE that cannot end on this edge costs one test of this condition per edge)
-    if (rst_ni && x_run && !(x_idle && {16'd0, x_until} > edge_q + 64'd1)) begin
+    if (rst_ni && x_run && !(x_idle && {{(64 - ProgUntilW){1'b0}}, x_until} > edge_q + 64'd1)) begin
       pc   = x_pc;
       pend = x_pend;
       step = 1'b0;
@@ -185,12 +187,12 @@ module cim_tb_top #(
         pend = 1'b0;
         step = 1'b1;
       end else if (x_idle && pc < prog_len) begin
-        step = ({16'd0, x_until} <= edge_q + 64'd1);
+        step = ({{(64 - ProgUntilW){1'b0}}, x_until} <= edge_q + 64'd1);
       end
       if (step) begin
         pc = pc + 32'd1;
         e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
-        while (pc < prog_len && e[55:52] == OpIdle && {16'd0, e[47:0]} <= edge_q + 64'd1) begin
+        while (pc < prog_len && e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(e) <= edge_q + 64'd1) begin
           pc = pc + 32'd1;
           e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
         end
@@ -229,7 +231,7 @@ module cim_tb_top #(
   // cocotb reads them when ack_seq changes (non-blocking, later in the same time step),
   // and then they already cover this edge.  The recorder's process only runs on edges
   // with something to log or latch: on the others it costs the simulator one net update.
-  reg [127:0] log_mem [0:LogDepth-1];
+  reg [LogW-1:0] log_mem [0:LogDepth-1];
   reg [31:0]  log_wp = 32'd0;
   reg         irq_seen = 1'b0;
   reg [63:0]  rq_edge = '0;     // the outstanding request, as seen on the bus
@@ -242,27 +244,38 @@ module cim_tb_top #(
   always @(posedge clk_i) begin : recorder
     reg [31:0] k;
     reg [63:0] dt;
+    reg [LogW-1:0] ent;
     if (!rst_ni) begin
       irq_seen <= 1'b0;
     end else if (rec_any) begin
       k = log_wp;
       if (hs_r || hs_b) begin
         dt = edge_q - rq_edge;
-        log_mem[k % LogDepth] = {rq_edge, dt[3:0], hs_r ? KRd : KWr, 2'd0,
-                                 hs_r ? s_axil_rresp : s_axil_bresp, rq_strb,
-                                 {(16 - AW){1'b0}}, rq_addr, hs_r ? s_axil_rdata : rq_data};
+        ent = '0;
+        ent[LogEdgeLsb +: LogEdgeW] = rq_edge;
+        ent[LogDtLsb +: LogDtW]     = dt[LogDtW-1:0];
+        ent[LogKindLsb +: LogKindW] = hs_r ? KindRead : KindWrite;
+        ent[LogRespLsb +: LogRespW] = hs_r ? s_axil_rresp : s_axil_bresp;
+        ent[LogStrbLsb +: LogStrbW] = rq_strb;
+        ent[LogAddrLsb +: AW]       = rq_addr;
+        ent[LogDataLsb +: LogDataW] = hs_r ? s_axil_rdata : rq_data;
+        log_mem[k % LogDepth] = ent;
         k = k + 32'd1;
       end
       if (irq_o !== irq_seen) begin
-        log_mem[k % LogDepth] = {edge_q, 4'd0, KIrq, 8'd0, 16'd0, 31'd0, irq_o};
+        ent = '0;
+        ent[LogEdgeLsb +: LogEdgeW] = edge_q;
+        ent[LogKindLsb +: LogKindW] = KindIrq;
+        ent[LogDataLsb]             = irq_o;
+        log_mem[k % LogDepth] = ent;
         k = k + 32'd1;
         irq_seen <= irq_o;
       end
       log_wp = k;
       if (hs_ar) begin
-        {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KRd, x_araddr, 32'd0, 4'hF};
+        {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KindRead, x_araddr, 32'd0, 4'hF};
       end else if (hs_w) begin
-        {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KWr, x_awaddr, x_wdata, x_wstrb};
+        {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KindWrite, x_awaddr, x_wdata, x_wstrb};
       end
     end
   end

@@ -30,8 +30,33 @@ from cocotb.handle import Immediate
 from cocotb.triggers import ClockCycles, RisingEdge, Timer
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from cimtrain import regs
-from cimtrain.model import CimMacro
+from .. import regs
+from ..model import CimMacro
+from .xact import (
+    K_IRQ,
+    K_READ,
+    LOG_ADDR_LSB,
+    LOG_ADDR_MASK,
+    LOG_DATA_MASK,
+    LOG_DT_LSB,
+    LOG_DT_MASK,
+    LOG_EDGE_LSB,
+    LOG_KIND_LSB,
+    LOG_KIND_MASK,
+    LOG_RESP_LSB,
+    LOG_RESP_MASK,
+    LOG_STRB_LSB,
+    LOG_STRB_MASK,
+    OP_IDLE,
+    OP_READ,
+    OP_WRITE,
+    PROG_ADDR_HI,
+    PROG_OP_HI,
+    PROG_STRB_HI,
+)
+
+__all__ = ["OP_IDLE", "OP_READ", "OP_WRITE", "BusMonitor", "CimTb", "Scoreboard", "XactTb",
+           "chip_model", "dut_params", "regression_ops"]
 
 A = regs.ADDR
 RESP_NAME = {0: "OKAY", 1: "EXOKAY", 2: "SLVERR", 3: "DECERR"}
@@ -320,10 +345,6 @@ def regression_ops(default: int) -> int:
     return int(os.environ.get("CIM_REGRESSION_OPS", default))
 
 
-# Transactor program ops and recorder log kinds (cim_tb_top.v)
-OP_WRITE, OP_READ, OP_IDLE = 1, 2, 3
-K_READ, K_WRITE, K_IRQ = 1, 2, 5
-
 
 def _raw(handle):
     """The simulator object behind a cocotb handle: its get/set calls cost about a third
@@ -423,7 +444,8 @@ class XactTb:
             strb = e[3] if len(e) > 3 else 0xF
             h1, r1 = hi[i] if hi[i] is not None else self._entry(hi, d.prog_hi, i)
             h0, r0 = lo[i] if lo[i] is not None else self._entry(lo, d.prog_lo, i)
-            vh = op << 20 | strb << 16 | addr if op != OP_IDLE else op << 20 | data >> 32
+            vh = (op << PROG_OP_HI | strb << PROG_STRB_HI | addr << PROG_ADDR_HI
+                  if op != OP_IDLE else op << PROG_OP_HI | data >> 32)
             vl = data & 0xFFFFFFFF
             if r1 is not None and r0 is not None:
                 r1.set_signal_val_int(_NO_DELAY, vh)
@@ -473,14 +495,15 @@ class XactTb:
             k = i % depth
             h, raw = lh[k] if lh[k] is not None else self._entry(lh, larr, k)
             v = int(raw.get_signal_val_binstr(), 2) if raw is not None else int(h.value)
-            kind, t = v >> 56 & 0xF, v >> 64
-            data = v & 0xFFFFFFFF
+            kind, t = v >> LOG_KIND_LSB & LOG_KIND_MASK, v >> LOG_EDGE_LSB
+            data = v & LOG_DATA_MASK
             if kind == K_IRQ:
                 if sb is not None:
                     sb.irq(t, data & 1)
                 continue
             j = len(out)
-            addr, strb, resp = v >> 32 & 0xFFFF, v >> 48 & 0xF, v >> 52 & 3
+            addr, strb = v >> LOG_ADDR_LSB & LOG_ADDR_MASK, v >> LOG_STRB_LSB & LOG_STRB_MASK
+            resp = v >> LOG_RESP_LSB & LOG_RESP_MASK
             is_read = kind == K_READ
             if j >= len(reqs) or reqs[j][1] != addr or (reqs[j][0] == OP_READ) != is_read \
                     or (not is_read and reqs[j][2] != data):
@@ -490,7 +513,7 @@ class XactTb:
             if sb is not None:
                 k0 = "r" if is_read else "w"
                 sb.request(t, k0, addr, 0 if is_read else data, strb)
-                sb.response(t + (v >> 60 & 0xF), k0, data if is_read else 0, resp)
+                sb.response(t + (v >> LOG_DT_LSB & LOG_DT_MASK), k0, data if is_read else 0, resp)
             out.append((data if is_read else 0, resp, t))
         self._rp = wp
         self.edge = self._get(d.rec_edge, self._redge) + 1

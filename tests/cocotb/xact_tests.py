@@ -18,8 +18,7 @@ import cocotb
 from cocotb.handle import Force, Release
 
 from cimtrain import regs
-
-from tb import OP_IDLE, OP_READ, OP_WRITE, XactTb, regression_ops
+from cimtrain.cosim.tb import OP_IDLE, OP_READ, OP_WRITE, XactTb, regression_ops
 
 A, OP, MSK = regs.ADDR, regs.OP, regs.MSK
 W, R, IDLE = OP_WRITE, OP_READ, OP_IDLE

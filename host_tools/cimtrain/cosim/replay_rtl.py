@@ -16,9 +16,8 @@ import os
 
 import cocotb
 
-from cimtrain.bridge import trace as T
-
-from tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
+from ..bridge import trace as T
+from .tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
 
 
 def program(records: list) -> tuple[list, list]:

@@ -1,12 +1,13 @@
-"""RTL server: the bridge protocol served by cim_macro in the simulator (cocotb side).
+"""The RTL server inside the simulator: the bridge protocol served by cim_macro (the cocotb
+module that rtl_server.py runs; its one cocotb test, ``serve_window``, is the server).
 
-Started by run_rtl_server.py (environment: CIMTRAIN_WINDOW, CIMTRAIN_SESSIONS,
-CIMTRAIN_ATTACH_TIMEOUT, CIMTRAIN_TRACE).  Creates the window, then per firmware session
-drains the ring in batches (C library) and plays every batch into the RTL as one
-program of the HDL transactor of cim_tb_top (cosim/cim_macro/cim_tb_top.v): AXI4-Lite
+Environment: CIMTRAIN_WINDOW, CIMTRAIN_SESSIONS, CIMTRAIN_ATTACH_TIMEOUT, CIMTRAIN_TRACE,
+CIMTRAIN_STATUS (the status file, bridge/status.py).  Creates the window, then per
+firmware session drains the ring in batches (C library) and plays every batch into the
+RTL as one program of the HDL transactor of cim_tb_top (cim_tb_top.v): AXI4-Lite
 accesses back to back, one transaction at a time, in ring order.  The HDL recorder logs
 every handshake and irq_o change with its edge; the bit-exact model runs in lockstep
-as the scoreboard of cosim/cim_macro/tb.py (every read, response and the irq_o pin at
+as the scoreboard of tb.py (every read, response and the irq_o pin at
 every edge).  Read data and bus responses go back through the window.  Accesses at or
 above the macro's window size get DECERR from the "interconnect" (this server) and never
 reach the bus, as with the model server.
@@ -28,12 +29,12 @@ import time
 
 import cocotb
 
-from cimtrain import regs
-from cimtrain.bridge import protocol as P
-from cimtrain.bridge import trace as T
-from cimtrain.bridge.window import BridgeError, BridgeTimeout, PeerError, ServerWindow
-
-from tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
+from .. import regs
+from ..bridge import protocol as P
+from ..bridge import status as S
+from ..bridge import trace as T
+from ..bridge.window import BridgeError, BridgeTimeout, PeerError, ServerWindow
+from .tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
 
 STATUS = regs.ADDR["STATUS"]
 BUSY = regs.MSK["STATUS_BUSY"]
@@ -74,37 +75,28 @@ class RtlServer:
         win, st, limit = self.win, self.stats, self.limit
         prog: list = []
         acc: list = []     # (seq, op, addr, is_read, wdata, on the bus) in ring order
-        i, n, seq, status = 0, len(recs), 0, P.RSP_OK
-        while i < n:
-            seq, oc, addr = recs[i], recs[i + 1], recs[i + 2]
-            op, cnt = oc >> P.REC_OP_SHIFT, oc & P.REC_COUNT_MASK
+        seq, status = 0, P.RSP_OK
+        for seq, op, arg, addrs, wdata in P.decode(recs):
             st["records"] += 1
             if op == P.OP_WRITE or op == P.OP_WRITE_FIXED:
-                step = 4 if op == P.OP_WRITE else 0
-                for k in range(cnt):
-                    a, d = addr + step * k, recs[i + 3 + k]
+                for a, d in zip(addrs, wdata):
                     bus = a < limit
                     if bus:
                         prog.append((OP_WRITE, a, d))
                     acc.append((seq, op, a, False, d, bus))
-                st["writes"] += cnt
-                i += 3 + cnt
-                continue
-            if op == P.OP_READ or op == P.OP_READ_FIXED:
-                step = 4 if op == P.OP_READ else 0
-                for k in range(cnt):
-                    a = addr + step * k
+                st["writes"] += len(wdata)
+            elif op == P.OP_READ or op == P.OP_READ_FIXED:
+                for a in addrs:
                     bus = a < limit
                     if bus:
                         prog.append((OP_READ, a, 0))
                     acc.append((seq, op, a, True, 0, bus))
-                st["reads"] += cnt
+                st["reads"] += len(addrs)
             elif op == P.OP_WAIT:
                 await self._play(prog, acc)
                 prog, acc = [], []
-                status = await self._wait(addr)
+                status = await self._wait(arg)
                 st["waits"] += 1
-            i += 3
         await self._play(prog, acc)
         sb = self.xt.sb
         if sb.errors:
@@ -158,6 +150,15 @@ class RtlServer:
         return status
 
 
+def session_stats(srv: RtlServer) -> dict:
+    """What the status file reports of a session (the keys of results/cosim.json's
+    "server")."""
+    s, xt = srv.stats, srv.xt
+    return {"requests": s["records"], "writes": s["writes"], "reads": s["reads"],
+            "waits": s["waits"], "bus_errors": s["errors"], "responses_checked": xt.sb.checked,
+            "cycles": xt.edge}
+
+
 @cocotb.test()
 async def serve_window(dut):
     """Serve CIMTRAIN_WINDOW for CIMTRAIN_SESSIONS firmware sessions."""
@@ -165,6 +166,8 @@ async def serve_window(dut):
     sessions = int(os.environ.get("CIMTRAIN_SESSIONS", "1"))
     attach_timeout = float(os.environ.get("CIMTRAIN_ATTACH_TIMEOUT", "60"))
     trace_path = os.environ.get("CIMTRAIN_TRACE")
+    status = S.StatusFile(os.environ["CIMTRAIN_STATUS"]) if os.environ.get("CIMTRAIN_STATUS") \
+        else None
     xt = XactTb(dut)
     await xt.start()
     win = ServerWindow(name, kind=P.KIND_RTL)
@@ -175,6 +178,8 @@ async def serve_window(dut):
         if win.note:
             print(f"rtl server: {win.note}", flush=True)
         print(f"rtl server: window '{name}' ready (pid {os.getpid()}, {xt.params})", flush=True)
+        if status is not None:
+            status.ready(params=xt.params)
         for k in range(sessions):
             t0 = time.perf_counter()
             try:
@@ -182,15 +187,22 @@ async def serve_window(dut):
             except PeerError as e:
                 raise AssertionError(f"rtl server: {e}") from None
             s = srv.stats
+            dt = time.perf_counter() - t0
+            if status is not None:
+                status.session(code, dt, session_stats(srv), mismatches=xt.sb.errors,
+                               status_polls=s["polls"])
             print(f"rtl server: session {k + 1}: firmware exited with status {code} after "
-                  f"{time.perf_counter() - t0:.2f} s; {s['records']} requests, {s['writes']} "
+                  f"{dt:.2f} s; {s['records']} requests, {s['writes']} "
                   f"writes, {s['reads']} reads, {s['waits']} waits ({s['polls']} STATUS "
                   f"reads), {s['errors']} bus errors, {xt.sb.checked} responses checked "
                   f"against the model, {xt.edge} cycles", flush=True)
         xt.finish()
     except BaseException as e:
+        msg = f"rtl server: {e}" if not isinstance(e, BridgeError) else str(e)
         if not isinstance(e, PeerError):
-            win.fail(f"rtl server: {e}" if not isinstance(e, BridgeError) else str(e))
+            win.fail(msg)
+        if status is not None:
+            status.fail(msg)
         raise
     finally:
         win.close()

@@ -17,9 +17,8 @@ import time
 
 import cocotb
 
-from cimtrain import regs
-
-from tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
+from .. import regs
+from .tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
 
 A = regs.ADDR
 W, R, IDLE = OP_WRITE, OP_READ, OP_IDLE

@@ -207,7 +207,7 @@ def main(argv):
     upd = Updater(dev, cfg)
     upd.writes = net.writes
     rng = XorShift32(cfg["seed"])
-    pix = bytearray(784)
+    pix = bytearray(mnist.PIXELS)
     print("cimtrain: %s, %d weights on %d of %d tiles (%d x %d), mode %s, acc %d bits"
           % (cfg["net"], net.n_weights, sum(1 for u in net.tiles_used if u),
              dev.ntiles, dev.rows, dev.cols, cfg["mode"], cfg["acc_bits"]))

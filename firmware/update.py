@@ -246,8 +246,8 @@ class Updater:
         ``iters`` rounds a row: random initial weights need no precision, and with read
         noise (sigma 15 codes against +-26) a verify round of 128 cells almost always
         finds a few that merely read outside, so a row nearly always runs every round."""
-        tp = [0] * 64
-        tn = [0] * 64
+        tp = [0] * self.cim.cols   # one row's targets (G+, G-) per column
+        tn = [0] * self.cim.cols
         miss = 0
         for L in net.layers:
             for b in L.blocks:
@@ -318,7 +318,7 @@ class Updater:
         cim = self.cim
         thr, frac = self.thr, self.acc_frac
         half = (1 << (frac - 1)) if frac else 0
-        tp = [-1] * 64
+        tp = [-1] * self.cim.cols
         rb = cim.readbuf
         base = 0
         for L in net.layers:

@@ -33,6 +33,10 @@ from .bridge import status as S
 from .bridge.harness import unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
+# Firmware options of make cosim's short runs, before the user's (which override them):
+# the firmware's default write threshold (n_min=6) saves writes over full epochs but
+# holds back the first few hundred images (docs/results.md, studies writes and early).
+COSIM_OPTIONS = ("n_min=1",)
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 
 
@@ -194,7 +198,7 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
         return 1
     fw_args = [f"net={net}", f"train={train}", f"test={test}", f"n_train={a.n_train}",
                f"n_test={a.n_test}", f"epochs={a.epochs}", f"seed={a.seed}",
-               f"mode={a.mode}", *a.fw_args]
+               f"mode={a.mode}", *COSIM_OPTIONS, *a.fw_args]
     fw_dir = fwbuild.build()
     cmd = [sys.executable, "-m", "cimtrain.bridge.launch", "--window", window, "--wait", "60",
            "--heap", a.heap, "--firmware-dir", str(fw_dir), str(fw_dir / fwbuild.ENTRY),

@@ -39,18 +39,19 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
         return "write threshold: program a weight once n_min pulses are due", v
     if name == "early":
         v = [(f"lr={lr} batch={b}", {"lr": str(lr), "batch": b}, {})
-             for lr in (-9, -10, -11) for b in (2, 8)]
+             for lr in (-10, -11, -12, -13) for b in (2, 8)]
         return ("learning fast early (make cosim's few hundred images): learning rate "
                 "and batch"), v
     if name == "lr":
         v = [(f"lr={lr}", {"lr": str(lr)}, {}) for lr in (-10, -11, -12, -13, -14)]
-        return "learning-rate shift (the step is 2**lr of x * err)", v
+        return ("learning-rate shift: the step is x * err >> (lr + block exponent + ADC shift), "
+                "so each -1 doubles it"), v
     if name == "schedule":
         v = [(f"lr_step={s}", {"lr_step": s}, {}) for s in (0, 1, 2)]
         return "learning-rate decay: one more shift (half the step) every lr_step epochs", v
     if name == "open":
         v = [(f"eps={e} n_max={n}", {"eps": e, "n_max": n}, {})
-             for e, n in ((5, 8), (10, 4), (10, 8), (10, 16), (20, 8))]
+             for e, n in ((5, 8), (10, 6), (10, 8), (10, 16), (20, 8))]
         return "open-loop pulse size eps (codes a pulse is taken to move) and pulse cap", v
     if name == "batch":
         v = [(f"batch={b}", {"batch": b}, {}) for b in (1, 4, 8, 16, 32)]

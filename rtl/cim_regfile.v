@@ -2,7 +2,9 @@
 // registers, IRQ, counters, command validation and issue, BUSY timing, debug backdoor.
 //
 // Contract: docs/arithmetic.md §4 (timing, counters, energy) and §5 (bus rules);
-// register map: spec/cim_macro.toml via the generated cim_regs.vh.
+// register map: spec/cim_macro.toml via the generated cim_regs.vh (constants and the
+// access attributes, cim_reg_attr) and cim_reg_store.vh (storage, reset, write and read
+// of the plain registers).  Only the registers the spec marks hwext are written here.
 //
 // One request per edge comes from cim_axil_slave (req_valid_i high in the cycle that
 // ends with the AXI handshake edge).  The response (rsp_*) is combinational from the
@@ -88,8 +90,6 @@ module cim_regfile #(
   localparam [31:0] NTilesW = 32'(NTiles);
   localparam [31:0] RowsW   = 32'(Rows);
   localparam [31:0] ColsW   = 32'(Cols);
-  localparam [31:0] HwcfgValue = (NTilesW << HWCFG_TILES_LSB) | (RowsW << HWCFG_ROWS_LSB)
-                               | (ColsW << HWCFG_COLS_LSB);
   // Mask bits at c >= COLS are ignored (docs/arithmetic.md §3, §4).
   localparam [63:0] ColMask = (Cols >= 64) ? {64{1'b1}} : ((64'd1 << Cols) - 64'd1);
   localparam [1:0] RESP_OKAY   = 2'b00;
@@ -152,30 +152,8 @@ module cim_regfile #(
   input  wire [WC_BITS-1:0]                   dbg_wcn_i;
 
   // ---------------------------------------------------------------- registers
-  // rw registers hold the whole word, masked with MASK_* on write (unused bits read 0).
-  reg [31:0] ctrl_q;
-  reg [31:0] seed_q;
-  reg [31:0] tile_q;
-  reg [31:0] row_start_q;
-  reg [31:0] row_count_q;
-  reg [31:0] col_start_q;
-  reg [31:0] col_count_q;
-  reg [31:0] adc_gain_q;
-  reg [31:0] adc_shift_q;
-  reg [31:0] adc_offset_q;
-  reg [31:0] pulse_row_q;
-  reg [31:0] pulse_set_amp_q;
-  reg [31:0] pulse_reset_amp_q;
-  reg [31:0] pulse_width_q;
-  reg [31:0] pulse_count_q;
-  reg [31:0] set_mask_lo_q;
-  reg [31:0] set_mask_hi_q;
-  reg [31:0] reset_mask_lo_q;
-  reg [31:0] reset_mask_hi_q;
-  reg [31:0] sigma_read_q;
-  reg [31:0] sigma_pulse_q;
-  reg [31:0] sigma_adc_q;
-  reg [31:0] stuck_rate_q;
+  // The plain registers (ctrl_q, seed_q, ... stuck_rate_q) are declared, reset, written
+  // and read by the generated cim_reg_store.vh (included below, after the access check).
   reg [31:0] dbg_addr_q;
   reg [InbufBits-1:0] inbuf_q;
   // status, errors, interrupt
@@ -196,13 +174,22 @@ module cim_regfile #(
   reg [31:0] last_cycles_q;
 
   // ---------------------------------------------------------------- decode
-  // Access and group attributes of spec/cim_macro.toml (the generated header carries
-  // addresses, masks and resets only):
+  // Access and group attributes: the generated cim_reg_attr (cim_regs.vh) of the spec:
   //   dec_ro   access "ro" (registers) or a ro buffer  -> writes are READ_ONLY errors
   //   dec_wo   access "wo" (CMD)                       -> reads are WRITE_ONLY errors
   //   dec_lock group "config" or "debug", or a buffer  -> BUSY errors while busy
   //   dec_dbg  group "debug"                           -> DBG_LOCKED unless CTRL.DBG_EN
   wire [CIM_ADDR_WIDTH-1:0] addr = req_addr_i;
+  wire [ATTR_BITS-1:0]      attr = cim_reg_attr(addr);
+  wire dec_hit  = attr[ATTR_HIT];
+  wire dec_ro   = attr[ATTR_RO];
+  wire dec_wo   = attr[ATTR_WO];
+  wire dec_lock = attr[ATTR_LOCK];
+  wire dec_dbg  = attr[ATTR_DBG];
+
+  // ---------------------------------------------------------------- plain registers
+  wire store_we;  // a write that passed every check (wr_ok, below)
+  `include "cim_reg_store.vh"
 
   function automatic in_buffer(input [CIM_ADDR_WIDTH-1:0] a, input [CIM_ADDR_WIDTH-1:0] base,
                                input integer words);
@@ -214,80 +201,14 @@ module cim_regfile #(
     end
   endfunction
 
-  reg dec_hit, dec_ro, dec_wo, dec_lock, dec_dbg;
-  reg is_inbuf, is_outbuf, is_satbuf, is_readbuf;
-  reg [CIM_ADDR_WIDTH-1:0] buf_base;
-
-  always @(*) begin
-    dec_hit    = 1'b1;
-    dec_ro     = 1'b0;
-    dec_wo     = 1'b0;
-    dec_lock   = 1'b0;
-    dec_dbg    = 1'b0;
-    is_inbuf   = 1'b0;
-    is_outbuf  = 1'b0;
-    is_satbuf  = 1'b0;
-    is_readbuf = 1'b0;
-    buf_base   = ADDR_INBUF;
-    case (addr)
-      // info, ro
-      ADDR_ID, ADDR_VERSION, ADDR_HWCFG, ADDR_STATUS, ADDR_ERR_ADDR, ADDR_CYCLE_LO,
-      ADDR_CYCLE_HI, ADDR_OP_COUNT, ADDR_ENERGY_LO, ADDR_ENERGY_HI, ADDR_PULSE_TOTAL,
-      ADDR_SAT_COUNT, ADDR_LAST_CYCLES: begin
-        dec_ro = 1'b1;
-      end
-      // info, rw / rw1c / wclr
-      ADDR_CTRL, ADDR_IRQ_STATUS, ADDR_ERR_CODE: begin
-      end
-      // config, wo
-      ADDR_CMD: begin
-        dec_wo   = 1'b1;
-        dec_lock = 1'b1;
-      end
-      // config, rw
-      ADDR_SEED, ADDR_TILE, ADDR_ROW_START, ADDR_ROW_COUNT, ADDR_COL_START, ADDR_COL_COUNT,
-      ADDR_ADC_GAIN, ADDR_ADC_SHIFT, ADDR_ADC_OFFSET, ADDR_PULSE_ROW, ADDR_PULSE_SET_AMP,
-      ADDR_PULSE_RESET_AMP, ADDR_PULSE_WIDTH, ADDR_PULSE_COUNT, ADDR_PULSE_SET_MASK_LO,
-      ADDR_PULSE_SET_MASK_HI, ADDR_PULSE_RESET_MASK_LO, ADDR_PULSE_RESET_MASK_HI,
-      ADDR_NOISE_READ_SIGMA, ADDR_NOISE_PULSE_SIGMA, ADDR_NOISE_ADC_SIGMA,
-      ADDR_STUCK_RATE: begin
-        dec_lock = 1'b1;
-      end
-      // debug, rw
-      ADDR_DBG_ADDR, ADDR_DBG_G: begin
-        dec_lock = 1'b1;
-        dec_dbg  = 1'b1;
-      end
-      // debug, ro
-      ADDR_DBG_WC: begin
-        dec_ro   = 1'b1;
-        dec_lock = 1'b1;
-        dec_dbg  = 1'b1;
-      end
-      default: begin
-        dec_lock = 1'b1;  // every buffer is locked while busy
-        if (in_buffer(addr, ADDR_INBUF, INBUF_WORDS)) begin
-          is_inbuf = 1'b1;
-          buf_base = ADDR_INBUF;
-        end else if (in_buffer(addr, ADDR_OUTBUF, OUTBUF_WORDS)) begin
-          is_outbuf = 1'b1;
-          dec_ro    = 1'b1;
-          buf_base  = ADDR_OUTBUF;
-        end else if (in_buffer(addr, ADDR_SATBUF, SATBUF_WORDS)) begin
-          is_satbuf = 1'b1;
-          dec_ro    = 1'b1;
-          buf_base  = ADDR_SATBUF;
-        end else if (in_buffer(addr, ADDR_READBUF, READBUF_WORDS)) begin
-          is_readbuf = 1'b1;
-          dec_ro     = 1'b1;
-          buf_base   = ADDR_READBUF;
-        end else begin
-          dec_hit  = 1'b0;
-          dec_lock = 1'b0;
-        end
-      end
-    endcase
-  end
+  // Which buffer (the attributes above say whether it is one and how it may be accessed).
+  wire is_inbuf   = in_buffer(addr, ADDR_INBUF, INBUF_WORDS);
+  wire is_outbuf  = in_buffer(addr, ADDR_OUTBUF, OUTBUF_WORDS);
+  wire is_satbuf  = in_buffer(addr, ADDR_SATBUF, SATBUF_WORDS);
+  wire is_readbuf = in_buffer(addr, ADDR_READBUF, READBUF_WORDS);
+  wire [CIM_ADDR_WIDTH-1:0] buf_base = is_outbuf  ? ADDR_OUTBUF :
+                                       is_satbuf  ? ADDR_SATBUF :
+                                       is_readbuf ? ADDR_READBUF : ADDR_INBUF;
 
   wire [CIM_ADDR_WIDTH-1:0] buf_offset = addr - buf_base;
   wire [BufWordBits-1:0]    buf_word   = buf_offset[BufWordBits+1:2];
@@ -395,6 +316,7 @@ module cim_regfile #(
   wire acc_ok = req_valid_i && (acc_err == ERR_NONE);
   wire wr_ok  = acc_ok && req_write_i;
   wire rd_ok  = acc_ok && !req_write_i;
+  assign store_we = wr_ok;
 
   // ---------------------------------------------------------------- command cost
   // docs/arithmetic.md §4: duration D and energy of the command in req_wdata_i.
@@ -403,8 +325,8 @@ module cim_regfile #(
   localparam [31:0] Overhead = 32'(CMD_OVERHEAD);
   localparam [31:0] PulseGap = 32'(PULSE_GAP);
 
-  wire [63:0] set_mask   = {set_mask_hi_q, set_mask_lo_q} & ColMask;
-  wire [63:0] reset_mask = {reset_mask_hi_q, reset_mask_lo_q} & ColMask;
+  wire [63:0] set_mask   = {pulse_set_mask_hi_q, pulse_set_mask_lo_q} & ColMask;
+  wire [63:0] reset_mask = {pulse_reset_mask_hi_q, pulse_reset_mask_lo_q} & ColMask;
 
   function automatic [31:0] popcount64(input [63:0] v);
     integer k;
@@ -445,14 +367,11 @@ module cim_regfile #(
   wire cmd_start = wr_ok && (addr == ADDR_CMD);
 
   // ---------------------------------------------------------------- read data
+  // The plain registers come from cim_reg_store.vh (store_hit, store_rdata).
   reg [31:0] rdata;
   always @(*) begin
     rdata = 32'd0;
     case (addr)
-      ADDR_ID:              rdata = CIM_ID;
-      ADDR_VERSION:         rdata = CIM_VERSION;
-      ADDR_HWCFG:           rdata = HwcfgValue;
-      ADDR_CTRL:            rdata = ctrl_q;
       ADDR_STATUS: begin
         rdata[STATUS_BUSY_LSB] = busy_q;
         rdata[STATUS_DONE_LSB] = done_q;
@@ -465,28 +384,6 @@ module cim_regfile #(
         rdata[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH] = err_count_q;
       end
       ADDR_ERR_ADDR:        rdata = 32'(err_addr_q);
-      ADDR_SEED:            rdata = seed_q;
-      ADDR_TILE:            rdata = tile_q;
-      ADDR_ROW_START:       rdata = row_start_q;
-      ADDR_ROW_COUNT:       rdata = row_count_q;
-      ADDR_COL_START:       rdata = col_start_q;
-      ADDR_COL_COUNT:       rdata = col_count_q;
-      ADDR_ADC_GAIN:        rdata = adc_gain_q;
-      ADDR_ADC_SHIFT:       rdata = adc_shift_q;
-      ADDR_ADC_OFFSET:      rdata = adc_offset_q;
-      ADDR_PULSE_ROW:       rdata = pulse_row_q;
-      ADDR_PULSE_SET_AMP:   rdata = pulse_set_amp_q;
-      ADDR_PULSE_RESET_AMP: rdata = pulse_reset_amp_q;
-      ADDR_PULSE_WIDTH:     rdata = pulse_width_q;
-      ADDR_PULSE_COUNT:     rdata = pulse_count_q;
-      ADDR_PULSE_SET_MASK_LO:   rdata = set_mask_lo_q;
-      ADDR_PULSE_SET_MASK_HI:   rdata = set_mask_hi_q;
-      ADDR_PULSE_RESET_MASK_LO: rdata = reset_mask_lo_q;
-      ADDR_PULSE_RESET_MASK_HI: rdata = reset_mask_hi_q;
-      ADDR_NOISE_READ_SIGMA:    rdata = sigma_read_q;
-      ADDR_NOISE_PULSE_SIGMA:   rdata = sigma_pulse_q;
-      ADDR_NOISE_ADC_SIGMA:     rdata = sigma_adc_q;
-      ADDR_STUCK_RATE:      rdata = stuck_rate_q;
       ADDR_CYCLE_LO:        rdata = cycle_q[31:0];
       ADDR_CYCLE_HI:        rdata = cycle_hi_q;
       ADDR_OP_COUNT:        rdata = op_count_q;
@@ -505,7 +402,9 @@ module cim_regfile #(
         rdata[DBG_WC_WCN_LSB +: WC_BITS] = dbg_wcn_i;
       end
       default: begin
-        if (is_inbuf) begin
+        if (store_hit) begin
+          rdata = store_rdata;
+        end else if (is_inbuf) begin
           rdata = inbuf_q[32 * buf_word +: 32];
         end else if (is_outbuf) begin
           rdata = outbuf_word_i;
@@ -524,6 +423,7 @@ module cim_regfile #(
   end
 
   // ---------------------------------------------------------------- state
+  // The hwext registers (the plain ones are in cim_reg_store.vh, enabled by store_we).
   // One clocked block with enables: a register changes only on the edges that write it
   // (a simulator then does per edge what the hardware does, not re-evaluate a
   // next-state copy of every register and the 2048-bit INBUF on every input change).
@@ -534,29 +434,6 @@ module cim_regfile #(
 
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      ctrl_q            <= RESET_CTRL & MASK_CTRL;
-      seed_q            <= RESET_SEED & MASK_SEED;
-      tile_q            <= RESET_TILE & MASK_TILE;
-      row_start_q       <= RESET_ROW_START & MASK_ROW_START;
-      row_count_q       <= RowsW & MASK_ROW_COUNT;  // reset value: the ROWS parameter
-      col_start_q       <= RESET_COL_START & MASK_COL_START;
-      col_count_q       <= ColsW & MASK_COL_COUNT;  // reset value: the COLS parameter
-      adc_gain_q        <= RESET_ADC_GAIN & MASK_ADC_GAIN;
-      adc_shift_q       <= RESET_ADC_SHIFT & MASK_ADC_SHIFT;
-      adc_offset_q      <= RESET_ADC_OFFSET & MASK_ADC_OFFSET;
-      pulse_row_q       <= RESET_PULSE_ROW & MASK_PULSE_ROW;
-      pulse_set_amp_q   <= RESET_PULSE_SET_AMP & MASK_PULSE_SET_AMP;
-      pulse_reset_amp_q <= RESET_PULSE_RESET_AMP & MASK_PULSE_RESET_AMP;
-      pulse_width_q     <= RESET_PULSE_WIDTH & MASK_PULSE_WIDTH;
-      pulse_count_q     <= RESET_PULSE_COUNT & MASK_PULSE_COUNT;
-      set_mask_lo_q     <= RESET_PULSE_SET_MASK_LO & MASK_PULSE_SET_MASK_LO;
-      set_mask_hi_q     <= RESET_PULSE_SET_MASK_HI & MASK_PULSE_SET_MASK_HI;
-      reset_mask_lo_q   <= RESET_PULSE_RESET_MASK_LO & MASK_PULSE_RESET_MASK_LO;
-      reset_mask_hi_q   <= RESET_PULSE_RESET_MASK_HI & MASK_PULSE_RESET_MASK_HI;
-      sigma_read_q      <= RESET_NOISE_READ_SIGMA & MASK_NOISE_READ_SIGMA;
-      sigma_pulse_q     <= RESET_NOISE_PULSE_SIGMA & MASK_NOISE_PULSE_SIGMA;
-      sigma_adc_q       <= RESET_NOISE_ADC_SIGMA & MASK_NOISE_ADC_SIGMA;
-      stuck_rate_q      <= RESET_STUCK_RATE & MASK_STUCK_RATE;
       dbg_addr_q        <= RESET_DBG_ADDR & MASK_DBG_ADDR;
       busy_q            <= 1'b0;
       busy_cnt_q        <= 32'd0;
@@ -598,7 +475,6 @@ module cim_regfile #(
 
       if (wr_ok) begin
         case (addr)
-          ADDR_CTRL:                ctrl_q            <= req_wdata_i & MASK_CTRL;
           ADDR_CMD: begin
             op_count_q    <= op_count_q + 32'd1;
             energy_q      <= energy_q + cmd_energy;
@@ -620,28 +496,6 @@ module cim_regfile #(
             err_count_q <= '0;
             err_addr_q  <= '0;
           end
-          ADDR_SEED:                seed_q            <= req_wdata_i & MASK_SEED;
-          ADDR_TILE:                tile_q            <= req_wdata_i & MASK_TILE;
-          ADDR_ROW_START:           row_start_q       <= req_wdata_i & MASK_ROW_START;
-          ADDR_ROW_COUNT:           row_count_q       <= req_wdata_i & MASK_ROW_COUNT;
-          ADDR_COL_START:           col_start_q       <= req_wdata_i & MASK_COL_START;
-          ADDR_COL_COUNT:           col_count_q       <= req_wdata_i & MASK_COL_COUNT;
-          ADDR_ADC_GAIN:            adc_gain_q        <= req_wdata_i & MASK_ADC_GAIN;
-          ADDR_ADC_SHIFT:           adc_shift_q       <= req_wdata_i & MASK_ADC_SHIFT;
-          ADDR_ADC_OFFSET:          adc_offset_q      <= req_wdata_i & MASK_ADC_OFFSET;
-          ADDR_PULSE_ROW:           pulse_row_q       <= req_wdata_i & MASK_PULSE_ROW;
-          ADDR_PULSE_SET_AMP:       pulse_set_amp_q   <= req_wdata_i & MASK_PULSE_SET_AMP;
-          ADDR_PULSE_RESET_AMP:     pulse_reset_amp_q <= req_wdata_i & MASK_PULSE_RESET_AMP;
-          ADDR_PULSE_WIDTH:         pulse_width_q     <= req_wdata_i & MASK_PULSE_WIDTH;
-          ADDR_PULSE_COUNT:         pulse_count_q     <= req_wdata_i & MASK_PULSE_COUNT;
-          ADDR_PULSE_SET_MASK_LO:   set_mask_lo_q     <= req_wdata_i & MASK_PULSE_SET_MASK_LO;
-          ADDR_PULSE_SET_MASK_HI:   set_mask_hi_q     <= req_wdata_i & MASK_PULSE_SET_MASK_HI;
-          ADDR_PULSE_RESET_MASK_LO: reset_mask_lo_q   <= req_wdata_i & MASK_PULSE_RESET_MASK_LO;
-          ADDR_PULSE_RESET_MASK_HI: reset_mask_hi_q   <= req_wdata_i & MASK_PULSE_RESET_MASK_HI;
-          ADDR_NOISE_READ_SIGMA:    sigma_read_q      <= req_wdata_i & MASK_NOISE_READ_SIGMA;
-          ADDR_NOISE_PULSE_SIGMA:   sigma_pulse_q     <= req_wdata_i & MASK_NOISE_PULSE_SIGMA;
-          ADDR_NOISE_ADC_SIGMA:     sigma_adc_q       <= req_wdata_i & MASK_NOISE_ADC_SIGMA;
-          ADDR_STUCK_RATE:          stuck_rate_q      <= req_wdata_i & MASK_STUCK_RATE;
           ADDR_DBG_ADDR:            dbg_addr_q        <= req_wdata_i & MASK_DBG_ADDR;
           ADDR_DBG_G:               dbg_addr_q        <= dbg_next;  // data goes to the array
           default: begin
@@ -693,9 +547,9 @@ module cim_regfile #(
   assign pulse_count_o      = pulse_count_q[PULSE_COUNT_COUNT_LSB +: PULSE_COUNT_COUNT_WIDTH];
   assign pulse_set_mask_o   = set_mask;
   assign pulse_reset_mask_o = reset_mask;
-  assign sigma_read_o       = sigma_read_q[NOISE_READ_SIGMA_SIGMA_LSB +: NOISE_READ_SIGMA_SIGMA_WIDTH];
-  assign sigma_pulse_o      = sigma_pulse_q[NOISE_PULSE_SIGMA_SIGMA_LSB +: NOISE_PULSE_SIGMA_SIGMA_WIDTH];
-  assign sigma_adc_o        = sigma_adc_q[NOISE_ADC_SIGMA_SIGMA_LSB +: NOISE_ADC_SIGMA_SIGMA_WIDTH];
+  assign sigma_read_o       = noise_read_sigma_q[NOISE_READ_SIGMA_SIGMA_LSB +: NOISE_READ_SIGMA_SIGMA_WIDTH];
+  assign sigma_pulse_o      = noise_pulse_sigma_q[NOISE_PULSE_SIGMA_SIGMA_LSB +: NOISE_PULSE_SIGMA_SIGMA_WIDTH];
+  assign sigma_adc_o        = noise_adc_sigma_q[NOISE_ADC_SIGMA_SIGMA_LSB +: NOISE_ADC_SIGMA_SIGMA_WIDTH];
   assign stuck_rate_o       = stuck_rate_q[STUCK_RATE_RATE_LSB +: STUCK_RATE_RATE_WIDTH];
   assign inbuf_o            = inbuf_q;
   assign dbg_we_o           = wr_ok && (addr == ADDR_DBG_G);

@@ -28,6 +28,22 @@ localparam integer E_MAC_FJ = 650;  // energy per cell per VMM phase, fJ (2.66 n
 localparam integer E_READ_FJ = 650;  // energy per cell read, fJ
 localparam integer E_PULSE_FJ = 5000;  // energy per cell per programming pulse, fJ (choice; not in the paper)
 
+// HDL parameters of the preset-dependent values: NTILES -> NTiles, ROWS -> Rows, COLS -> Cols.
+// Reset: rst_ni: asynchronous assertion, active low (flops on posedge clk_i or negedge rst_ni).
+
+// Noise hash constants (docs/arithmetic.md §1), used by cim_func.vh
+localparam [31:0] STREAM_READ = 32'h00000001;  // stream id: read noise; a = op index, b = cell (READ_ROW) or line (VMM)
+localparam [31:0] STREAM_ADC = 32'h00000002;  // stream id: ADC noise; a = op index, b = output line
+localparam [31:0] STREAM_PULSE = 32'h00000003;  // stream id: pulse noise; a = cell index, b = write count before the pulse
+localparam [31:0] STREAM_D2D = 32'h00000004;  // stream id: device-to-device draw; a = cell index, b = quantity 0..3
+localparam [31:0] STREAM_STUCK = 32'h00000005;  // stream id: stuck cells; a = cell index, b = 0
+localparam [31:0] MIX32_MUL1 = 32'h7FEB352D;  // first multiplier of the lowbias32 finaliser mix32
+localparam [31:0] MIX32_MUL2 = 32'h846CA68B;  // second multiplier of mix32
+localparam [31:0] STREAM_KEY_MUL = 32'h9E3779B9;  // key(stream) = ((stream + 1) * STREAM_KEY_MUL) mod 2**32
+localparam integer GAUSS_BIAS = 510;  // z(h) = sum of the four bytes of h - GAUSS_BIAS (4 * 255 / 2)
+localparam integer NOISE_MUL = 443;  // noise = (z * sigma * NOISE_MUL + 2**(NOISE_SHIFT-1)) >> NOISE_SHIFT (443 / 2**24 * 2**8 * 147.80 = 0.9991)
+localparam integer NOISE_SHIFT = 24;  // right shift of the noise scaling
+
 // Error codes
 localparam [7:0] ERR_NONE = 8'd0;
 localparam [7:0] ERR_DECODE = 8'd1;
@@ -271,3 +287,86 @@ localparam [12:0] ADDR_SATBUF = 13'hC00;
 localparam integer SATBUF_WORDS = 8;
 localparam [12:0] ADDR_READBUF = 13'h1000;
 localparam integer READBUF_WORDS = 64;
+
+// Access attributes of spec/cim_macro.toml, one vector per address:
+//   ATTR_HIT   mapped (else a DECODE error)
+//   ATTR_RO    access ro: writes are READ_ONLY errors
+//   ATTR_WO    access wo: reads are WRITE_ONLY errors
+//   ATTR_LOCK  group config or debug, and every buffer: BUSY errors while busy
+//   ATTR_DBG   group debug: DBG_LOCKED errors unless CTRL.DBG_EN
+// rw1c and wclr are behaviours of hwext registers (cim_regfile).
+localparam integer ATTR_HIT = 4;
+localparam integer ATTR_RO = 3;
+localparam integer ATTR_WO = 2;
+localparam integer ATTR_LOCK = 1;
+localparam integer ATTR_DBG = 0;
+localparam integer ATTR_BITS = 5;
+
+function automatic [ATTR_BITS-1:0] cim_reg_attr(input [12:0] a);
+  reg [31:0] a32;
+  begin
+    a32 = 32'(a);
+    cim_reg_attr = 5'b0;
+    case (a)
+      // ro, info
+      ADDR_ID,
+      ADDR_VERSION,
+      ADDR_HWCFG,
+      ADDR_STATUS,
+      ADDR_ERR_ADDR,
+      ADDR_CYCLE_LO,
+      ADDR_CYCLE_HI,
+      ADDR_OP_COUNT,
+      ADDR_ENERGY_LO,
+      ADDR_ENERGY_HI,
+      ADDR_PULSE_TOTAL,
+      ADDR_SAT_COUNT,
+      ADDR_LAST_CYCLES: cim_reg_attr = 5'b11000;
+      // rw, info
+      ADDR_CTRL,
+      ADDR_IRQ_STATUS,
+      ADDR_ERR_CODE: cim_reg_attr = 5'b10000;
+      // wo, config
+      ADDR_CMD: cim_reg_attr = 5'b10110;
+      // rw, config
+      ADDR_SEED,
+      ADDR_TILE,
+      ADDR_ROW_START,
+      ADDR_ROW_COUNT,
+      ADDR_COL_START,
+      ADDR_COL_COUNT,
+      ADDR_ADC_GAIN,
+      ADDR_ADC_SHIFT,
+      ADDR_ADC_OFFSET,
+      ADDR_PULSE_ROW,
+      ADDR_PULSE_SET_AMP,
+      ADDR_PULSE_RESET_AMP,
+      ADDR_PULSE_WIDTH,
+      ADDR_PULSE_COUNT,
+      ADDR_PULSE_SET_MASK_LO,
+      ADDR_PULSE_SET_MASK_HI,
+      ADDR_PULSE_RESET_MASK_LO,
+      ADDR_PULSE_RESET_MASK_HI,
+      ADDR_NOISE_READ_SIGMA,
+      ADDR_NOISE_PULSE_SIGMA,
+      ADDR_NOISE_ADC_SIGMA,
+      ADDR_STUCK_RATE: cim_reg_attr = 5'b10010;
+      // rw, debug
+      ADDR_DBG_ADDR,
+      ADDR_DBG_G: cim_reg_attr = 5'b10011;
+      // ro, debug
+      ADDR_DBG_WC: cim_reg_attr = 5'b11011;
+      default: begin
+        if (a32 >= 32'(ADDR_INBUF) && a32 < 32'(ADDR_INBUF) + 32'd256) begin
+          cim_reg_attr = 5'b10010;  // buffer INBUF, rw
+        end else if (a32 >= 32'(ADDR_OUTBUF) && a32 < 32'(ADDR_OUTBUF) + 32'd256) begin
+          cim_reg_attr = 5'b11010;  // buffer OUTBUF, ro
+        end else if (a32 >= 32'(ADDR_SATBUF) && a32 < 32'(ADDR_SATBUF) + 32'd32) begin
+          cim_reg_attr = 5'b11010;  // buffer SATBUF, ro
+        end else if (a32 >= 32'(ADDR_READBUF) && a32 < 32'(ADDR_READBUF) + 32'd256) begin
+          cim_reg_attr = 5'b11010;  // buffer READBUF, ro
+        end
+      end
+    endcase
+  end
+endfunction

@@ -50,6 +50,7 @@ from cim_regs import (
     R_ROW_START,
     R_SEED,
     R_TILE,
+    unpack_hwcfg,
 )
 from micropython import const
 
@@ -60,10 +61,7 @@ _M32 = const(0xFFFFFFFF)
 
 class Cim:
     def __init__(self, seed, noise=None):
-        hw = hal.rd32(R_HWCFG)
-        self.ntiles = hw & 0xFF
-        self.rows = (hw >> 8) & 0xFFF
-        self.cols = hw >> 20
+        self.ntiles, self.rows, self.cols = unpack_hwcfg(hal.rd32(R_HWCFG))
         self._shadow = {}
         self.inbuf = bytearray(_BUF_LINES)
         self.outbuf = bytearray(_BUF_LINES)

@@ -203,16 +203,8 @@ P_E_PULSE_FJ = const(5000)
 
 # Field pack/unpack of the registers with several fields (each value is cut to its
 # field's width; unpack returns the fields in the order of the spec, LSB first).
-def pack_version(patch=0, minor=0, major=0):
-    return (patch & 0xFFFF) | (minor & 0xFF) << 16 | (major & 0xFF) << 24
-
-
 def unpack_version(v):  # -> (patch, minor, major)
     return v & 0xFFFF, (v >> 16) & 0xFF, (v >> 24) & 0xFF
-
-
-def pack_hwcfg(tiles=0, rows=0, cols=0):
-    return (tiles & 0xFF) | (rows & 0xFFF) << 8 | (cols & 0xFFF) << 20
 
 
 def unpack_hwcfg(v):  # -> (tiles, rows, cols)
@@ -231,20 +223,8 @@ def pack_cmd(opcode=0, signed=0, pol=0):
     return (opcode & 0xF) | (signed & 0x1) << 8 | (pol & 0x1) << 9
 
 
-def unpack_cmd(v):  # -> (opcode, signed, pol)
-    return v & 0xF, (v >> 8) & 0x1, (v >> 9) & 0x1
-
-
-def pack_status(busy=0, done=0, err=0, sat=0):
-    return (busy & 0x1) | (done & 0x1) << 1 | (err & 0x1) << 2 | (sat & 0x1) << 3
-
-
 def unpack_status(v):  # -> (busy, done, err, sat)
     return v & 0x1, (v >> 1) & 0x1, (v >> 2) & 0x1, (v >> 3) & 0x1
-
-
-def pack_err_code(code=0, count=0):
-    return (code & 0xFF) | (count & 0xFFFF) << 16
 
 
 def unpack_err_code(v):  # -> (code, count)
@@ -265,10 +245,6 @@ def pack_dbg_g(gp=0, gn=0):
 
 def unpack_dbg_g(v):  # -> (gp, gn)
     return v & 0xFFFF, (v >> 16) & 0xFFFF
-
-
-def pack_dbg_wc(wcp=0, wcn=0):
-    return (wcp & 0xFFFF) | (wcn & 0xFFFF) << 16
 
 
 def unpack_dbg_wc(v):  # -> (wcp, wcn)

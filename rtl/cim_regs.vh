@@ -29,7 +29,7 @@ localparam integer E_READ_FJ = 650;  // energy per cell read, fJ
 localparam integer E_PULSE_FJ = 5000;  // energy per cell per programming pulse, fJ (choice; not in the paper)
 
 // HDL parameters of the preset-dependent values: NTILES -> NTiles, ROWS -> Rows, COLS -> Cols.
-// Reset: rst_ni: asynchronous assertion, active low (flops on posedge clk_i or negedge rst_ni).
+// Reset: `rst_ni`, asynchronous and active low (every register and buffer flop is on `posedge clk_i or negedge rst_ni`).
 
 // Noise hash constants (docs/arithmetic.md §1), used by cim_func.vh
 localparam [31:0] STREAM_READ = 32'h00000001;  // stream id: read noise; a = op index, b = cell (READ_ROW) or line (VMM)

@@ -76,6 +76,7 @@ class Buffer:
     words: int
     access: str
     desc: str
+    reset: int = 0  # every word after rst_ni
 
 
 class Spec:
@@ -456,16 +457,21 @@ def gen_micropython(s: Spec) -> str:
     for r in s.regs:
         if len(r.fields) < 2:
             continue
+        # Each function costs the firmware heap (about 130 bytes as .py on the unix
+        # port): pack only what firmware can write (a wclr write needs no fields),
+        # unpack only what it can read.
         args = ", ".join(f"{f.name.lower()}=0" for f in r.fields)
         names = ", ".join(f.name.lower() for f in r.fields)
-        out.append(f"def pack_{r.name.lower()}({args}):")
-        out.append("    return " + " | ".join(_pack_term(f) for f in r.fields))
-        out.append("")
-        out.append("")
-        out.append(f"def unpack_{r.name.lower()}(v):  # -> ({names})")
-        out.append("    return " + ", ".join(_unpack_term(f) for f in r.fields))
-        out.append("")
-        out.append("")
+        if r.access not in ("ro", "wclr"):
+            out.append(f"def pack_{r.name.lower()}({args}):")
+            out.append("    return " + " | ".join(_pack_term(f) for f in r.fields))
+            out.append("")
+            out.append("")
+        if r.access != "wo":
+            out.append(f"def unpack_{r.name.lower()}(v):  # -> ({names})")
+            out.append("    return " + ", ".join(_unpack_term(f) for f in r.fields))
+            out.append("")
+            out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -482,13 +488,25 @@ def gen_markdown(s: Spec) -> str:
                "clear, `wclr` any write clears. Group `info` is reachable while a command runs; "
                "`config`, `debug` and all buffers answer SLVERR/BUSY then.")
     out.append("")
+    out.append("HDL: the RTL top `rtl/cim_macro.v` takes the preset-dependent parameters as "
+               + ", ".join(f"`{v}` ({k})" for k, v in s.hdl_params.items())
+               + f". Reset: {s.hdl_reset}; it resets every register and buffer "
+               "to the values below. The memristor array (conductances, write counters) "
+               "is not reset.")
+    out.append("")
+    out.append("Registers marked hwext have behaviour written by hand in `rtl/cim_regfile.v`; "
+               "the others are generated into `rtl/cim_reg_store.vh`.")
+    out.append("")
     out.append("## Registers")
     out.append("")
     out.append("| offset | name | access | group | reset | description |")
     out.append("| --- | --- | --- | --- | --- | --- |")
     for r in s.regs:
         reset = r.reset_param or f"`0x{r.reset:X}`"
-        out.append(f"| `0x{r.offset:03X}` | {r.name} | {r.access} | {r.group} | "
+        if r.reset_param == "HWCFG":
+            reset = f"its fields' parameters (default `0x{r.reset:X}`)"
+        access = f"{r.access}, hwext" if r.hwext else r.access
+        out.append(f"| `0x{r.offset:03X}` | {r.name} | {access} | {r.group} | "
                    f"{reset} | {r.desc} |")
     out.append("")
     out.append("## Fields")
@@ -499,10 +517,11 @@ def gen_markdown(s: Spec) -> str:
         out.append("")
     out.append("## Buffers")
     out.append("")
-    out.append("| offset | name | words | access | description |")
-    out.append("| --- | --- | --- | --- | --- |")
+    out.append("| offset | name | words | access | reset | description |")
+    out.append("| --- | --- | --- | --- | --- | --- |")
     for b in s.buffers:
-        out.append(f"| `0x{b.offset:04X}` | {b.name} | {b.words} | {b.access} | {b.desc} |")
+        out.append(f"| `0x{b.offset:04X}` | {b.name} | {b.words} | {b.access} | "
+                   f"`0x{b.reset:X}` (every word) | {b.desc} |")
     out.append("")
     out.append("## Opcodes (CMD.OPCODE)")
     out.append("")
@@ -511,6 +530,11 @@ def gen_markdown(s: Spec) -> str:
     out.append("## Error codes (ERR_CODE.CODE)")
     out.append("")
     out += [f"- `{v}` {k}: {s.error_desc[k]}" for k, v in s.errors.items()]
+    out.append("")
+    out.append("## Noise hash constants (docs/arithmetic.md §1)")
+    out.append("")
+    out += [f"- `{k}` = `{v if v <= 0xFFFF else hex(v)}`: {s.noise_desc[k]}"
+            for k, v in s.noise.items()]
     out.append("")
     out.append("## Parameters")
     out.append("")

@@ -1,5 +1,5 @@
 // Counter-based randomness of the macro, docs/arithmetic.md §1, as Verilog functions.
-// Included inside modules (after cim_regs.vh); no `ifndef guard needed.
+// Included inside cim_array (which imports cim_reg_pkg); no `ifndef guard needed.
 //
 // Every random quantity is a pure function of (SEED, stream, a, b):
 //   mix32(x)                 lowbias32 finaliser, all mod 2**32
@@ -14,7 +14,7 @@
 
 // The stream ids (STREAM_*) and the hash constants (MIX32_MUL1, MIX32_MUL2,
 // STREAM_KEY_MUL, GAUSS_BIAS, NOISE_MUL, NOISE_SHIFT) come from spec/cim_macro.toml
-// [noise] through cim_regs.vh; the model (host_tools/cimtrain/model/kernels.py) takes
+// [noise] through cim_reg_pkg.svh; the model (host_tools/cimtrain/model/kernels.py) takes
 // the same names from the same entries.
 
 function [31:0] cim_mix32(input [31:0] x);

@@ -2,9 +2,9 @@
 // registers, IRQ, counters, command validation and issue, BUSY timing, debug backdoor.
 //
 // Contract: docs/arithmetic.md §4 (timing, counters, energy) and §5 (bus rules);
-// register map: spec/cim_macro.toml via the generated cim_regs.vh (constants and the
-// access attributes, cim_reg_attr) and cim_reg_store.vh (storage, reset, write and read
-// of the plain registers).  Only the registers the spec marks hwext are written here.
+// register map: spec/cim_macro.toml via the generated cim_reg_pkg.svh (constants, the
+// access attributes cim_reg_attr, the config bundle cim_cfg_t) and cim_reg_store.vh
+// (storage, reset, write and read of the plain registers).  Only the registers the spec marks hwext are written here.
 //
 // One request per edge comes from cim_axil_slave (req_valid_i high in the cycle that
 // ends with the AXI handshake edge).  The response (rsp_*) is combinational from the
@@ -19,71 +19,50 @@
 // is accepted; IRQ_STATUS.DONE only by W1C.
 //
 // Reset: asynchronous, active low (rst_ni).  The array state is not reset (cim_array).
-module cim_regfile #(
+`include "cim_reg_pkg.svh"
+module cim_regfile import cim_reg_pkg::*; #(
   parameter int NTiles = 8,
   parameter int Rows   = 256,
-  parameter int Cols   = 64
+  parameter int Cols   = 64,
+  // derived, do not override
+  localparam int NumPairs = NTiles * Rows * Cols,
+  localparam int PairBits = $clog2(NumPairs)
 ) (
-  clk_i,
-  rst_ni,
+  input  logic                                clk_i,
+  input  logic                                rst_ni,
   // request port (from cim_axil_slave)
-  req_valid_i,
-  req_write_i,
-  req_addr_i,
-  req_wdata_i,
-  req_wstrb_i,
-  rsp_rdata_o,
-  rsp_resp_o,
-  irq_o,
+  input  logic                                req_valid_i,
+  input  logic                                req_write_i,
+  input  logic [CIM_ADDR_WIDTH-1:0]           req_addr_i,
+  input  logic [31:0]                         req_wdata_i,
+  input  logic [3:0]                          req_wstrb_i,
+  output logic [31:0]                         rsp_rdata_o,
+  output logic [1:0]                          rsp_resp_o,
+  output logic                                irq_o,
   // command issue (to cim_array), valid on the accept edge
-  cmd_start_o,
-  cmd_opcode_o,
-  cmd_signed_o,
-  cmd_pol_o,
-  op_index_o,
-  seed_o,
-  tile_o,
-  row_start_o,
-  row_count_o,
-  col_start_o,
-  col_count_o,
-  adc_gain_o,
-  adc_shift_o,
-  adc_offset_o,
-  pulse_row_o,
-  pulse_set_amp_o,
-  pulse_reset_amp_o,
-  pulse_width_o,
-  pulse_count_o,
-  pulse_set_mask_o,
-  pulse_reset_mask_o,
-  sigma_read_o,
-  sigma_pulse_o,
-  sigma_adc_o,
-  stuck_rate_o,
-  inbuf_o,
+  output logic                                cmd_start_o,
+  output logic [CMD_OPCODE_WIDTH-1:0]         cmd_opcode_o,
+  output logic                                cmd_signed_o,
+  output logic                                cmd_pol_o,
+  output logic [31:0]                         op_index_o,
+  output cim_cfg_t                            cfg_o,       // the config registers' fields
+  output logic [32*INBUF_WORDS-1:0]           inbuf_o,
   // buffer read port (from cim_array)
-  buf_word_o,
-  outbuf_word_i,
-  satbuf_word_i,
-  readbuf_word_i,
-  sat_count_i,
+  output logic [$clog2(INBUF_WORDS)-1:0]      buf_word_o,
+  input  logic [31:0]                         outbuf_word_i,
+  input  logic [31:0]                         satbuf_word_i,
+  input  logic [31:0]                         readbuf_word_i,
+  input  logic [SAT_COUNT_VALUE_WIDTH-1:0]    sat_count_i,
   // debug backdoor (to/from cim_array)
-  dbg_pair_o,
-  dbg_we_o,
-  dbg_gp_o,
-  dbg_gn_o,
-  dbg_gp_i,
-  dbg_gn_i,
-  dbg_wcp_i,
-  dbg_wcn_i
+  output logic [PairBits-1:0]                 dbg_pair_o,
+  output logic                                dbg_we_o,
+  output logic [GCODE_BITS-1:0]               dbg_gp_o,
+  output logic [GCODE_BITS-1:0]               dbg_gn_o,
+  input  logic [GCODE_BITS-1:0]               dbg_gp_i,
+  input  logic [GCODE_BITS-1:0]               dbg_gn_i,
+  input  logic [WC_BITS-1:0]                  dbg_wcp_i,
+  input  logic [WC_BITS-1:0]                  dbg_wcn_i
 );
-  /* verilator lint_off UNUSEDPARAM */  // generated header: every module uses a subset
-  `include "cim_regs.vh"
-  /* verilator lint_on UNUSEDPARAM */
-
-  localparam integer NumPairs    = NTiles * Rows * Cols;
-  localparam integer PairBits    = $clog2(NumPairs);
   localparam integer InbufBits   = 32 * INBUF_WORDS;
   localparam integer BufWordBits = $clog2(INBUF_WORDS);  // INBUF/OUTBUF/READBUF: 64 words
 
@@ -91,65 +70,11 @@ module cim_regfile #(
   localparam [31:0] RowsW   = 32'(Rows);
   localparam [31:0] ColsW   = 32'(Cols);
   // Mask bits at c >= COLS are ignored (docs/arithmetic.md §3, §4).
-  localparam [63:0] ColMask = (Cols >= 64) ? {64{1'b1}} : ((64'd1 << Cols) - 64'd1);
+  localparam [COL_MASK_BITS-1:0] ColMask = (Cols >= COL_MASK_BITS) ? '1
+                                           : ((COL_MASK_BITS'(1) << Cols) - 1'b1);
   localparam [1:0] RESP_OKAY   = 2'b00;
   localparam [1:0] RESP_SLVERR = 2'b10;
   localparam [1:0] RESP_DECERR = 2'b11;
-
-  // ---------------------------------------------------------------- ports
-  input  wire                      clk_i;
-  input  wire                      rst_ni;
-
-  input  wire                      req_valid_i;
-  input  wire                      req_write_i;
-  input  wire [CIM_ADDR_WIDTH-1:0] req_addr_i;
-  input  wire [31:0]               req_wdata_i;
-  input  wire [3:0]                req_wstrb_i;
-  output reg  [31:0]               rsp_rdata_o;
-  output wire [1:0]                rsp_resp_o;
-  output wire                      irq_o;
-
-  output wire                                 cmd_start_o;
-  output wire [CMD_OPCODE_WIDTH-1:0]          cmd_opcode_o;
-  output wire                                 cmd_signed_o;
-  output wire                                 cmd_pol_o;
-  output wire [31:0]                          op_index_o;
-  output wire [31:0]                          seed_o;
-  output wire [TILE_TILE_WIDTH-1:0]           tile_o;
-  output wire [ROW_START_ROW_WIDTH-1:0]       row_start_o;
-  output wire [ROW_COUNT_COUNT_WIDTH-1:0]     row_count_o;
-  output wire [COL_START_COL_WIDTH-1:0]       col_start_o;
-  output wire [COL_COUNT_COUNT_WIDTH-1:0]     col_count_o;
-  output wire [ADC_GAIN_GAIN_WIDTH-1:0]       adc_gain_o;
-  output wire [ADC_SHIFT_SHIFT_WIDTH-1:0]     adc_shift_o;
-  output wire [ADC_OFFSET_OFFSET_WIDTH-1:0]   adc_offset_o;
-  output wire [PULSE_ROW_ROW_WIDTH-1:0]       pulse_row_o;
-  output wire [PULSE_SET_AMP_MV_WIDTH-1:0]    pulse_set_amp_o;
-  output wire [PULSE_RESET_AMP_MV_WIDTH-1:0]  pulse_reset_amp_o;
-  output wire [PULSE_WIDTH_CYCLES_WIDTH-1:0]  pulse_width_o;
-  output wire [PULSE_COUNT_COUNT_WIDTH-1:0]   pulse_count_o;
-  output wire [63:0]                          pulse_set_mask_o;
-  output wire [63:0]                          pulse_reset_mask_o;
-  output wire [NOISE_READ_SIGMA_SIGMA_WIDTH-1:0]  sigma_read_o;
-  output wire [NOISE_PULSE_SIGMA_SIGMA_WIDTH-1:0] sigma_pulse_o;
-  output wire [NOISE_ADC_SIGMA_SIGMA_WIDTH-1:0]   sigma_adc_o;
-  output wire [STUCK_RATE_RATE_WIDTH-1:0]     stuck_rate_o;
-  output wire [InbufBits-1:0]                 inbuf_o;
-
-  output wire [BufWordBits-1:0]               buf_word_o;
-  input  wire [31:0]                          outbuf_word_i;
-  input  wire [31:0]                          satbuf_word_i;
-  input  wire [31:0]                          readbuf_word_i;
-  input  wire [SAT_COUNT_VALUE_WIDTH-1:0]     sat_count_i;
-
-  output wire [PairBits-1:0]                  dbg_pair_o;
-  output wire                                 dbg_we_o;
-  output wire [GCODE_BITS-1:0]                dbg_gp_o;
-  output wire [GCODE_BITS-1:0]                dbg_gn_o;
-  input  wire [GCODE_BITS-1:0]                dbg_gp_i;
-  input  wire [GCODE_BITS-1:0]                dbg_gn_i;
-  input  wire [WC_BITS-1:0]                   dbg_wcp_i;
-  input  wire [WC_BITS-1:0]                   dbg_wcn_i;
 
   // ---------------------------------------------------------------- registers
   // The plain registers (ctrl_q, seed_q, ... stuck_rate_q) are declared, reset, written
@@ -174,7 +99,7 @@ module cim_regfile #(
   reg [31:0] last_cycles_q;
 
   // ---------------------------------------------------------------- decode
-  // Access and group attributes: the generated cim_reg_attr (cim_regs.vh) of the spec:
+  // Access and group attributes: the generated cim_reg_attr (cim_reg_pkg) of the spec:
   //   dec_ro   access "ro" (registers) or a ro buffer  -> writes are READ_ONLY errors
   //   dec_wo   access "wo" (CMD)                       -> reads are WRITE_ONLY errors
   //   dec_lock group "config" or "debug", or a buffer  -> BUSY errors while busy
@@ -325,21 +250,21 @@ module cim_regfile #(
   localparam [31:0] Overhead = 32'(CMD_OVERHEAD);
   localparam [31:0] PulseGap = 32'(PULSE_GAP);
 
-  wire [63:0] set_mask   = {pulse_set_mask_hi_q, pulse_set_mask_lo_q} & ColMask;
-  wire [63:0] reset_mask = {pulse_reset_mask_hi_q, pulse_reset_mask_lo_q} & ColMask;
+  wire [COL_MASK_BITS-1:0] set_mask   = {pulse_set_mask_hi_q, pulse_set_mask_lo_q} & ColMask;
+  wire [COL_MASK_BITS-1:0] reset_mask = {pulse_reset_mask_hi_q, pulse_reset_mask_lo_q} & ColMask;
 
-  function automatic [31:0] popcount64(input [63:0] v);
+  function automatic [31:0] popcount(input [COL_MASK_BITS-1:0] v);
     integer k;
     begin
-      popcount64 = 32'd0;
-      for (k = 0; k < 64; k = k + 1) begin
-        popcount64 = popcount64 + 32'(v[k]);
+      popcount = 32'd0;
+      for (k = 0; k < COL_MASK_BITS; k = k + 1) begin
+        popcount = popcount + 32'(v[k]);
       end
     end
   endfunction
 
-  wire [31:0] n_set    = popcount64(set_mask);
-  wire [31:0] n_reset  = popcount64(reset_mask);
+  wire [31:0] n_set    = popcount(set_mask);
+  wire [31:0] n_reset  = popcount(reset_mask);
   wire [31:0] phases   = wr_signed ? 32'd2 : 32'd1;
   wire [31:0] n_out    = op_trans ? row_count_q : col_count_q;
   wire [31:0] rounds   = (n_out < Cpa) ? n_out : Cpa;
@@ -531,26 +456,7 @@ module cim_regfile #(
   assign cmd_signed_o       = wr_signed;
   assign cmd_pol_o          = req_wdata_i[CMD_POL_LSB];
   assign op_index_o         = op_count_q;  // op index = OP_COUNT before the increment
-  assign seed_o             = seed_q;
-  assign tile_o             = tile_q[TILE_TILE_LSB +: TILE_TILE_WIDTH];
-  assign row_start_o        = row_start_q[ROW_START_ROW_LSB +: ROW_START_ROW_WIDTH];
-  assign row_count_o        = row_count_q[ROW_COUNT_COUNT_LSB +: ROW_COUNT_COUNT_WIDTH];
-  assign col_start_o        = col_start_q[COL_START_COL_LSB +: COL_START_COL_WIDTH];
-  assign col_count_o        = col_count_q[COL_COUNT_COUNT_LSB +: COL_COUNT_COUNT_WIDTH];
-  assign adc_gain_o         = adc_gain_q[ADC_GAIN_GAIN_LSB +: ADC_GAIN_GAIN_WIDTH];
-  assign adc_shift_o        = adc_shift_q[ADC_SHIFT_SHIFT_LSB +: ADC_SHIFT_SHIFT_WIDTH];
-  assign adc_offset_o       = adc_offset_q[ADC_OFFSET_OFFSET_LSB +: ADC_OFFSET_OFFSET_WIDTH];
-  assign pulse_row_o        = pulse_row_q[PULSE_ROW_ROW_LSB +: PULSE_ROW_ROW_WIDTH];
-  assign pulse_set_amp_o    = pulse_set_amp_q[PULSE_SET_AMP_MV_LSB +: PULSE_SET_AMP_MV_WIDTH];
-  assign pulse_reset_amp_o  = pulse_reset_amp_q[PULSE_RESET_AMP_MV_LSB +: PULSE_RESET_AMP_MV_WIDTH];
-  assign pulse_width_o      = pulse_width_q[PULSE_WIDTH_CYCLES_LSB +: PULSE_WIDTH_CYCLES_WIDTH];
-  assign pulse_count_o      = pulse_count_q[PULSE_COUNT_COUNT_LSB +: PULSE_COUNT_COUNT_WIDTH];
-  assign pulse_set_mask_o   = set_mask;
-  assign pulse_reset_mask_o = reset_mask;
-  assign sigma_read_o       = noise_read_sigma_q[NOISE_READ_SIGMA_SIGMA_LSB +: NOISE_READ_SIGMA_SIGMA_WIDTH];
-  assign sigma_pulse_o      = noise_pulse_sigma_q[NOISE_PULSE_SIGMA_SIGMA_LSB +: NOISE_PULSE_SIGMA_SIGMA_WIDTH];
-  assign sigma_adc_o        = noise_adc_sigma_q[NOISE_ADC_SIGMA_SIGMA_LSB +: NOISE_ADC_SIGMA_SIGMA_WIDTH];
-  assign stuck_rate_o       = stuck_rate_q[STUCK_RATE_RATE_LSB +: STUCK_RATE_RATE_WIDTH];
+  assign cfg_o              = store_cfg;
   assign inbuf_o            = inbuf_q;
   assign dbg_we_o           = wr_ok && (addr == ADDR_DBG_G);
 

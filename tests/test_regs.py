@@ -155,7 +155,7 @@ def test_rtl_preset_defaults_match_spec():
 
 
 def test_no_hand_typed_addresses_in_rtl():
-    """Addresses live in cim_regs.vh only: no 13-bit hex literals elsewhere in rtl/."""
+    """Addresses live in cim_reg_pkg.svh only: no 13-bit hex literals elsewhere in rtl/."""
     for f in (ROOT / "rtl").glob("*.v"):
         text = f.read_text()
         assert not re.search(r"13'h[0-9A-Fa-f]+", text), f"{f.name} has a hand-typed address"
@@ -172,8 +172,9 @@ def test_plain_registers_are_not_written_by_hand():
 
 
 ATTR_TB = """
+`include "cim_reg_pkg.svh"
 module attr_tb;
-  `include "cim_regs.vh"
+  import cim_reg_pkg::*;
   integer a;
   reg [ATTR_BITS-1:0] v;
   initial begin

@@ -29,7 +29,8 @@
 //   data[0] = the new value, edge = its edge), [63:60] response edge - request edge,
 //   [127:64] request edge.  log_wp counts entries ever written (log_mem is a ring).
 `timescale 1ns / 1ps
-module cim_tb_top #(
+`include "cim_reg_pkg.svh"
+module cim_tb_top import cim_reg_pkg::*; #(
   parameter int NTiles    = 8,
   parameter int Rows      = 256,
   parameter int Cols      = 64,
@@ -38,10 +39,6 @@ module cim_tb_top #(
   parameter int LogDepth  = 1024,
   parameter int StallEdges = 1000   // a request not answered within this: abandon
 ) ();
-  /* verilator lint_off UNUSEDPARAM */
-  `include "cim_regs.vh"
-  /* verilator lint_on UNUSEDPARAM */
-
   localparam int AW = CIM_ADDR_WIDTH;
   localparam logic [3:0] OpWrite = 4'd1, OpRead = 4'd2, OpIdle = 4'd3;
   localparam logic [3:0] KRd = 4'd1, KWr = 4'd2, KIrq = 4'd5;

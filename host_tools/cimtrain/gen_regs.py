@@ -155,7 +155,8 @@ class Spec:
         if self.params["GCODE_MAX"] != (1 << self.params["GCODE_BITS"]) - 1:
             raise ValueError("GCODE_MAX must be 2**GCODE_BITS - 1")
         for name, p in self.presets.items():
-            if p["COLS"] > 64 or max(p["ROWS"], p["COLS"]) > 4 * self.buffer("INBUF").words:
+            mask_bits = sum(self.reg(n).mask.bit_count() for n in COL_MASK_REGS)
+            if p["COLS"] > mask_bits or max(p["ROWS"], p["COLS"]) > 4 * self.buffer("INBUF").words:
                 raise ValueError(f"preset {name}: array larger than the buffers")
 
     def buffer(self, name: str) -> Buffer:
@@ -168,8 +169,18 @@ PRESET_PARAMS = ("NTILES", "ROWS", "COLS")
 
 
 def gen_verilog(s: Spec) -> str:
+    """The package cim_reg_pkg.  Every RTL file includes it before its module and imports
+    it (``module m import cim_reg_pkg::*; ...``): the include guard compiles it once,
+    before its first user, whatever the order of the file list."""
     aw = s.macro["addr_width"]
-    out = [f"// {HEADER}", "// Included inside modules; no `ifndef guard needed.", ""]
+    out = [f"// {HEADER}",
+           "// The register map and spec constants as a SystemVerilog package.  Every file",
+           "// that uses it includes this file first (the guard makes the package compile",
+           "// once, before its first user, in any file order) and imports cim_reg_pkg::*.",
+           "`ifndef CIM_REG_PKG_SVH", "`define CIM_REG_PKG_SVH", "",
+           "package cim_reg_pkg;",
+           "/* verilator lint_off UNUSEDPARAM */  // the whole map: every module uses a subset",
+           ""]
     out.append(f"localparam [31:0] CIM_ID = 32'h{s.macro['id']:08X};")
     out.append(f"localparam [31:0] CIM_VERSION = 32'h{s.macro['version']:08X};")
     out.append(f"localparam integer CIM_ADDR_WIDTH = {aw};")
@@ -217,8 +228,45 @@ def gen_verilog(s: Spec) -> str:
         out.append(f"localparam [{aw - 1}:0] ADDR_{b.name} = {aw}'h{b.offset:03X};")
         out.append(f"localparam integer {b.name}_WORDS = {b.words};")
     out.append("")
+    mask_bits = sum(s.reg(n).mask.bit_count() for n in COL_MASK_REGS)
+    out.append("// Width of a column mask (PULSE_SET_MASK_LO/HI, PULSE_RESET_MASK_LO/HI): the")
+    out.append("// largest COLS.")
+    out.append(f"localparam integer COL_MASK_BITS = {mask_bits};")
+    out.append("")
     out += gen_verilog_attr(s)
+    out += gen_cfg_struct(s)
+    out += ["/* verilator lint_on UNUSEDPARAM */", "endpackage", "", "`endif  // CIM_REG_PKG_SVH",
+            ""]
     return "\n".join(out)
+
+
+# The registers that hold one column mask, low word first.
+COL_MASK_REGS = ("PULSE_SET_MASK_LO", "PULSE_SET_MASK_HI")
+
+
+def cfg_members(s: Spec) -> list[tuple[str, str, int]]:
+    """(member, Verilog slice of the store, width) of every field of the plain config
+    registers: the bundle cim_regfile hands to cim_array."""
+    out = []
+    for r in s.regs:
+        if r.plain_rw and r.group == "config":
+            for f in r.fields:
+                member = r.name.lower() if len(r.fields) == 1 else f"{r.name}_{f.name}".lower()
+                q = f"{r.name.lower()}_q"
+                fld = f"{r.name}_{f.name}"
+                sl = q if f.width == 32 else f"{q}[{fld}_LSB +: {fld}_WIDTH]"
+                out.append((member, sl, f.width))
+    return out
+
+
+def gen_cfg_struct(s: Spec) -> list[str]:
+    out = ["// Every field of the plain config registers, as cim_regfile hands them to",
+           "// cim_array (cim_reg_store.vh assigns it).",
+           "typedef struct packed {"]
+    for member, _, width in cfg_members(s):
+        out.append(f"  logic [{width - 1}:0] {member};")
+    out += ["} cim_cfg_t;", ""]
+    return out
 
 
 # Bits of the access-attribute vector, most significant first.
@@ -285,12 +333,13 @@ def gen_store(s: Spec) -> str:
     const = [r for r in s.regs if not r.hwext and r.access == "ro"]
     w = max(len(r.name) for r in rw) + len("_q")
     out = [f"// {HEADER}",
-           "// Included in the body of cim_regfile, after cim_regs.vh: the registers that the",
-           "// spec does not mark hwext.  Expects clk_i, rst_ni, the parameters "
+           "// Included in the body of cim_regfile (which imports cim_reg_pkg): the registers",
+           "// that the spec does not mark hwext.  Expects clk_i, rst_ni, the parameters "
            + ", ".join(s.hdl_params.values()) + ",",
            "// addr, req_wdata_i and store_we (a write that passed the access checks).",
            "// Provides <name>_q of every plain rw register (the whole word; bits outside its",
-           "// fields stay 0), store_hit (addr is a plain register) and store_rdata.",
+           "// fields stay 0), store_hit (addr is a plain register), store_rdata and",
+           "// store_cfg (the config fields for cim_array).",
            ""]
     for r in rw:
         out.append(f"reg [31:0] {r.name.lower()}_q;")
@@ -313,6 +362,14 @@ def gen_store(s: Spec) -> str:
     out.append("    endcase")
     out.append("  end")
     out.append("end")
+    out.append("")
+    members = cfg_members(s)
+    out.append("// The config bundle to cim_array (cim_cfg_t: member order = concatenation order).")
+    out.append("cim_cfg_t store_cfg;")
+    out.append("assign store_cfg = {")
+    out += [f"  {sl}{',' if i < len(members) - 1 else ''}  // {m}"
+            for i, (m, sl, _) in enumerate(members)]
+    out.append("};")
     out.append("")
     out.append("reg        store_hit;")
     out.append("reg [31:0] store_rdata;")
@@ -549,7 +606,7 @@ def gen_markdown(s: Spec) -> str:
 
 
 OUTPUTS = {
-    "rtl/cim_regs.vh": gen_verilog,
+    "rtl/cim_reg_pkg.svh": gen_verilog,
     "rtl/cim_reg_store.vh": gen_store,
     "host_tools/cimtrain/regs.py": gen_python,
     "firmware/cim_regs.py": gen_micropython,

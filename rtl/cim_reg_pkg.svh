@@ -38,7 +38,7 @@ localparam integer E_PULSE_FJ = 5000;  // energy per cell per programming pulse,
 // HDL parameters of the preset-dependent values: NTILES -> NTiles, ROWS -> Rows, COLS -> Cols.
 // Reset: `rst_ni`, asynchronous and active low (every register and buffer flop is on `posedge clk_i or negedge rst_ni`).
 
-// Noise hash constants (docs/arithmetic.md §1), used by cim_func.vh
+// Noise hash constants (docs/arithmetic.md §1), used by cim_func.svh
 localparam [31:0] STREAM_READ = 32'h00000001;  // stream id: read noise; a = op index, b = cell (READ_ROW) or line (VMM)
 localparam [31:0] STREAM_ADC = 32'h00000002;  // stream id: ADC noise; a = op index, b = output line
 localparam [31:0] STREAM_PULSE = 32'h00000003;  // stream id: pulse noise; a = cell index, b = write count before the pulse
@@ -383,7 +383,7 @@ function automatic [ATTR_BITS-1:0] cim_reg_attr(input [12:0] a);
 endfunction
 
 // Every field of the plain config registers, as cim_regfile hands them to
-// cim_array (cim_reg_store.vh assigns it).
+// cim_array (cim_reg_store.svh assigns it).
 typedef struct packed {
   logic [31:0] seed;
   logic [7:0] tile;

@@ -17,7 +17,7 @@ from cocotb_tools.runner import get_results, get_runner
 from cimtrain import regs
 
 ROOT = Path(__file__).resolve().parents[1]
-RTL = sorted((ROOT / "rtl").glob("*.v"))
+RTL = sorted((ROOT / "rtl").glob("*.sv"))
 BENCH = ROOT / "cosim" / "cim_macro"
 
 

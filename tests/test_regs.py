@@ -147,28 +147,28 @@ def test_pack_unpack_round_trip_host_and_firmware(reg):
 def test_rtl_preset_defaults_match_spec():
     """The RTL top's parameter defaults are the spec's default preset, under the spec's
     HDL names."""
-    top = (ROOT / "rtl" / "cim_macro.v").read_text()
+    top = (ROOT / "rtl" / "cim_macro.sv").read_text()
     for spec_name, rtl_name in SPEC["hdl"]["params"].items():
         m = re.search(rf"parameter\s+(?:integer\s+|int\s+)?{rtl_name}\s*=\s*(\d+)", top)
-        assert m, f"parameter {rtl_name} not found in rtl/cim_macro.v"
+        assert m, f"parameter {rtl_name} not found in rtl/cim_macro.sv"
         assert int(m.group(1)) == SPEC["params"][spec_name][0], rtl_name
 
 
 def test_no_hand_typed_addresses_in_rtl():
     """Addresses live in cim_reg_pkg.svh only: no 13-bit hex literals elsewhere in rtl/."""
-    for f in (ROOT / "rtl").glob("*.v"):
+    for f in (ROOT / "rtl").glob("*.sv"):
         text = f.read_text()
         assert not re.search(r"13'h[0-9A-Fa-f]+", text), f"{f.name} has a hand-typed address"
 
 
 def test_plain_registers_are_not_written_by_hand():
-    """cim_regfile writes only hwext registers; the plain ones are cim_reg_store.vh's."""
-    text = (ROOT / "rtl" / "cim_regfile.v").read_text()
+    """cim_regfile writes only hwext registers; the plain ones are cim_reg_store.svh's."""
+    text = (ROOT / "rtl" / "cim_regfile.sv").read_text()
     for r in SPEC["reg"]:
         if not r.get("hwext"):
             q = f"{r['name'].lower()}_q"
             assert not re.search(rf"^\s*{q}(\[.*\])?\s*<=", text, re.M), \
-                f"{q} is written in cim_regfile.v"
+                f"{q} is written in cim_regfile.sv"
 
 
 ATTR_TB = """
@@ -204,10 +204,10 @@ def expected_attrs() -> dict[int, tuple[int, ...]]:
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
 def test_rtl_access_table_matches_spec(tmp_path):
     """cim_reg_attr, simulated over every aligned address of the window."""
-    (tmp_path / "attr_tb.v").write_text(ATTR_TB)
+    (tmp_path / "attr_tb.sv").write_text(ATTR_TB)
     sim = tmp_path / "attr_tb.vvp"
     subprocess.run(["iverilog", "-g2012", "-I", str(ROOT / "rtl"), "-o", str(sim),
-                    str(tmp_path / "attr_tb.v")], check=True)
+                    str(tmp_path / "attr_tb.sv")], check=True)
     out = subprocess.run(["vvp", "-n", str(sim)], check=True, capture_output=True,
                          text=True).stdout
     got = {}

@@ -34,7 +34,7 @@ def build_tb(sim: str, preset: str, waves: bool = False):
     p = regs.PRESETS[preset]
     runner = get_runner(sim)
     build = ROOT / "sim_build" / f"xtb_{sim}_{preset}"
-    runner.build(sources=[*sorted((ROOT / "rtl").glob("*.v")), BENCH / "cim_tb_top.v"],
+    runner.build(sources=[*sorted((ROOT / "rtl").glob("*.sv")), BENCH / "cim_tb_top.v"],
                  includes=[ROOT / "rtl"], hdl_toplevel=TOP,
                  parameters={"NTiles": p["NTILES"], "Rows": p["ROWS"], "Cols": p["COLS"]},
                  build_dir=build,

@@ -19,7 +19,7 @@ def main() -> int:
     p = regs.PRESETS[preset]
     runner = get_runner("icarus")
     build = ROOT / "sim_build" / f"smoke_{preset}"
-    runner.build(sources=sorted((ROOT / "rtl").glob("*.v")), includes=[ROOT / "rtl"],
+    runner.build(sources=sorted((ROOT / "rtl").glob("*.sv")), includes=[ROOT / "rtl"],
                  hdl_toplevel="cim_macro",
                  parameters={"NTiles": p["NTILES"], "Rows": p["ROWS"], "Cols": p["COLS"]},
                  build_dir=build, build_args=["-g2012"], timescale=("1ns", "1ps"),

@@ -5,7 +5,7 @@ generator instead of using corsair or PeakRDL because both generate the register
 *block* itself, and ours is only partly a plain CSR block: a write to CMD validates
 and starts a command, config registers and buffers answer SLVERR while BUSY, DBG_G
 auto-increments, CYCLE_HI latches.  So, like OpenTitan's reggen with ``hwext``, the
-registers marked ``hwext`` in the spec are written by hand in rtl/cim_regfile.v and
+registers marked ``hwext`` in the spec are written by hand in rtl/cim_regfile.sv and
 everything else is generated: constants, the access-attribute function, the storage /
 reset / write / read of the plain registers, field pack/unpack helpers and the docs.
 
@@ -195,7 +195,7 @@ def gen_verilog(s: Spec) -> str:
                + ", ".join(f"{k} -> {v}" for k, v in s.hdl_params.items()) + ".")
     out.append(f"// Reset: {s.hdl_reset}.")
     out.append("")
-    out.append("// Noise hash constants (docs/arithmetic.md §1), used by cim_func.vh")
+    out.append("// Noise hash constants (docs/arithmetic.md §1), used by cim_func.svh")
     for k, v in s.noise.items():
         if k.startswith("STREAM_") or v > 0xFFFF:
             out.append(f"localparam [31:0] {k} = 32'h{v:08X};  // {s.noise_desc[k]}")
@@ -261,7 +261,7 @@ def cfg_members(s: Spec) -> list[tuple[str, str, int]]:
 
 def gen_cfg_struct(s: Spec) -> list[str]:
     out = ["// Every field of the plain config registers, as cim_regfile hands them to",
-           "// cim_array (cim_reg_store.vh assigns it).",
+           "// cim_array (cim_reg_store.svh assigns it).",
            "typedef struct packed {"]
     for member, _, width in cfg_members(s):
         out.append(f"  logic [{width - 1}:0] {member};")
@@ -545,14 +545,14 @@ def gen_markdown(s: Spec) -> str:
                "clear, `wclr` any write clears. Group `info` is reachable while a command runs; "
                "`config`, `debug` and all buffers answer SLVERR/BUSY then.")
     out.append("")
-    out.append("HDL: the RTL top `rtl/cim_macro.v` takes the preset-dependent parameters as "
+    out.append("HDL: the RTL top `rtl/cim_macro.sv` takes the preset-dependent parameters as "
                + ", ".join(f"`{v}` ({k})" for k, v in s.hdl_params.items())
                + f". Reset: {s.hdl_reset}; it resets every register and buffer "
                "to the values below. The memristor array (conductances, write counters) "
                "is not reset.")
     out.append("")
-    out.append("Registers marked hwext have behaviour written by hand in `rtl/cim_regfile.v`; "
-               "the others are generated into `rtl/cim_reg_store.vh`.")
+    out.append("Registers marked hwext have behaviour written by hand in `rtl/cim_regfile.sv`; "
+               "the others are generated into `rtl/cim_reg_store.svh`.")
     out.append("")
     out.append("## Registers")
     out.append("")
@@ -607,7 +607,7 @@ def gen_markdown(s: Spec) -> str:
 
 OUTPUTS = {
     "rtl/cim_reg_pkg.svh": gen_verilog,
-    "rtl/cim_reg_store.vh": gen_store,
+    "rtl/cim_reg_store.svh": gen_store,
     "host_tools/cimtrain/regs.py": gen_python,
     "firmware/cim_regs.py": gen_micropython,
     "docs/registers.md": gen_markdown,

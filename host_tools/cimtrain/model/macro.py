@@ -1,6 +1,6 @@
 """Register-level, bit-exact model of the CIM macro.
 
-Same write sequence in, same read data and responses out as ``rtl/cim_macro.v``,
+Same write sequence in, same read data and responses out as ``rtl/cim_macro.sv``,
 including bus errors, BUSY timing, counters, noise and saturation.  Time is the
 clock-edge index ``cycle`` (edges since reset release).  A testbench passes the
 handshake edge of every access; a server without a clock leaves ``cycle=None``

@@ -3,7 +3,7 @@
 //
 // Contract: docs/arithmetic.md §4 (timing, counters, energy) and §5 (bus rules);
 // register map: spec/cim_macro.toml via the generated cim_reg_pkg.svh (constants, the
-// access attributes cim_reg_attr, the config bundle cim_cfg_t) and cim_reg_store.vh
+// access attributes cim_reg_attr, the config bundle cim_cfg_t) and cim_reg_store.svh
 // (storage, reset, write and read of the plain registers).  Only the registers the spec marks hwext are written here.
 //
 // One request per edge comes from cim_axil_slave (req_valid_i high in the cycle that
@@ -78,7 +78,7 @@ module cim_regfile import cim_reg_pkg::*; #(
 
   // ---------------------------------------------------------------- registers
   // The plain registers (ctrl_q, seed_q, ... stuck_rate_q) are declared, reset, written
-  // and read by the generated cim_reg_store.vh (included below, after the access check).
+  // and read by the generated cim_reg_store.svh (included below, after the access check).
   reg [31:0] dbg_addr_q;
   reg [InbufBits-1:0] inbuf_q;
   // status, errors, interrupt
@@ -114,7 +114,7 @@ module cim_regfile import cim_reg_pkg::*; #(
 
   // ---------------------------------------------------------------- plain registers
   wire store_we;  // a write that passed every check (wr_ok, below)
-  `include "cim_reg_store.vh"
+  `include "cim_reg_store.svh"
 
   function automatic in_buffer(input [CIM_ADDR_WIDTH-1:0] a, input [CIM_ADDR_WIDTH-1:0] base,
                                input integer words);
@@ -292,7 +292,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   wire cmd_start = wr_ok && (addr == ADDR_CMD);
 
   // ---------------------------------------------------------------- read data
-  // The plain registers come from cim_reg_store.vh (store_hit, store_rdata).
+  // The plain registers come from cim_reg_store.svh (store_hit, store_rdata).
   reg [31:0] rdata;
   always @(*) begin
     rdata = 32'd0;
@@ -348,7 +348,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   end
 
   // ---------------------------------------------------------------- state
-  // The hwext registers (the plain ones are in cim_reg_store.vh, enabled by store_we).
+  // The hwext registers (the plain ones are in cim_reg_store.svh, enabled by store_we).
   // One clocked block with enables: a register changes only on the edges that write it
   // (a simulator then does per edge what the hardware does, not re-evaluate a
   // next-state copy of every register and the 2048-bit INBUF on every input change).

@@ -54,7 +54,7 @@ module cim_array import cim_reg_pkg::*; #(
   output logic [WC_BITS-1:0]                  dbg_wcp_o,
   output logic [WC_BITS-1:0]                  dbg_wcn_o
 );
-  `include "cim_func.vh"
+  `include "cim_func.svh"
 
   localparam integer NumCells    = 2 * NumPairs;
   localparam integer InLines     = 4 * INBUF_WORDS;   // byte k of word w is line 4w+k
@@ -229,7 +229,7 @@ module cim_array import cim_reg_pkg::*; #(
   // (amplitude minus the phase's threshold, mV), width wdt, gain k and the cell's step
   // multiplier f; SET moves g up towards gmax, RESET down towards gmin.  Returns
   // {g, wc}.  Pulse noise (when noisy) is keyed by pre (the cell's PULSE hash prefix) and
-  // the write count.  Static, like cim_func.vh: Icarus calls it faster, nothing recurses.
+  // the write count.  Static, like cim_func.svh: Icarus calls it faster, nothing recurses.
   function [63:0] pulse_phase(input is_set, input integer g_in, input integer wc_in,
                               input integer od, input integer k, input integer f,
                               input integer gmin, input integer gmax, input stuck,

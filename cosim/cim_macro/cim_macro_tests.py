@@ -355,7 +355,8 @@ async def test_bus_errors(dut):
         got = got[1] if isinstance(got, tuple) else got
         assert got == resp, f"0x{addr:04X}: response {got}, expected {resp}"
         err = await tb.rd("ERR_CODE")
-        assert err & 0xFF == code, f"0x{addr:04X}: ERR_CODE {err & 0xFF}, expected {code}"
+        got_code = regs.unpack_err_code(err)[0]
+        assert got_code == code, f"0x{addr:04X}: ERR_CODE {got_code}, expected {code}"
         assert await tb.rd("ERR_ADDR") == addr
         await tb.wr("ERR_CODE", 0)
         assert await tb.rd("ERR_CODE") == 0
@@ -367,7 +368,7 @@ async def test_bus_errors(dut):
     await expect_error(tb.read(0x026), SLVERR, E["MISALIGNED"], 0x026)
     r = await tb.axil.write(A["SEED"], b"\x12\x34")  # partial strobe 0x3
     assert int(r.resp) == SLVERR
-    assert (await tb.rd("ERR_CODE")) & 0xFF == E["BAD_STRB"]
+    assert regs.unpack_err_code(await tb.rd("ERR_CODE"))[0] == E["BAD_STRB"]
     await tb.wr("ERR_CODE", 0)
     assert await tb.rd("TILE") == 1, "an erroring access changed state"
     await expect_error(tb.write("CMD", 0), SLVERR, E["BAD_CMD"], A["CMD"])
@@ -403,7 +404,7 @@ async def test_bus_errors(dut):
     await tb.read(A["OUTBUF"])
     await tb.read(0x1FF0)
     err = await tb.rd("ERR_CODE")
-    assert (err & 0xFF, err >> 16) == (E["BUSY"], 3), hex(err)
+    assert regs.unpack_err_code(err) == (E["BUSY"], 3), hex(err)
     assert await tb.rd("ERR_ADDR") == A["TILE"]
     await tb.wait_idle()
     tb.finish()
@@ -562,7 +563,7 @@ async def test_pulse_response(dut):
         # power-up code (the array survives reset, like the memristors it models).
         await tb.set_conductances(0, k, 0, [ginit], [ginit])
         await tb.wr("DBG_ADDR", regs.pack_dbg_addr(row=k))
-        wc0.append(await tb.rd("DBG_WC") & 0xFFFF)
+        wc0.append(regs.unpack_dbg_wc(await tb.rd("DBG_WC"))[0])
         await tb.wr("PULSE_ROW", k)
         await tb.wr("PULSE_SET_AMP", amp)
         await tb.wr("PULSE_SET_MASK_LO", 0x1)
@@ -589,7 +590,7 @@ async def test_pulse_response(dut):
         assert up[-1] > up[0] and down[-1] < down[0]
     assert curves[3000][11] > curves[2400][11] > curves[1800][11]
     await tb.wr("DBG_ADDR", regs.pack_dbg_addr(row=1))
-    wc = await tb.rd("DBG_WC") & 0xFFFF
+    wc = regs.unpack_dbg_wc(await tb.rd("DBG_WC"))[0]
     assert wc == wc0[1] + 24, f"write counter {wc0[1]} -> {wc}: not +24 pulses"
     assert await tb.rd("PULSE_TOTAL") == 24 * len(amps)
     tb.finish()

@@ -13,7 +13,7 @@ PY    := $(VENV)/bin/python
 SIM   ?= icarus
 export SIM
 
-RTL_SRC := $(sort $(wildcard rtl/*.v))
+RTL_SRC := $(sort $(wildcard rtl/*.sv))
 
 .PHONY: all venv test lint lint-rtl lint-py regs regs-check cosim train study bench flash clean help
 

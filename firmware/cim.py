@@ -33,12 +33,6 @@ from cim_regs import (
     B_READBUF_WORDS,
     CMD_POL_POS,
     CMD_SIGNED_MSK,
-    HWCFG_COLS_MSK,
-    HWCFG_COLS_POS,
-    HWCFG_ROWS_MSK,
-    HWCFG_ROWS_POS,
-    HWCFG_TILES_MSK,
-    HWCFG_TILES_POS,
     OP_PULSE,
     OP_READ_ROW,
     OP_VMM_FWD,
@@ -66,6 +60,7 @@ from cim_regs import (
     R_ROW_START,
     R_SEED,
     R_TILE,
+    unpack_hwcfg,
 )
 from micropython import const
 
@@ -82,10 +77,7 @@ def _words(buf):
 
 class Cim:
     def __init__(self, seed, noise=None):
-        hw = hal.rd32(R_HWCFG)
-        self.ntiles = (hw & HWCFG_TILES_MSK) >> HWCFG_TILES_POS
-        self.rows = (hw & HWCFG_ROWS_MSK) >> HWCFG_ROWS_POS
-        self.cols = (hw & HWCFG_COLS_MSK) >> HWCFG_COLS_POS
+        self.ntiles, self.rows, self.cols = unpack_hwcfg(hal.rd32(R_HWCFG))
         self._shadow = {}
         self.inbuf = bytearray(4 * B_INBUF_WORDS)     # one code a line
         self.outbuf = bytearray(4 * B_OUTBUF_WORDS)

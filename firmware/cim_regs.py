@@ -199,3 +199,53 @@ P_PULSE_GAP = const(2)
 P_E_MAC_FJ = const(650)
 P_E_READ_FJ = const(650)
 P_E_PULSE_FJ = const(5000)
+
+
+# Field pack/unpack of the registers with several fields (each value is cut to its
+# field's width; unpack returns the fields in the order of the spec, LSB first).
+def unpack_version(v):  # -> (patch, minor, major)
+    return v & 0xFFFF, (v >> 16) & 0xFF, (v >> 24) & 0xFF
+
+
+def unpack_hwcfg(v):  # -> (tiles, rows, cols)
+    return v & 0xFF, (v >> 8) & 0xFFF, (v >> 20) & 0xFFF
+
+
+def pack_ctrl(irq_en=0, dbg_en=0):
+    return (irq_en & 0x1) | (dbg_en & 0x1) << 1
+
+
+def unpack_ctrl(v):  # -> (irq_en, dbg_en)
+    return v & 0x1, (v >> 1) & 0x1
+
+
+def pack_cmd(opcode=0, signed=0, pol=0):
+    return (opcode & 0xF) | (signed & 0x1) << 8 | (pol & 0x1) << 9
+
+
+def unpack_status(v):  # -> (busy, done, err, sat)
+    return v & 0x1, (v >> 1) & 0x1, (v >> 2) & 0x1, (v >> 3) & 0x1
+
+
+def unpack_err_code(v):  # -> (code, count)
+    return v & 0xFF, (v >> 16) & 0xFFFF
+
+
+def pack_dbg_addr(col=0, row=0, tile=0):
+    return (col & 0xFF) | (row & 0xFFF) << 8 | (tile & 0xFF) << 24
+
+
+def unpack_dbg_addr(v):  # -> (col, row, tile)
+    return v & 0xFF, (v >> 8) & 0xFFF, (v >> 24) & 0xFF
+
+
+def pack_dbg_g(gp=0, gn=0):
+    return (gp & 0xFFFF) | (gn & 0xFFFF) << 16
+
+
+def unpack_dbg_g(v):  # -> (gp, gn)
+    return v & 0xFFFF, (v >> 16) & 0xFFFF
+
+
+def unpack_dbg_wc(v):  # -> (wcp, wcn)
+    return v & 0xFFFF, (v >> 16) & 0xFFFF

@@ -96,6 +96,7 @@ FW_PROG = r"""
 import json, sys
 import hal, cim, update
 from cim_regs import R_CTRL, R_DBG_ADDR, R_DBG_G, R_DBG_WC, CTRL_DBG_EN_MSK
+from cim_regs import pack_dbg_addr, unpack_dbg_g, unpack_dbg_wc
 dev = cim.Cim(seed=3)
 hal.wr32(R_CTRL, CTRL_DBG_EN_MSK)
 out = {}
@@ -106,8 +107,8 @@ for n, sm, rm in update.schedule(sc, rc):
     dev.pulse(1, 5, 0, sm, rm, n, 1800, 1860)
 wc = []
 for c in range(64):
-    hal.wr32(R_DBG_ADDR, 1 << 24 | 5 << 8 | c)
-    wc.append(hal.rd32(R_DBG_WC) & 0xFFFF)
+    hal.wr32(R_DBG_ADDR, pack_dbg_addr(tile=1, row=5, col=c))
+    wc.append(unpack_dbg_wc(hal.rd32(R_DBG_WC))[0])
 out["wc"] = wc
 out["ops"] = dev.n_pulse_ops
 # 2. write-verify of row 7 to spread targets, both cells of each pair
@@ -118,10 +119,10 @@ u = update.Updater(dev, cfg)
 tp = [150 + (c * 37) % 700 for c in range(64)]
 tn = [880 - (c * 53) % 700 for c in range(64)]
 out["miss"] = u.write_verify(2, 7, 0, 64, tp, tn)
-hal.wr32(R_DBG_ADDR, 2 << 24 | 7 << 8)
-g = hal.rd_burst(R_DBG_G, 64, fixed=True)
-out["gp"] = [w & 0xFFFF for w in g]
-out["gn"] = [w >> 16 for w in g]
+hal.wr32(R_DBG_ADDR, pack_dbg_addr(tile=2, row=7))
+g = [unpack_dbg_g(w) for w in hal.rd_burst(R_DBG_G, 64, fixed=True)]
+out["gp"] = [gp for gp, gn in g]
+out["gn"] = [gn for gp, gn in g]
 out["tp"], out["tn"] = tp, tn
 print(json.dumps(out))
 """

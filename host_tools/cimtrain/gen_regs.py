@@ -1,11 +1,13 @@
 """Generate every register-map artefact from spec/cim_macro.toml.
 
-One description, four outputs (see the header of the TOML file).  We wrote this
-~200-line generator instead of using corsair or PeakRDL because both generate
-the register *block* itself, and ours is not a plain CSR block: a write to CMD
-validates and starts a command, config registers and buffers answer SLVERR
-while BUSY, DBG_G auto-increments, CYCLE_HI latches.  We only need constants,
-access rules and docs in four languages, and that is what this emits.
+One description, five outputs (see the header of the TOML file).  We wrote this
+generator instead of using corsair or PeakRDL because both generate the register
+*block* itself, and ours is only partly a plain CSR block: a write to CMD validates
+and starts a command, config registers and buffers answer SLVERR while BUSY, DBG_G
+auto-increments, CYCLE_HI latches.  So, like OpenTitan's reggen with ``hwext``, the
+registers marked ``hwext`` in the spec are written by hand in rtl/cim_regfile.sv and
+everything else is generated: constants, the access-attribute function, the storage /
+reset / write / read of the plain registers, field pack/unpack helpers and the docs.
 
     python -m cimtrain.gen_regs            # write the files
     python -m cimtrain.gen_regs --check    # exit 1 if any file is stale
@@ -30,6 +32,7 @@ class Field:
     lsb: int
     width: int
     desc: str
+    param: str = ""  # the field holds this parameter of the instance (HWCFG)
 
     @property
     def mask(self) -> int:
@@ -46,6 +49,7 @@ class Reg:
     desc: str
     fields: tuple[Field, ...]
     reset_param: str = ""  # reset is this parameter of the instance (preset dependent)
+    hwext: bool = False    # behaviour written by hand in cim_regfile (not generated)
 
     @property
     def mask(self) -> int:
@@ -53,6 +57,16 @@ class Reg:
         for f in self.fields:
             m |= f.mask
         return m
+
+    @property
+    def multi(self) -> bool:
+        """Has fields to pack: more than one, or one narrower than the word."""
+        return len(self.fields) > 1 or self.fields[0].width != 32
+
+    @property
+    def plain_rw(self) -> bool:
+        """Generated storage: reset, masked write, read back."""
+        return not self.hwext and self.access == "rw"
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ class Buffer:
     words: int
     access: str
     desc: str
+    reset: int = 0  # every word after rst_ni
 
 
 class Spec:
@@ -77,6 +92,10 @@ class Spec:
         self.error_desc = {k: v[1] for k, v in raw["errors"].items()}
         self.opcodes = {k: v[0] for k, v in raw["opcodes"].items()}
         self.opcode_desc = {k: v[1] for k, v in raw["opcodes"].items()}
+        self.noise = {k: v[0] for k, v in raw["noise"].items()}
+        self.noise_desc = {k: v[1] for k, v in raw["noise"].items()}
+        self.hdl_params = dict(raw["hdl"]["params"])
+        self.hdl_reset = raw["hdl"]["reset"]
         self.regs = [self._reg(r) for r in raw["reg"]]
         self.buffers = [Buffer(**b) for b in raw["buffer"]]
         self._validate()
@@ -86,14 +105,21 @@ class Spec:
         reset_param = ""
         if isinstance(reset, str):
             reset_param = reset
-            reset = self.hwcfg() if reset == "HWCFG" else self.params[reset]
+            reset = 0 if reset == "HWCFG" else self.params[reset]
         fields = tuple(Field(**f) for f in r["fields"])
+        if reset_param == "HWCFG":
+            reset = self.hwcfg(fields=fields)
         return Reg(r["name"], r["offset"], r["access"], r["group"], reset, r["desc"], fields,
-                   reset_param)
+                   reset_param, r.get("hwext", False))
 
-    def hwcfg(self, preset: str = "default") -> int:
+    def hwcfg(self, preset: str = "default", fields: tuple[Field, ...] = ()) -> int:
+        """HWCFG of a preset: each field holds its parameter."""
         p = self.presets[preset]
-        return p["NTILES"] | p["ROWS"] << 8 | p["COLS"] << 20
+        fields = fields or self.reg("HWCFG").fields
+        return sum(p[f.param] << f.lsb for f in fields)
+
+    def reg(self, name: str) -> Reg:
+        return next(r for r in self.regs if r.name == name)
 
     def _validate(self) -> None:
         spans = [(r.offset, 4, r.name) for r in self.regs]
@@ -112,15 +138,25 @@ class Spec:
                 raise ValueError(f"{r.name}: bad group {r.group}")
             if r.reset & ~r.mask & 0xFFFFFFFF:
                 raise ValueError(f"{r.name}: reset 0x{r.reset:x} outside its fields")
+            if not r.hwext and r.access not in ("rw", "ro"):
+                raise ValueError(f"{r.name}: access {r.access} has side effects: mark it hwext")
+            if not r.hwext and r.access == "ro" and r.reset_param and r.reset_param != "HWCFG":
+                raise ValueError(f"{r.name}: a generated ro register is a constant")
+            for f in r.fields:
+                if f.param and f.param not in self.hdl_params:
+                    raise ValueError(f"{r.name}.{f.name}: {f.param} is no HDL parameter")
             seen = 0
             for f in r.fields:
                 if f.mask & seen or f.lsb + f.width > 32:
                     raise ValueError(f"{r.name}.{f.name} overlaps or exceeds 32 bits")
                 seen |= f.mask
+        if set(self.hdl_params) != set(PRESET_PARAMS):
+            raise ValueError(f"[hdl] params must name {PRESET_PARAMS}")
         if self.params["GCODE_MAX"] != (1 << self.params["GCODE_BITS"]) - 1:
             raise ValueError("GCODE_MAX must be 2**GCODE_BITS - 1")
         for name, p in self.presets.items():
-            if p["COLS"] > 64 or max(p["ROWS"], p["COLS"]) > 4 * self.buffer("INBUF").words:
+            mask_bits = sum(self.reg(n).mask.bit_count() for n in COL_MASK_REGS)
+            if p["COLS"] > mask_bits or max(p["ROWS"], p["COLS"]) > 4 * self.buffer("INBUF").words:
                 raise ValueError(f"preset {name}: array larger than the buffers")
 
     def buffer(self, name: str) -> Buffer:
@@ -133,8 +169,18 @@ PRESET_PARAMS = ("NTILES", "ROWS", "COLS")
 
 
 def gen_verilog(s: Spec) -> str:
+    """The package cim_reg_pkg.  Every RTL file includes it before its module and imports
+    it (``module m import cim_reg_pkg::*; ...``): the include guard compiles it once,
+    before its first user, whatever the order of the file list."""
     aw = s.macro["addr_width"]
-    out = [f"// {HEADER}", "// Included inside modules; no `ifndef guard needed.", ""]
+    out = [f"// {HEADER}",
+           "// The register map and spec constants as a SystemVerilog package.  Every file",
+           "// that uses it includes this file first (the guard makes the package compile",
+           "// once, before its first user, in any file order) and imports cim_reg_pkg::*.",
+           "`ifndef CIM_REG_PKG_SVH", "`define CIM_REG_PKG_SVH", "",
+           "package cim_reg_pkg;",
+           "/* verilator lint_off UNUSEDPARAM */  // the whole map: every module uses a subset",
+           ""]
     out.append(f"localparam [31:0] CIM_ID = 32'h{s.macro['id']:08X};")
     out.append(f"localparam [31:0] CIM_VERSION = 32'h{s.macro['version']:08X};")
     out.append(f"localparam integer CIM_ADDR_WIDTH = {aw};")
@@ -144,6 +190,17 @@ def gen_verilog(s: Spec) -> str:
     for k, v in s.params.items():
         if k not in PRESET_PARAMS:
             out.append(f"localparam integer {k} = {v};  // {s.param_desc[k]}")
+    out.append("")
+    out.append("// HDL parameters of the preset-dependent values: "
+               + ", ".join(f"{k} -> {v}" for k, v in s.hdl_params.items()) + ".")
+    out.append(f"// Reset: {s.hdl_reset}.")
+    out.append("")
+    out.append("// Noise hash constants (docs/arithmetic.md §1), used by cim_func.svh")
+    for k, v in s.noise.items():
+        if k.startswith("STREAM_") or v > 0xFFFF:
+            out.append(f"localparam [31:0] {k} = 32'h{v:08X};  // {s.noise_desc[k]}")
+        else:
+            out.append(f"localparam integer {k} = {v};  // {s.noise_desc[k]}")
     out.append("")
     out.append("// Error codes")
     for k, v in s.errors.items():
@@ -170,6 +227,168 @@ def gen_verilog(s: Spec) -> str:
     for b in s.buffers:
         out.append(f"localparam [{aw - 1}:0] ADDR_{b.name} = {aw}'h{b.offset:03X};")
         out.append(f"localparam integer {b.name}_WORDS = {b.words};")
+    out.append("")
+    mask_bits = sum(s.reg(n).mask.bit_count() for n in COL_MASK_REGS)
+    out.append("// Width of a column mask (PULSE_SET_MASK_LO/HI, PULSE_RESET_MASK_LO/HI): the")
+    out.append("// largest COLS.")
+    out.append(f"localparam integer COL_MASK_BITS = {mask_bits};")
+    out.append("")
+    out += gen_verilog_attr(s)
+    out += gen_cfg_struct(s)
+    out += ["/* verilator lint_on UNUSEDPARAM */", "endpackage", "", "`endif  // CIM_REG_PKG_SVH",
+            ""]
+    return "\n".join(out)
+
+
+# The registers that hold one column mask, low word first.
+COL_MASK_REGS = ("PULSE_SET_MASK_LO", "PULSE_SET_MASK_HI")
+
+
+def cfg_members(s: Spec) -> list[tuple[str, str, int]]:
+    """(member, Verilog slice of the store, width) of every field of the plain config
+    registers: the bundle cim_regfile hands to cim_array."""
+    out = []
+    for r in s.regs:
+        if r.plain_rw and r.group == "config":
+            for f in r.fields:
+                member = r.name.lower() if len(r.fields) == 1 else f"{r.name}_{f.name}".lower()
+                q = f"{r.name.lower()}_q"
+                fld = f"{r.name}_{f.name}"
+                sl = q if f.width == 32 else f"{q}[{fld}_LSB +: {fld}_WIDTH]"
+                out.append((member, sl, f.width))
+    return out
+
+
+def gen_cfg_struct(s: Spec) -> list[str]:
+    out = ["// Every field of the plain config registers, as cim_regfile hands them to",
+           "// cim_array (cim_reg_store.svh assigns it).",
+           "typedef struct packed {"]
+    for member, _, width in cfg_members(s):
+        out.append(f"  logic [{width - 1}:0] {member};")
+    out += ["} cim_cfg_t;", ""]
+    return out
+
+
+# Bits of the access-attribute vector, most significant first.
+ATTR_BITS = ("HIT", "RO", "WO", "LOCK", "DBG")
+
+
+def reg_attr(access: str, group: str) -> dict[str, int]:
+    """Access attributes of a mapped register or buffer (spec access and group)."""
+    return {"HIT": 1, "RO": int(access == "ro"), "WO": int(access == "wo"),
+            "LOCK": int(group in ("config", "debug")), "DBG": int(group == "debug")}
+
+
+def gen_verilog_attr(s: Spec) -> list[str]:
+    aw = s.macro["addr_width"]
+    n = len(ATTR_BITS)
+    out = ["// Access attributes of spec/cim_macro.toml, one vector per address:"]
+    out.append("//   ATTR_HIT   mapped (else a DECODE error)")
+    out.append("//   ATTR_RO    access ro: writes are READ_ONLY errors")
+    out.append("//   ATTR_WO    access wo: reads are WRITE_ONLY errors")
+    out.append("//   ATTR_LOCK  group config or debug, and every buffer: BUSY errors while busy")
+    out.append("//   ATTR_DBG   group debug: DBG_LOCKED errors unless CTRL.DBG_EN")
+    out.append("// rw1c and wclr are behaviours of hwext registers (cim_regfile).")
+    for i, b in enumerate(ATTR_BITS):
+        out.append(f"localparam integer ATTR_{b} = {n - 1 - i};")
+    out.append(f"localparam integer ATTR_BITS = {n};")
+    out.append("")
+
+    def vec(a: dict[str, int]) -> str:
+        return f"{n}'b" + "".join(str(a[b]) for b in ATTR_BITS)
+
+    arms: dict[str, list[str]] = {}
+    for r in s.regs:
+        arms.setdefault(vec(reg_attr(r.access, r.group)), []).append(r.name)
+    out.append(f"function automatic [ATTR_BITS-1:0] cim_reg_attr(input [{aw - 1}:0] a);")
+    out.append("  reg [31:0] a32;")
+    out.append("  begin")
+    out.append("    a32 = 32'(a);")
+    out.append(f"    cim_reg_attr = {n}'b0;")
+    out.append("    case (a)")
+    for v, names in arms.items():
+        r0 = s.reg(names[0])
+        out.append(f"      // {r0.access}, {r0.group}")
+        out.append("      " + ",\n      ".join(f"ADDR_{nm}" for nm in names)
+                   + f": cim_reg_attr = {v};")
+    out.append("      default: begin")
+    for i, b in enumerate(s.buffers):
+        kw = "if" if i == 0 else "end else if"
+        out.append(f"        {kw} (a32 >= 32'(ADDR_{b.name}) "
+                   f"&& a32 < 32'(ADDR_{b.name}) + 32'd{4 * b.words}) begin")
+        out.append(f"          cim_reg_attr = {vec(reg_attr(b.access, 'config'))};"
+                   f"  // buffer {b.name}, {b.access}")
+    out.append("        end")
+    out.append("      end")
+    out.append("    endcase")
+    out.append("  end")
+    out.append("endfunction")
+    out.append("")
+    return out
+
+
+def gen_store(s: Spec) -> str:
+    """Storage, reset, write and read of the plain registers, inside cim_regfile."""
+    rw = [r for r in s.regs if r.plain_rw]
+    const = [r for r in s.regs if not r.hwext and r.access == "ro"]
+    w = max(len(r.name) for r in rw) + len("_q")
+    out = [f"// {HEADER}",
+           "// Included in the body of cim_regfile (which imports cim_reg_pkg): the registers",
+           "// that the spec does not mark hwext.  Expects clk_i, rst_ni, the parameters "
+           + ", ".join(s.hdl_params.values()) + ",",
+           "// addr, req_wdata_i and store_we (a write that passed the access checks).",
+           "// Provides <name>_q of every plain rw register (the whole word; bits outside its",
+           "// fields stay 0), store_hit (addr is a plain register), store_rdata and",
+           "// store_cfg (the config fields for cim_array).",
+           ""]
+    for r in rw:
+        out.append(f"reg [31:0] {r.name.lower()}_q;")
+    out.append("")
+    out.append("always @(posedge clk_i or negedge rst_ni) begin : plain_store")
+    out.append("  if (!rst_ni) begin")
+    for r in rw:
+        q = f"{r.name.lower()}_q".ljust(w)
+        if r.reset_param:
+            out.append(f"    {q} <= 32'({s.hdl_params[r.reset_param]}) & MASK_{r.name};"
+                       f"  // reset: {r.reset_param}")
+        else:
+            out.append(f"    {q} <= RESET_{r.name};")
+    out.append("  end else if (store_we) begin")
+    out.append("    case (addr)")
+    for r in rw:
+        out.append(f"      ADDR_{r.name}: {r.name.lower()}_q <= req_wdata_i & MASK_{r.name};")
+    out.append("      default: begin")
+    out.append("      end")
+    out.append("    endcase")
+    out.append("  end")
+    out.append("end")
+    out.append("")
+    members = cfg_members(s)
+    out.append("// The config bundle to cim_array (cim_cfg_t: member order = concatenation order).")
+    out.append("cim_cfg_t store_cfg;")
+    out.append("assign store_cfg = {")
+    out += [f"  {sl}{',' if i < len(members) - 1 else ''}  // {m}"
+            for i, (m, sl, _) in enumerate(members)]
+    out.append("};")
+    out.append("")
+    out.append("reg        store_hit;")
+    out.append("reg [31:0] store_rdata;")
+    out.append("always @(*) begin")
+    out.append("  store_hit   = 1'b1;")
+    out.append("  store_rdata = 32'd0;")
+    out.append("  case (addr)")
+    for r in const:
+        if r.reset_param:
+            val = "\n                 | ".join(
+                f"(32'({s.hdl_params[f.param]}) << {r.name}_{f.name}_LSB)" for f in r.fields)
+            out.append(f"    ADDR_{r.name}: store_rdata = {val};")
+        else:
+            out.append(f"    ADDR_{r.name}: store_rdata = RESET_{r.name};")
+    for r in rw:
+        out.append(f"    ADDR_{r.name}: store_rdata = {r.name.lower()}_q;")
+    out.append("    default: store_hit = 1'b0;")
+    out.append("  endcase")
+    out.append("end")
     out.append("")
     return "\n".join(out)
 
@@ -210,7 +429,48 @@ def gen_python(s: Spec) -> str:
         over = {k: p[k] for k in PRESET_PARAMS}
         out.append(f'    "{name}": {over!r},')
     out += ["}", ""]
+    out += d("HDL_PARAMS", s.hdl_params, '"{}"')
+    out.append("# Noise hash constants (docs/arithmetic.md §1); the RTL's localparams of the same")
+    out.append("# names come from the same spec entries.")
+    for k, v in s.noise.items():
+        out.append(f"{k} = 0x{v:X}" if v > 0xFFFF else f"{k} = {v}")
+    out.append("")
+    out.append("")
+    out += PACK_COMMENT
+    for r in s.regs:
+        if len(r.fields) < 2:
+            continue
+        args = ", ".join(f"{f.name.lower()}: int = 0" for f in r.fields)
+        out.append("")
+        out.append("")
+        out.append(f"def pack_{r.name.lower()}(*, {args}) -> int:")
+        out.append(f'    """{r.name} from its fields."""')
+        out.append("    return " + " | ".join(_pack_term(f) for f in r.fields))
+        out.append("")
+        out.append("")
+        ints = ", ".join(["int"] * len(r.fields))
+        out.append(f"def unpack_{r.name.lower()}(v: int) -> tuple[{ints}]:")
+        names = ", ".join(f.name.lower() for f in r.fields)
+        out.append(f'    """({names}) of a value of {r.name}."""')
+        out.append("    return " + ", ".join(_unpack_term(f) for f in r.fields))
+    out.append("")
     return "\n".join(out)
+
+
+PACK_COMMENT = [
+    "# Field pack/unpack of the registers with several fields (each value is cut to its",
+    "# field's width; unpack returns the fields in the order of the spec, LSB first).",
+]
+
+
+def _pack_term(f: Field) -> str:
+    m = f"({f.name.lower()} & 0x{(1 << f.width) - 1:X})"
+    return m if f.lsb == 0 else f"{m} << {f.lsb}"
+
+
+def _unpack_term(f: Field) -> str:
+    v = "v" if f.lsb == 0 else f"(v >> {f.lsb})"
+    return f"{v} & 0x{(1 << f.width) - 1:X}"
 
 
 def gen_micropython(s: Spec) -> str:
@@ -249,7 +509,27 @@ def gen_micropython(s: Spec) -> str:
     for k, v in s.params.items():
         out.append(f"P_{k} = const({v})")
     out.append("")
-    return "\n".join(out)
+    out.append("")
+    out += PACK_COMMENT
+    for r in s.regs:
+        if len(r.fields) < 2:
+            continue
+        # Each function costs the firmware heap (about 130 bytes as .py on the unix
+        # port): pack only what firmware can write (a wclr write needs no fields),
+        # unpack only what it can read.
+        args = ", ".join(f"{f.name.lower()}=0" for f in r.fields)
+        names = ", ".join(f.name.lower() for f in r.fields)
+        if r.access not in ("ro", "wclr"):
+            out.append(f"def pack_{r.name.lower()}({args}):")
+            out.append("    return " + " | ".join(_pack_term(f) for f in r.fields))
+            out.append("")
+            out.append("")
+        if r.access != "wo":
+            out.append(f"def unpack_{r.name.lower()}(v):  # -> ({names})")
+            out.append("    return " + ", ".join(_unpack_term(f) for f in r.fields))
+            out.append("")
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def gen_markdown(s: Spec) -> str:
@@ -265,13 +545,25 @@ def gen_markdown(s: Spec) -> str:
                "clear, `wclr` any write clears. Group `info` is reachable while a command runs; "
                "`config`, `debug` and all buffers answer SLVERR/BUSY then.")
     out.append("")
+    out.append("HDL: the RTL top `rtl/cim_macro.sv` takes the preset-dependent parameters as "
+               + ", ".join(f"`{v}` ({k})" for k, v in s.hdl_params.items())
+               + f". Reset: {s.hdl_reset}; it resets every register and buffer "
+               "to the values below. The memristor array (conductances, write counters) "
+               "is not reset.")
+    out.append("")
+    out.append("Registers marked hwext have behaviour written by hand in `rtl/cim_regfile.sv`; "
+               "the others are generated into `rtl/cim_reg_store.svh`.")
+    out.append("")
     out.append("## Registers")
     out.append("")
     out.append("| offset | name | access | group | reset | description |")
     out.append("| --- | --- | --- | --- | --- | --- |")
     for r in s.regs:
         reset = r.reset_param or f"`0x{r.reset:X}`"
-        out.append(f"| `0x{r.offset:03X}` | {r.name} | {r.access} | {r.group} | "
+        if r.reset_param == "HWCFG":
+            reset = f"its fields' parameters (default `0x{r.reset:X}`)"
+        access = f"{r.access}, hwext" if r.hwext else r.access
+        out.append(f"| `0x{r.offset:03X}` | {r.name} | {access} | {r.group} | "
                    f"{reset} | {r.desc} |")
     out.append("")
     out.append("## Fields")
@@ -282,10 +574,11 @@ def gen_markdown(s: Spec) -> str:
         out.append("")
     out.append("## Buffers")
     out.append("")
-    out.append("| offset | name | words | access | description |")
-    out.append("| --- | --- | --- | --- | --- |")
+    out.append("| offset | name | words | access | reset | description |")
+    out.append("| --- | --- | --- | --- | --- | --- |")
     for b in s.buffers:
-        out.append(f"| `0x{b.offset:04X}` | {b.name} | {b.words} | {b.access} | {b.desc} |")
+        out.append(f"| `0x{b.offset:04X}` | {b.name} | {b.words} | {b.access} | "
+                   f"`0x{b.reset:X}` (every word) | {b.desc} |")
     out.append("")
     out.append("## Opcodes (CMD.OPCODE)")
     out.append("")
@@ -294,6 +587,11 @@ def gen_markdown(s: Spec) -> str:
     out.append("## Error codes (ERR_CODE.CODE)")
     out.append("")
     out += [f"- `{v}` {k}: {s.error_desc[k]}" for k, v in s.errors.items()]
+    out.append("")
+    out.append("## Noise hash constants (docs/arithmetic.md §1)")
+    out.append("")
+    out += [f"- `{k}` = `{v if v <= 0xFFFF else hex(v)}`: {s.noise_desc[k]}"
+            for k, v in s.noise.items()]
     out.append("")
     out.append("## Parameters")
     out.append("")
@@ -308,7 +606,8 @@ def gen_markdown(s: Spec) -> str:
 
 
 OUTPUTS = {
-    "rtl/cim_regs.vh": gen_verilog,
+    "rtl/cim_reg_pkg.svh": gen_verilog,
+    "rtl/cim_reg_store.svh": gen_store,
     "host_tools/cimtrain/regs.py": gen_python,
     "firmware/cim_regs.py": gen_micropython,
     "docs/registers.md": gen_markdown,

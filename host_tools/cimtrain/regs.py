@@ -434,3 +434,117 @@ PRESETS = {
     "default": {'NTILES': 8, 'ROWS': 256, 'COLS': 64},
     "seed-chip": {'NTILES': 4, 'ROWS': 64, 'COLS': 64},
 }
+
+HDL_PARAMS = {
+    "NTILES": "NTiles",
+    "ROWS": "Rows",
+    "COLS": "Cols",
+}
+
+# Noise hash constants (docs/arithmetic.md §1); the RTL's localparams of the same
+# names come from the same spec entries.
+STREAM_READ = 1
+STREAM_ADC = 2
+STREAM_PULSE = 3
+STREAM_D2D = 4
+STREAM_STUCK = 5
+MIX32_MUL1 = 0x7FEB352D
+MIX32_MUL2 = 0x846CA68B
+STREAM_KEY_MUL = 0x9E3779B9
+GAUSS_BIAS = 510
+NOISE_MUL = 443
+NOISE_SHIFT = 24
+
+
+# Field pack/unpack of the registers with several fields (each value is cut to its
+# field's width; unpack returns the fields in the order of the spec, LSB first).
+
+
+def pack_version(*, patch: int = 0, minor: int = 0, major: int = 0) -> int:
+    """VERSION from its fields."""
+    return (patch & 0xFFFF) | (minor & 0xFF) << 16 | (major & 0xFF) << 24
+
+
+def unpack_version(v: int) -> tuple[int, int, int]:
+    """(patch, minor, major) of a value of VERSION."""
+    return v & 0xFFFF, (v >> 16) & 0xFF, (v >> 24) & 0xFF
+
+
+def pack_hwcfg(*, tiles: int = 0, rows: int = 0, cols: int = 0) -> int:
+    """HWCFG from its fields."""
+    return (tiles & 0xFF) | (rows & 0xFFF) << 8 | (cols & 0xFFF) << 20
+
+
+def unpack_hwcfg(v: int) -> tuple[int, int, int]:
+    """(tiles, rows, cols) of a value of HWCFG."""
+    return v & 0xFF, (v >> 8) & 0xFFF, (v >> 20) & 0xFFF
+
+
+def pack_ctrl(*, irq_en: int = 0, dbg_en: int = 0) -> int:
+    """CTRL from its fields."""
+    return (irq_en & 0x1) | (dbg_en & 0x1) << 1
+
+
+def unpack_ctrl(v: int) -> tuple[int, int]:
+    """(irq_en, dbg_en) of a value of CTRL."""
+    return v & 0x1, (v >> 1) & 0x1
+
+
+def pack_cmd(*, opcode: int = 0, signed: int = 0, pol: int = 0) -> int:
+    """CMD from its fields."""
+    return (opcode & 0xF) | (signed & 0x1) << 8 | (pol & 0x1) << 9
+
+
+def unpack_cmd(v: int) -> tuple[int, int, int]:
+    """(opcode, signed, pol) of a value of CMD."""
+    return v & 0xF, (v >> 8) & 0x1, (v >> 9) & 0x1
+
+
+def pack_status(*, busy: int = 0, done: int = 0, err: int = 0, sat: int = 0) -> int:
+    """STATUS from its fields."""
+    return (busy & 0x1) | (done & 0x1) << 1 | (err & 0x1) << 2 | (sat & 0x1) << 3
+
+
+def unpack_status(v: int) -> tuple[int, int, int, int]:
+    """(busy, done, err, sat) of a value of STATUS."""
+    return v & 0x1, (v >> 1) & 0x1, (v >> 2) & 0x1, (v >> 3) & 0x1
+
+
+def pack_err_code(*, code: int = 0, count: int = 0) -> int:
+    """ERR_CODE from its fields."""
+    return (code & 0xFF) | (count & 0xFFFF) << 16
+
+
+def unpack_err_code(v: int) -> tuple[int, int]:
+    """(code, count) of a value of ERR_CODE."""
+    return v & 0xFF, (v >> 16) & 0xFFFF
+
+
+def pack_dbg_addr(*, col: int = 0, row: int = 0, tile: int = 0) -> int:
+    """DBG_ADDR from its fields."""
+    return (col & 0xFF) | (row & 0xFFF) << 8 | (tile & 0xFF) << 24
+
+
+def unpack_dbg_addr(v: int) -> tuple[int, int, int]:
+    """(col, row, tile) of a value of DBG_ADDR."""
+    return v & 0xFF, (v >> 8) & 0xFFF, (v >> 24) & 0xFF
+
+
+def pack_dbg_g(*, gp: int = 0, gn: int = 0) -> int:
+    """DBG_G from its fields."""
+    return (gp & 0xFFFF) | (gn & 0xFFFF) << 16
+
+
+def unpack_dbg_g(v: int) -> tuple[int, int]:
+    """(gp, gn) of a value of DBG_G."""
+    return v & 0xFFFF, (v >> 16) & 0xFFFF
+
+
+def pack_dbg_wc(*, wcp: int = 0, wcn: int = 0) -> int:
+    """DBG_WC from its fields."""
+    return (wcp & 0xFFFF) | (wcn & 0xFFFF) << 16
+
+
+def unpack_dbg_wc(v: int) -> tuple[int, int]:
+    """(wcp, wcn) of a value of DBG_WC."""
+    return v & 0xFFFF, (v >> 16) & 0xFFFF

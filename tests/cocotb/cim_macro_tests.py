@@ -35,7 +35,7 @@ async def test_reset_values(dut):
     assert await tb.rd("ID") == 0x43494D31, "ID is not 'CIM1'"
     assert await tb.rd("VERSION") == regs.VERSION
     hw = await tb.rd("HWCFG")
-    assert (hw & 0xFF, hw >> 8 & 0xFFF, hw >> 20) == (p["NTILES"], p["ROWS"], p["COLS"]), hex(hw)
+    assert regs.unpack_hwcfg(hw) == (p["NTILES"], p["ROWS"], p["COLS"]), hex(hw)
     for name, access in regs.ACCESS.items():
         if name in regs.WORDS or access == "wo" or regs.GROUP[name] == "debug":
             continue
@@ -80,6 +80,269 @@ async def test_register_access(dut):
     tb.finish()
 
 
+def spec_targets() -> list[tuple[str, int]]:
+    """Every register of the spec, and the first and last word of every buffer."""
+    out = [(n, A[n]) for n in regs.ACCESS if n not in regs.WORDS]
+    for b, words in regs.WORDS.items():
+        out += [(b, A[b]), (b, A[b] + 4 * (words - 1))]
+    return out
+
+
+@cocotb.test()
+async def test_access_rules_match_spec(dut):
+    """Every register and buffer of the spec answers as its access and group say.
+
+    Expectations come from the spec (regs.ACCESS / GROUP / REG_MASK / RESET), not from
+    the model: ro refuses writes (READ_ONLY) and keeps its value, wo refuses reads
+    (WRITE_ONLY), rw reads back what was written within its fields, rw1c clears only on
+    a 1, wclr clears on any write; config, debug and buffers answer BUSY while a command
+    runs and info does not; debug answers DBG_LOCKED without CTRL.DBG_EN.
+    """
+    tb = await make_tb(dut)
+    rng = random.Random(7)
+    last_err = {"code": 0}
+
+    async def expect(coro, code: int, what: str) -> int:
+        got = await coro
+        data, resp = got if isinstance(got, tuple) else (0, got)
+        err = (await tb.rd("ERR_CODE")) & MSK["ERR_CODE_CODE"]
+        exp_resp = OKAY if code == 0 else SLVERR
+        assert (resp, err) == (exp_resp, code), (
+            f"{what}: response {resp}, ERR_CODE {err}; spec says {exp_resp}, {code}")
+        if err:
+            await tb.wr("ERR_CODE", 0)
+        last_err["code"] = err
+        return data
+
+    await tb.wr("CTRL", MSK["CTRL_DBG_EN"])
+    tested = set()
+    # 1. idle, DBG_EN = 1: the access kinds
+    for name, addr in spec_targets():
+        access = regs.ACCESS[name]
+        tested.add(access)
+        what = f"{name} @0x{addr:03X} ({access})"
+        if access == "ro":
+            before = None if name.startswith("CYCLE") else await tb.rd(addr)
+            await expect(tb.write(addr, 0xFFFFFFFF), E["READ_ONLY"], f"write {what}")
+            if before is not None and name not in ("ERR_CODE", "ERR_ADDR", "STATUS",
+                                                   "ENERGY_HI", "CYCLE_HI"):
+                assert await tb.rd(addr) == before, f"{what} changed by a refused write"
+        elif access == "wo":
+            data = await expect(tb.read(addr), E["WRITE_ONLY"], f"read {what}")
+            assert data == 0, f"refused read of {what} returned 0x{data:X}"
+            await expect(tb.write(addr, regs.pack_cmd(opcode=OP["READ_ROW"])), 0, f"write {what}")
+            await tb.wait_idle()
+        elif access == "rw" and name == "DBG_G":  # auto-increments DBG_ADDR
+            await tb.wr("DBG_ADDR", regs.pack_dbg_addr(row=2, col=3))
+            await expect(tb.write(addr, regs.pack_dbg_g(gp=301, gn=302)), 0, f"write {what}")
+            assert regs.unpack_dbg_addr(await tb.rd("DBG_ADDR")) == (4, 2, 0), "no advance"
+            await tb.wr("DBG_ADDR", regs.pack_dbg_addr(row=2, col=3))
+            assert regs.unpack_dbg_g(await tb.rd(addr)) == (301, 302), f"{what} read back"
+        elif access == "rw":
+            mask = regs.REG_MASK.get(name, 0xFFFFFFFF)
+            for v in (0xFFFFFFFF, rng.getrandbits(32)):
+                if name == "CTRL":
+                    v |= MSK["CTRL_DBG_EN"]
+                await expect(tb.write(addr, v), 0, f"write {what}")
+                got = await tb.rd(addr)
+                assert got == v & mask, f"{what}: wrote 0x{v:08X}, read 0x{got:08X}"
+            restore = {"ROW_COUNT": tb.params["ROWS"], "COL_COUNT": tb.params["COLS"],
+                       "CTRL": MSK["CTRL_DBG_EN"]}.get(name, regs.RESET.get(name, 0))
+            await tb.wr(addr, restore)
+        elif access == "rw1c":
+            await tb.command("READ_ROW")  # sets IRQ_STATUS.DONE
+            field = MSK[f"{name}_DONE"]
+            assert await tb.rd(addr) == field, f"{what}: DONE not set by a command"
+            await expect(tb.write(addr, ~field & 0xFFFFFFFF), 0, f"write 0s {what}")
+            assert await tb.rd(addr) == field, f"{what}: writing 0 cleared it"
+            await expect(tb.write(addr, field), 0, f"write 1 {what}")
+            assert await tb.rd(addr) == 0, f"{what}: writing 1 did not clear it"
+        elif access == "wclr":
+            for v in (0, 0xFFFFFFFF):
+                await tb.write(0x0AC, 0)  # unmapped: DECODE error
+                assert await tb.rd(addr) == regs.pack_err_code(code=E["DECODE"], count=1)
+                assert await tb.rd("ERR_ADDR") == 0x0AC
+                assert await tb.write(addr, v) == OKAY
+                assert await tb.rd(addr) == 0, f"{what}: write of 0x{v:X} did not clear"
+                assert await tb.rd("ERR_ADDR") == 0, f"{what}: ERR_ADDR not cleared"
+        else:
+            raise AssertionError(f"{what}: access kind without a check")
+    assert tested == {"ro", "wo", "rw", "rw1c", "wclr"}, f"access kinds seen: {tested}"
+
+    # 2. busy: a long PULSE (sub-threshold, so no cell moves); config, debug and buffers
+    # answer BUSY, info does not.  Reads where readable, else a write.
+    await tb.wr("PULSE_SET_AMP", 1000)
+    await tb.wr("PULSE_SET_MASK_LO", 1)
+    await tb.wr("PULSE_WIDTH", 20)
+    await tb.wr("PULSE_COUNT", 100)
+    await tb.wr("CMD", regs.pack_cmd(opcode=OP["PULSE"]))
+    for name, addr in spec_targets():
+        locked = regs.GROUP[name] in ("config", "debug") or name in regs.WORDS
+        access = regs.ACCESS[name]
+        what = f"{name} ({regs.GROUP[name]}) while busy"
+        if access == "wo":
+            await expect(tb.write(addr, regs.pack_cmd(opcode=OP["READ_ROW"])),
+                         E["BUSY"] if locked else 0, f"write {what}")
+        else:
+            await expect(tb.read(addr), E["BUSY"] if locked else 0, f"read {what}")
+    assert (await tb.rd("STATUS")) & MSK["STATUS_BUSY"], "the command ended before the checks"
+    await tb.wait_idle()
+    for name in ("PULSE_SET_AMP", "PULSE_SET_MASK_LO", "PULSE_WIDTH", "PULSE_COUNT"):
+        await tb.wr(name, regs.RESET[name])
+
+    # 3. DBG_EN = 0: the debug group answers DBG_LOCKED, the others do not care
+    await tb.wr("CTRL", 0)
+    for name, addr in spec_targets():
+        if regs.ACCESS[name] == "wo" or name in ("ERR_CODE", "ERR_ADDR"):
+            continue
+        code = E["DBG_LOCKED"] if regs.GROUP[name] == "debug" else 0
+        await expect(tb.read(addr), code, f"read {name} ({regs.GROUP[name]}) without DBG_EN")
+    tb.finish()
+
+
+@cocotb.test()
+async def test_documented_rules(dut):
+    """The rules docs/arithmetic.md §3-§5 and registers.md state, each checked directly:
+    buffer reset values, which command checks which window, what READ_ROW and PULSE
+    leave, DONE/IRQ_STATUS across commands, DBG_* range errors and wrapping."""
+    tb = await make_tb(dut)
+    p = tb.params
+
+    async def err_code() -> int:
+        code = (await tb.rd("ERR_CODE")) & MSK["ERR_CODE_CODE"]
+        await tb.wr("ERR_CODE", 0)
+        return code
+
+    # buffers reset to 0 (rst_ni), every word
+    for buf, words in regs.WORDS.items():
+        for w in range(words):
+            v = await tb.rd(A[buf] + 4 * w)
+            assert v == 0, f"{buf}[{w}] = 0x{v:X} after reset"
+    # READ_ROW: ROW_COUNT unused (0 or overflowing accepted), ROW_START < ROWS checked
+    for rs, rc in ((0, 0), (p["ROWS"] - 1, p["ROWS"])):
+        await tb.set_window(0, rs, rc, 0, 4)
+        assert await tb.write("CMD", OP["READ_ROW"]) == OKAY, f"READ_ROW refused at {rs}+{rc}"
+        await tb.wait_idle()
+    await tb.wr("ROW_START", p["ROWS"])
+    assert await tb.write("CMD", OP["READ_ROW"]) == SLVERR
+    assert await err_code() == E["BAD_WINDOW"]
+    # ...but the column window is checked
+    await tb.set_window(0, 0, 1, p["COLS"] - 1, 2)
+    assert await tb.write("CMD", OP["READ_ROW"]) == SLVERR
+    assert await err_code() == E["BAD_WINDOW"]
+    # PULSE ignores the window (invalid here) but checks both amplitudes, even with an
+    # empty mask; TILE is checked before everything else
+    await tb.wr("COL_COUNT", 0)
+    assert await tb.write("CMD", OP["PULSE"]) == OKAY, "PULSE refused for the VMM window"
+    await tb.wait_idle()
+    await tb.wr("PULSE_RESET_AMP", regs.PARAMS["AMP_MAX_MV"] + 1)  # RESET mask is empty
+    assert await tb.write("CMD", OP["PULSE"]) == SLVERR
+    assert await err_code() == E["BAD_PULSE"]
+    await tb.wr("TILE", p["NTILES"])
+    assert await tb.write("CMD", OP["PULSE"]) == SLVERR
+    assert await err_code() == E["BAD_TILE"], "TILE is checked before the operands"
+    await tb.wr("TILE", 0)
+    await tb.wr("PULSE_RESET_AMP", regs.RESET["PULSE_RESET_AMP"])
+    # a saturating VMM; READ_ROW and PULSE leave SAT_COUNT and STATUS.SAT
+    await tb.set_window(0, 0, 4, 0, 8)
+    await tb.load_inputs([255] * 4)
+    await tb.wr("ADC_GAIN", 0xFFFF)
+    await tb.wr("ADC_SHIFT", 0)
+    await tb.wr("ADC_OFFSET", 200)
+    await tb.command("VMM_FWD")
+    n_sat = await tb.rd("SAT_COUNT")
+    assert n_sat == 8 and (await tb.rd("STATUS")) & MSK["STATUS_SAT"], n_sat
+    for op in ("READ_ROW", "PULSE"):
+        await tb.command(op)
+        assert await tb.rd("SAT_COUNT") == n_sat, f"{op} changed SAT_COUNT"
+        assert (await tb.rd("STATUS")) & MSK["STATUS_SAT"], f"{op} cleared STATUS.SAT"
+    # IRQ_STATUS.DONE survives the next command; STATUS.DONE does not, unless refused
+    assert await tb.rd("IRQ_STATUS") == MSK["IRQ_STATUS_DONE"]
+    assert await tb.write("CMD", OP["READ_ROW"]) == OKAY
+    busy, done = regs.unpack_status(await tb.rd("STATUS"))[:2]
+    assert (busy, done) == (1, 0), (busy, done)
+    assert await tb.rd("IRQ_STATUS") == MSK["IRQ_STATUS_DONE"], "a new command cleared it"
+    await tb.wait_idle()
+    assert await tb.write("CMD", 0) == SLVERR  # BAD_CMD
+    assert await err_code() == E["BAD_CMD"]
+    assert regs.unpack_status(await tb.rd("STATUS"))[1] == 1, "a refused CMD cleared DONE"
+    # DBG: out of range -> BAD_WINDOW for DBG_G and DBG_WC; refused accesses do not advance
+    outside = regs.pack_dbg_addr(tile=0, row=0, col=p["COLS"])
+    await tb.wr("CTRL", MSK["CTRL_DBG_EN"])
+    await tb.wr("DBG_ADDR", outside)  # accepted: the range is checked on DBG_G / DBG_WC
+    await tb.wr("CTRL", 0)
+    for name in ("DBG_G", "DBG_WC"):
+        assert (await tb.read(name))[1] == SLVERR
+        assert await err_code() == E["DBG_LOCKED"], "DBG_EN = 0 is checked first"
+    await tb.wr("CTRL", MSK["CTRL_DBG_EN"])
+    for name in ("DBG_G", "DBG_WC"):
+        assert (await tb.read(name))[1] == SLVERR
+        assert await err_code() == E["BAD_WINDOW"], name
+    assert await tb.write("DBG_G", 0) == SLVERR
+    assert await err_code() == E["BAD_WINDOW"]
+    assert await tb.rd("DBG_ADDR") == outside, "a refused DBG_G access advanced DBG_ADDR"
+    # wrapping: column -> row -> tile -> back to 0; DBG_WC does not advance
+    last = (p["COLS"] - 1, p["ROWS"] - 1)
+    for (col, row, tile), nxt in (((1, 0, 0), (2, 0, 0)),
+                                  ((last[0], 5, 1), (0, 6, 1)),
+                                  ((last[0], last[1], 0), (0, 0, 1)),
+                                  ((last[0], last[1], p["NTILES"] - 1), (0, 0, 0))):
+        a = regs.pack_dbg_addr(col=col, row=row, tile=tile)
+        await tb.wr("DBG_ADDR", a)
+        await tb.rd("DBG_WC")
+        assert await tb.rd("DBG_ADDR") == a, "DBG_WC advanced DBG_ADDR"
+        await tb.rd("DBG_G")
+        got = regs.unpack_dbg_addr(await tb.rd("DBG_ADDR"))
+        assert got == nxt, f"DBG_G at {(col, row, tile)} advanced to {got}, expected {nxt}"
+    tb.finish()
+
+
+@cocotb.test()
+async def test_completion_edge(dut):
+    """Edge t0 + D completes a command accepted on edge t0 (docs/arithmetic.md §4): an
+    access on it still sees BUSY = 1 and DONE = 0, and a W1C of IRQ_STATUS on it loses
+    against the DONE set; from edge t0 + D + 1 on, BUSY = 0 and DONE = 1.  Sweeps the
+    access edge across the completion and checks each outcome against these rules."""
+    tb = await make_tb(dut)
+    edges: list[tuple[int, str, int]] = []
+    request = tb.sb.request
+
+    def spy(t: int, kind: str, addr: int, data: int, strb: int):
+        edges.append((t, kind, addr))
+        return request(t, kind, addr, data, strb)
+
+    tb.sb.request = spy
+    await tb.set_window(0, 0, 1, 0, 1)  # READ_ROW of one column: D = 2 + 2 * 9
+    d = regs.PARAMS["CMD_OVERHEAD"] + 2 * regs.PARAMS["ADC_CYCLES"]
+    seen = {"w1c": set(), "status": set()}
+    for kind in ("w1c", "status"):
+        for delay in range(d - 6, d + 4):
+            await tb.wr("IRQ_STATUS", MSK["IRQ_STATUS_DONE"])
+            await tb.wr("CMD", OP["READ_ROW"])
+            t0 = edges[-1][0]
+            await ClockCycles(dut.clk_i, delay)
+            if kind == "w1c":
+                await tb.wr("IRQ_STATUS", MSK["IRQ_STATUS_DONE"])
+                t = edges[-1][0]
+                await tb.wait_idle()
+                got = await tb.rd("IRQ_STATUS")
+                exp = int(t <= t0 + d)  # before or on the completion edge: DONE (re)set
+                assert got == exp, f"W1C on edge t0+{t - t0} (D = {d}): IRQ_STATUS {got}"
+            else:
+                st = await tb.rd("STATUS")
+                t = edges[-1][0]
+                busy, done = regs.unpack_status(st)[:2]
+                exp = (1, 0) if t <= t0 + d else (0, 1)
+                assert (busy, done) == exp, f"STATUS on edge t0+{t - t0} (D = {d}): " \
+                                            f"BUSY {busy} DONE {done}"
+                await tb.wait_idle()
+            seen[kind].add(t - t0)
+    assert await tb.rd("LAST_CYCLES") == d
+    for kind, offs in seen.items():
+        assert {d, d + 1} <= offs, f"{kind}: the sweep missed edges t0+D, t0+D+1: {offs}"
+    tb.finish()
+
+
 @cocotb.test()
 async def test_bus_errors(dut):
     """Bad accesses answer SLVERR/DECERR, set ERR_CODE/ERR_ADDR and change nothing."""
@@ -91,7 +354,8 @@ async def test_bus_errors(dut):
         got = got[1] if isinstance(got, tuple) else got
         assert got == resp, f"0x{addr:04X}: response {got}, expected {resp}"
         err = await tb.rd("ERR_CODE")
-        assert err & 0xFF == code, f"0x{addr:04X}: ERR_CODE {err & 0xFF}, expected {code}"
+        got_code = regs.unpack_err_code(err)[0]
+        assert got_code == code, f"0x{addr:04X}: ERR_CODE {got_code}, expected {code}"
         assert await tb.rd("ERR_ADDR") == addr
         await tb.wr("ERR_CODE", 0)
         assert await tb.rd("ERR_CODE") == 0
@@ -103,7 +367,7 @@ async def test_bus_errors(dut):
     await expect_error(tb.read(0x026), SLVERR, E["MISALIGNED"], 0x026)
     r = await tb.axil.write(A["SEED"], b"\x12\x34")  # partial strobe 0x3
     assert int(r.resp) == SLVERR
-    assert (await tb.rd("ERR_CODE")) & 0xFF == E["BAD_STRB"]
+    assert regs.unpack_err_code(await tb.rd("ERR_CODE"))[0] == E["BAD_STRB"]
     await tb.wr("ERR_CODE", 0)
     assert await tb.rd("TILE") == 1, "an erroring access changed state"
     await expect_error(tb.write("CMD", 0), SLVERR, E["BAD_CMD"], A["CMD"])
@@ -125,7 +389,7 @@ async def test_bus_errors(dut):
     await tb.wr("PULSE_SET_AMP", 2000)
     await expect_error(tb.read("DBG_G"), SLVERR, E["DBG_LOCKED"], A["DBG_G"])
     await tb.wr("CTRL", MSK["CTRL_DBG_EN"])
-    await tb.wr("DBG_ADDR", p["NTILES"] << 24)
+    await tb.wr("DBG_ADDR", regs.pack_dbg_addr(tile=p["NTILES"]))
     await expect_error(tb.read("DBG_G"), SLVERR, E["BAD_WINDOW"], A["DBG_G"])
     assert (await tb.rd("STATUS")) & MSK["STATUS_ERR"] == 0
     assert await tb.rd("OP_COUNT") == 0, "a refused command was counted"
@@ -139,7 +403,7 @@ async def test_bus_errors(dut):
     await tb.read(A["OUTBUF"])
     await tb.read(0x1FF0)
     err = await tb.rd("ERR_CODE")
-    assert (err & 0xFF, err >> 16) == (E["BUSY"], 3), hex(err)
+    assert regs.unpack_err_code(err) == (E["BUSY"], 3), hex(err)
     assert await tb.rd("ERR_ADDR") == A["TILE"]
     await tb.wait_idle()
     tb.finish()
@@ -297,8 +561,8 @@ async def test_pulse_response(dut):
         # Earlier tests of this simulation may have written the cell: start it from the
         # power-up code (the array survives reset, like the memristors it models).
         await tb.set_conductances(0, k, 0, [ginit], [ginit])
-        await tb.wr("DBG_ADDR", k << 8)
-        wc0.append(await tb.rd("DBG_WC") & 0xFFFF)
+        await tb.wr("DBG_ADDR", regs.pack_dbg_addr(row=k))
+        wc0.append(regs.unpack_dbg_wc(await tb.rd("DBG_WC"))[0])
         await tb.wr("PULSE_ROW", k)
         await tb.wr("PULSE_SET_AMP", amp)
         await tb.wr("PULSE_SET_MASK_LO", 0x1)
@@ -324,8 +588,8 @@ async def test_pulse_response(dut):
         assert all(b <= a for a, b in zip(down, down[1:])), f"{amp} mV RESET not monotonic"
         assert up[-1] > up[0] and down[-1] < down[0]
     assert curves[3000][11] > curves[2400][11] > curves[1800][11]
-    await tb.wr("DBG_ADDR", 1 << 8)
-    wc = await tb.rd("DBG_WC") & 0xFFFF
+    await tb.wr("DBG_ADDR", regs.pack_dbg_addr(row=1))
+    wc = regs.unpack_dbg_wc(await tb.rd("DBG_WC"))[0]
     assert wc == wc0[1] + 24, f"write counter {wc0[1]} -> {wc}: not +24 pulses"
     assert await tb.rd("PULSE_TOTAL") == 24 * len(amps)
     tb.finish()
@@ -447,12 +711,14 @@ async def test_random_regression(dut):
             await tb.read(A[buf] + 4 * rng.randrange(regs.WORDS[buf]))
         elif kind == "cmd":
             op = rng.choice([1, 1, 2, 2, 3, 4, 0, 5])
-            await tb.write("CMD", op | rng.getrandbits(2) << 8)
+            await tb.write("CMD", regs.pack_cmd(opcode=op, signed=rng.getrandbits(1),
+                                                pol=rng.getrandbits(1)))
         elif kind == "dbg":
             r = rng.random()
             if r < 0.3:
-                await tb.write("DBG_ADDR", rng.randrange(p["NTILES"]) << 24
-                               | rng.randrange(8) << 8 | rng.randrange(p["COLS"]))
+                await tb.write("DBG_ADDR", regs.pack_dbg_addr(tile=rng.randrange(p["NTILES"]),
+                                                              row=rng.randrange(8),
+                                                              col=rng.randrange(p["COLS"])))
             elif r < 0.6:
                 await tb.write("DBG_G", rng.getrandbits(32) & 0x03FF03FF)
             elif r < 0.8:

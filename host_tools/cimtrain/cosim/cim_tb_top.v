@@ -27,7 +27,8 @@
 //   READ/WRITE) on its response's edge and one per change of irq_o (kind IRQ); log_wp
 //   counts entries ever written (log_mem is a ring).
 `timescale 1ns / 1ps
-module cim_tb_top #(
+`include "cim_reg_pkg.svh"
+module cim_tb_top import cim_reg_pkg::*; #(
   parameter int NTiles    = 8,
   parameter int Rows      = 256,
   parameter int Cols      = 64,
@@ -37,7 +38,6 @@ module cim_tb_top #(
   parameter int StallEdges = 1000   // a request not answered within this: abandon
 ) ();
   /* verilator lint_off UNUSEDPARAM */
-  `include "cim_regs.vh"
   `include "cim_tb_xact.vh"
   /* verilator lint_on UNUSEDPARAM */
 

@@ -306,8 +306,7 @@ class CimTb:
         raise TimeoutError("STATUS.BUSY stuck")
 
     async def command(self, opcode: str, signed: bool = False, pol: int = 0) -> None:
-        cmd = regs.OP[opcode] | int(signed) << regs.POS["CMD_SIGNED"] | pol << regs.POS["CMD_POL"]
-        await self.wr("CMD", cmd)
+        await self.wr("CMD", regs.pack_cmd(opcode=regs.OP[opcode], signed=int(signed), pol=pol))
         await self.wait_idle()
 
     async def set_window(self, tile: int, r0: int, nr: int, c0: int, nc: int) -> None:
@@ -326,14 +325,13 @@ class CimTb:
     async def set_conductances(self, tile: int, row: int, col: int, gp, gn) -> None:
         """Backdoor-write consecutive cell pairs starting at (tile, row, col), row-major."""
         await self.wr("CTRL", (await self.rd("CTRL")) | regs.MSK["CTRL_DBG_EN"])
-        await self.wr("DBG_ADDR", tile << 24 | row << 8 | col)
+        await self.wr("DBG_ADDR", regs.pack_dbg_addr(tile=tile, row=row, col=col))
         for p_, n_ in zip(gp, gn, strict=True):
-            await self.wr("DBG_G", int(p_) | int(n_) << 16)
+            await self.wr("DBG_G", regs.pack_dbg_g(gp=int(p_), gn=int(n_)))
 
     async def get_conductance(self, tile: int, row: int, col: int) -> tuple[int, int]:
-        await self.wr("DBG_ADDR", tile << 24 | row << 8 | col)
-        v = await self.rd("DBG_G")
-        return v & 0xFFFF, v >> 16
+        await self.wr("DBG_ADDR", regs.pack_dbg_addr(tile=tile, row=row, col=col))
+        return regs.unpack_dbg_g(await self.rd("DBG_G"))
 
     async def quiet(self) -> None:
         """All noise sources off (for hand-computable checks)."""

@@ -18,17 +18,35 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..regs import (
+    GAUSS_BIAS,
+    MIX32_MUL1,
+    MIX32_MUL2,
+    NOISE_MUL,
+    NOISE_SHIFT,
+    STREAM_ADC,
+    STREAM_D2D,
+    STREAM_KEY_MUL,
+    STREAM_PULSE,
+    STREAM_READ,
+    STREAM_STUCK,
+)
+
+# The noise hash constants are spec/cim_macro.toml [noise] (the RTL's localparams of the
+# same names): module-level ints, which numba compiles in as constants.
 _M32 = np.uint64(0xFFFFFFFF)
-READ, ADC, PULSE, D2D, STUCK = 1, 2, 3, 4, 5  # noise streams (noise.Stream)
+_NOISE_HALF = 1 << (NOISE_SHIFT - 1)
+READ, ADC, PULSE, D2D, STUCK = (STREAM_READ, STREAM_ADC, STREAM_PULSE, STREAM_D2D,
+                                STREAM_STUCK)  # noise streams (noise.Stream)
 
 
 @njit(cache=True)
 def mix32(x):
     """lowbias32 finaliser (docs/arithmetic.md §1) of a uint64 below 2**32."""
     x = x ^ (x >> np.uint64(16))
-    x = (x * np.uint64(0x7FEB352D)) & _M32
+    x = (x * np.uint64(MIX32_MUL1)) & _M32
     x = x ^ (x >> np.uint64(15))
-    x = (x * np.uint64(0x846CA68B)) & _M32
+    x = (x * np.uint64(MIX32_MUL2)) & _M32
     x = x ^ (x >> np.uint64(16))
     return x
 
@@ -36,22 +54,22 @@ def mix32(x):
 @njit(cache=True)
 def hash_prefix(seed, stream, a):
     """mix32(mix32(seed ^ key(stream)) ^ a): the part of a hash shared by one op or cell."""
-    key = (np.uint64(stream + 1) * np.uint64(0x9E3779B9)) & _M32
+    key = (np.uint64(stream + 1) * np.uint64(STREAM_KEY_MUL)) & _M32
     h0 = mix32((np.uint64(seed) & _M32) ^ key)
     return mix32(h0 ^ (np.uint64(a) & _M32))
 
 
 @njit(cache=True)
 def gauss(h):
-    """Sum of the four bytes of h minus 510: approximately normal, sigma 147.80."""
+    """Sum of the four bytes of h minus GAUSS_BIAS (510): approximately normal, sigma 147.80."""
     v = np.int64(h)
-    return (v & 255) + ((v >> 8) & 255) + ((v >> 16) & 255) + ((v >> 24) & 255) - 510
+    return (v & 255) + ((v >> 8) & 255) + ((v >> 16) & 255) + ((v >> 24) & 255) - GAUSS_BIAS
 
 
 @njit(cache=True)
 def noise(h, sigma):
     """Noise of standard deviation sigma / 256 (Q8.8), rounded half up."""
-    return (gauss(h) * (np.int64(sigma) * 443) + (1 << 23)) >> 24
+    return (gauss(h) * (np.int64(sigma) * NOISE_MUL) + _NOISE_HALF) >> NOISE_SHIFT
 
 
 @njit(cache=True)
@@ -115,7 +133,7 @@ def add_read_noise(cur, x, ops, line0, seed, read_sigma):
         if sx2 == 0:
             continue
         hr = hash_prefix(seed, READ, ops[s])
-        scale = np.int64(read_sigma) * 443 * isqrt(sx2 << 17)
+        scale = np.int64(read_sigma) * NOISE_MUL * isqrt(sx2 << 17)
         for j in range(cur.shape[1]):
             z = gauss(mix32(hr ^ np.uint64(line0 + j)))
             cur[s, j] += (z * scale + (np.int64(1) << 31)) >> 32

@@ -1,6 +1,6 @@
 """Register-level, bit-exact model of the CIM macro.
 
-Same write sequence in, same read data and responses out as ``rtl/cim_macro.v``,
+Same write sequence in, same read data and responses out as ``rtl/cim_macro.sv``,
 including bus errors, BUSY timing, counters, noise and saturation.  Time is the
 clock-edge index ``cycle`` (edges since reset release).  A testbench passes the
 handshake edge of every access; a server without a clock leaves ``cycle=None``
@@ -64,9 +64,9 @@ class CimMacro:
         self.cycle = 0
         self.reg = {name: regs.RESET[name] for name in regs.REG_MASK}
         for name, param in regs.RESET_PARAM.items():
-            if param != "HWCFG":
+            if param != "HWCFG":  # HWCFG: below, from its fields
                 self.reg[name] = p[param]
-        self.reg["HWCFG"] = p["NTILES"] | p["ROWS"] << 8 | p["COLS"] << 20
+        self.reg["HWCFG"] = regs.pack_hwcfg(tiles=p["NTILES"], rows=p["ROWS"], cols=p["COLS"])
         lines = 4 * regs.WORDS["INBUF"]
         self.inbuf = np.zeros(lines, dtype=np.int64)         # uint8 codes
         self.outbuf = np.zeros(lines, dtype=np.int64)        # int8 codes
@@ -196,9 +196,9 @@ class CimMacro:
         return name, 0
 
     def _dbg_fields(self) -> tuple[int, int, int]:
-        a = self.reg["DBG_ADDR"]
-        return (a >> regs.POS["DBG_ADDR_TILE"]) & 0xFF, (a >> regs.POS["DBG_ADDR_ROW"]) & 0xFFF, \
-            a & 0xFF
+        """(tile, row, col) of DBG_ADDR."""
+        col, row, tile = regs.unpack_dbg_addr(self.reg["DBG_ADDR"])
+        return tile, row, col
 
     def _dbg_in_range(self) -> bool:
         tile, row, col = self._dbg_fields()
@@ -213,8 +213,7 @@ class CimMacro:
                 row, tile = 0, tile + 1
                 if tile >= self.p["NTILES"]:
                     tile = 0
-        self.reg["DBG_ADDR"] = (tile << regs.POS["DBG_ADDR_TILE"]
-                                | row << regs.POS["DBG_ADDR_ROW"] | col)
+        self.reg["DBG_ADDR"] = regs.pack_dbg_addr(tile=tile, row=row, col=col)
 
     # -- reads -----------------------------------------------------------------------------
     def _read(self, addr: int, t: int) -> tuple[int, int]:
@@ -225,12 +224,11 @@ class CimMacro:
         if name in regs.WORDS:
             return self._read_buffer(name, (addr - regs.ADDR[name]) // 4), OKAY
         if name == "STATUS":
-            v = (int(busy) | int(self.done) << 1 | int(self.err_code != 0) << 2
-                 | int(self.sat) << 3)
+            v = regs.pack_status(busy=busy, done=self.done, err=self.err_code != 0, sat=self.sat)
         elif name == "IRQ_STATUS":
             v = int(self.irq_done)
         elif name == "ERR_CODE":
-            v = self.err_code | self.err_count << 16
+            v = regs.pack_err_code(code=self.err_code, count=self.err_count)
         elif name == "ERR_ADDR":
             v = self.err_addr
         elif name == "CYCLE_LO":
@@ -254,12 +252,12 @@ class CimMacro:
         elif name == "DBG_G":
             tile, row, col = self._dbg_fields()
             gp, gn = self.array.g[tile, row, col]
-            v = int(gp) | int(gn) << 16
+            v = regs.pack_dbg_g(gp=int(gp), gn=int(gn))
             self._dbg_advance()
         elif name == "DBG_WC":
             tile, row, col = self._dbg_fields()
             wp, wn = self.array.wc[tile, row, col]
-            v = int(wp) | int(wn) << 16
+            v = regs.pack_dbg_wc(wcp=int(wp), wcn=int(wn))
         else:
             v = self.reg[name]
         return v & M32, OKAY
@@ -298,7 +296,8 @@ class CimMacro:
         elif name == "DBG_G":
             tile, row, col = self._dbg_fields()
             gmax = self.p["GCODE_MAX"]
-            self.array.g[tile, row, col] = (min(data & 0xFFFF, gmax), min(data >> 16, gmax))
+            gp, gn = regs.unpack_dbg_g(data)
+            self.array.g[tile, row, col] = (min(gp, gmax), min(gn, gmax))
             self._dbg_advance()
         else:
             self.reg[name] = data & regs.REG_MASK[name]
@@ -333,9 +332,7 @@ class CimMacro:
 
     def _issue(self, data: int, t: int) -> None:
         p, r = self.p, self.reg
-        op_code = data & regs.MSK["CMD_OPCODE"]
-        signed = bool(data & regs.MSK["CMD_SIGNED"])
-        pol = (data >> regs.POS["CMD_POL"]) & 1
+        op_code, signed, pol = regs.unpack_cmd(data)
         op = self.op_count
         self.op_count = (self.op_count + 1) & M32
         seed, tile = r["SEED"], r["TILE"]

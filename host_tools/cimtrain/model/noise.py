@@ -57,7 +57,7 @@ def mix32(x) -> np.ndarray:
 
 
 def stream_key(stream: int) -> int:
-    return ((int(stream) + 1) * 0x9E3779B9) & 0xFFFFFFFF
+    return ((int(stream) + 1) * K.STREAM_KEY_MUL) & 0xFFFFFFFF
 
 
 def hash_prefix(seed: int, stream: int, a) -> np.ndarray:

@@ -10,74 +10,40 @@
 //   and its combinational response (read data from the state before the edge) is
 //   registered here into RDATA/RRESP or BRESP.
 // Reset: asynchronous, active low (rst_ni), like the rest of the macro.
-// The port list is non-ANSI so that the address width can come from cim_regs.vh.
-module cim_axil_slave (
-  clk_i,
-  rst_ni,
+`include "cim_reg_pkg.svh"
+module cim_axil_slave import cim_reg_pkg::*; (
+  input  logic                      clk_i,
+  input  logic                      rst_ni,
   // AXI4-Lite slave (conventional names so cocotbext-axi binds to the "s_axil" prefix)
-  s_axil_awaddr,
-  s_axil_awprot,
-  s_axil_awvalid,
-  s_axil_awready,
-  s_axil_wdata,
-  s_axil_wstrb,
-  s_axil_wvalid,
-  s_axil_wready,
-  s_axil_bresp,
-  s_axil_bvalid,
-  s_axil_bready,
-  s_axil_araddr,
-  s_axil_arprot,
-  s_axil_arvalid,
-  s_axil_arready,
-  s_axil_rdata,
-  s_axil_rresp,
-  s_axil_rvalid,
-  s_axil_rready,
+  input  logic [CIM_ADDR_WIDTH-1:0] s_axil_awaddr,
+  input  logic [2:0]                s_axil_awprot,
+  input  logic                      s_axil_awvalid,
+  output logic                      s_axil_awready,
+  input  logic [31:0]               s_axil_wdata,
+  input  logic [3:0]                s_axil_wstrb,
+  input  logic                      s_axil_wvalid,
+  output logic                      s_axil_wready,
+  output logic [1:0]                s_axil_bresp,
+  output logic                      s_axil_bvalid,
+  input  logic                      s_axil_bready,
+  input  logic [CIM_ADDR_WIDTH-1:0] s_axil_araddr,
+  input  logic [2:0]                s_axil_arprot,
+  input  logic                      s_axil_arvalid,
+  output logic                      s_axil_arready,
+  output logic [31:0]               s_axil_rdata,
+  output logic [1:0]                s_axil_rresp,
+  output logic                      s_axil_rvalid,
+  input  logic                      s_axil_rready,
   // request port: valid in the cycle that ends with the handshake edge
-  req_valid_o,
-  req_write_o,
-  req_addr_o,
-  req_wdata_o,
-  req_wstrb_o,
+  output logic                      req_valid_o,
+  output logic                      req_write_o,
+  output logic [CIM_ADDR_WIDTH-1:0] req_addr_o,
+  output logic [31:0]               req_wdata_o,
+  output logic [3:0]                req_wstrb_o,
   // combinational response of the register file to the current request
-  rsp_rdata_i,
-  rsp_resp_i
+  input  logic [31:0]               rsp_rdata_i,
+  input  logic [1:0]                rsp_resp_i
 );
-  /* verilator lint_off UNUSEDPARAM */  // generated header: every module uses a subset
-  `include "cim_regs.vh"
-  /* verilator lint_on UNUSEDPARAM */
-
-  input  wire                      clk_i;
-  input  wire                      rst_ni;
-
-  input  wire [CIM_ADDR_WIDTH-1:0] s_axil_awaddr;
-  input  wire [2:0]                s_axil_awprot;
-  input  wire                      s_axil_awvalid;
-  output wire                      s_axil_awready;
-  input  wire [31:0]               s_axil_wdata;
-  input  wire [3:0]                s_axil_wstrb;
-  input  wire                      s_axil_wvalid;
-  output wire                      s_axil_wready;
-  output wire [1:0]                s_axil_bresp;
-  output wire                      s_axil_bvalid;
-  input  wire                      s_axil_bready;
-  input  wire [CIM_ADDR_WIDTH-1:0] s_axil_araddr;
-  input  wire [2:0]                s_axil_arprot;
-  input  wire                      s_axil_arvalid;
-  output wire                      s_axil_arready;
-  output wire [31:0]               s_axil_rdata;
-  output wire [1:0]                s_axil_rresp;
-  output wire                      s_axil_rvalid;
-  input  wire                      s_axil_rready;
-
-  output wire                      req_valid_o;
-  output wire                      req_write_o;
-  output wire [CIM_ADDR_WIDTH-1:0] req_addr_o;
-  output wire [31:0]               req_wdata_o;
-  output wire [3:0]                req_wstrb_o;
-  input  wire [31:0]               rsp_rdata_i;
-  input  wire [1:0]                rsp_resp_i;
 
   // ---------------------------------------------------------------- state
   reg        rvalid_q, rvalid_d;

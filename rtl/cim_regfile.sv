@@ -2,7 +2,9 @@
 // registers, IRQ, counters, command validation and issue, BUSY timing, debug backdoor.
 //
 // Contract: docs/arithmetic.md §4 (timing, counters, energy) and §5 (bus rules);
-// register map: spec/cim_macro.toml via the generated cim_regs.vh.
+// register map: spec/cim_macro.toml via the generated cim_reg_pkg.svh (constants, the
+// access attributes cim_reg_attr, the config bundle cim_cfg_t) and cim_reg_store.svh
+// (storage, reset, write and read of the plain registers).  Only the registers the spec marks hwext are written here.
 //
 // One request per edge comes from cim_axil_slave (req_valid_i high in the cycle that
 // ends with the AXI handshake edge).  The response (rsp_*) is combinational from the
@@ -17,165 +19,66 @@
 // is accepted; IRQ_STATUS.DONE only by W1C.
 //
 // Reset: asynchronous, active low (rst_ni).  The array state is not reset (cim_array).
-module cim_regfile #(
+`include "cim_reg_pkg.svh"
+module cim_regfile import cim_reg_pkg::*; #(
   parameter int NTiles = 8,
   parameter int Rows   = 256,
-  parameter int Cols   = 64
+  parameter int Cols   = 64,
+  // derived, do not override
+  localparam int NumPairs = NTiles * Rows * Cols,
+  localparam int PairBits = $clog2(NumPairs)
 ) (
-  clk_i,
-  rst_ni,
+  input  logic                                clk_i,
+  input  logic                                rst_ni,
   // request port (from cim_axil_slave)
-  req_valid_i,
-  req_write_i,
-  req_addr_i,
-  req_wdata_i,
-  req_wstrb_i,
-  rsp_rdata_o,
-  rsp_resp_o,
-  irq_o,
+  input  logic                                req_valid_i,
+  input  logic                                req_write_i,
+  input  logic [CIM_ADDR_WIDTH-1:0]           req_addr_i,
+  input  logic [31:0]                         req_wdata_i,
+  input  logic [3:0]                          req_wstrb_i,
+  output logic [31:0]                         rsp_rdata_o,
+  output logic [1:0]                          rsp_resp_o,
+  output logic                                irq_o,
   // command issue (to cim_array), valid on the accept edge
-  cmd_start_o,
-  cmd_opcode_o,
-  cmd_signed_o,
-  cmd_pol_o,
-  op_index_o,
-  seed_o,
-  tile_o,
-  row_start_o,
-  row_count_o,
-  col_start_o,
-  col_count_o,
-  adc_gain_o,
-  adc_shift_o,
-  adc_offset_o,
-  pulse_row_o,
-  pulse_set_amp_o,
-  pulse_reset_amp_o,
-  pulse_width_o,
-  pulse_count_o,
-  pulse_set_mask_o,
-  pulse_reset_mask_o,
-  sigma_read_o,
-  sigma_pulse_o,
-  sigma_adc_o,
-  stuck_rate_o,
-  inbuf_o,
+  output logic                                cmd_start_o,
+  output logic [CMD_OPCODE_WIDTH-1:0]         cmd_opcode_o,
+  output logic                                cmd_signed_o,
+  output logic                                cmd_pol_o,
+  output logic [31:0]                         op_index_o,
+  output cim_cfg_t                            cfg_o,       // the config registers' fields
+  output logic [32*INBUF_WORDS-1:0]           inbuf_o,
   // buffer read port (from cim_array)
-  buf_word_o,
-  outbuf_word_i,
-  satbuf_word_i,
-  readbuf_word_i,
-  sat_count_i,
+  output logic [$clog2(INBUF_WORDS)-1:0]      buf_word_o,
+  input  logic [31:0]                         outbuf_word_i,
+  input  logic [31:0]                         satbuf_word_i,
+  input  logic [31:0]                         readbuf_word_i,
+  input  logic [SAT_COUNT_VALUE_WIDTH-1:0]    sat_count_i,
   // debug backdoor (to/from cim_array)
-  dbg_pair_o,
-  dbg_we_o,
-  dbg_gp_o,
-  dbg_gn_o,
-  dbg_gp_i,
-  dbg_gn_i,
-  dbg_wcp_i,
-  dbg_wcn_i
+  output logic [PairBits-1:0]                 dbg_pair_o,
+  output logic                                dbg_we_o,
+  output logic [GCODE_BITS-1:0]               dbg_gp_o,
+  output logic [GCODE_BITS-1:0]               dbg_gn_o,
+  input  logic [GCODE_BITS-1:0]               dbg_gp_i,
+  input  logic [GCODE_BITS-1:0]               dbg_gn_i,
+  input  logic [WC_BITS-1:0]                  dbg_wcp_i,
+  input  logic [WC_BITS-1:0]                  dbg_wcn_i
 );
-  /* verilator lint_off UNUSEDPARAM */  // generated header: every module uses a subset
-  `include "cim_regs.vh"
-  /* verilator lint_on UNUSEDPARAM */
-
-  localparam integer NumPairs    = NTiles * Rows * Cols;
-  localparam integer PairBits    = $clog2(NumPairs);
   localparam integer InbufBits   = 32 * INBUF_WORDS;
   localparam integer BufWordBits = $clog2(INBUF_WORDS);  // INBUF/OUTBUF/READBUF: 64 words
 
   localparam [31:0] NTilesW = 32'(NTiles);
   localparam [31:0] RowsW   = 32'(Rows);
   localparam [31:0] ColsW   = 32'(Cols);
-  localparam [31:0] HwcfgValue = (NTilesW << HWCFG_TILES_LSB) | (RowsW << HWCFG_ROWS_LSB)
-                               | (ColsW << HWCFG_COLS_LSB);
   // Mask bits at c >= COLS are ignored (docs/arithmetic.md §3, §4).
-  localparam [63:0] ColMask = (Cols >= 64) ? {64{1'b1}} : ((64'd1 << Cols) - 64'd1);
+  localparam [COL_MASK_BITS-1:0] ColMask = (Cols >= COL_MASK_BITS) ? '1
+                                           : ((COL_MASK_BITS'(1) << Cols) - 1'b1);
   localparam [1:0] RESP_OKAY   = 2'b00;
   localparam [1:0] RESP_SLVERR = 2'b10;
   localparam [1:0] RESP_DECERR = 2'b11;
 
-  // ---------------------------------------------------------------- ports
-  input  wire                      clk_i;
-  input  wire                      rst_ni;
-
-  input  wire                      req_valid_i;
-  input  wire                      req_write_i;
-  input  wire [CIM_ADDR_WIDTH-1:0] req_addr_i;
-  input  wire [31:0]               req_wdata_i;
-  input  wire [3:0]                req_wstrb_i;
-  output reg  [31:0]               rsp_rdata_o;
-  output wire [1:0]                rsp_resp_o;
-  output wire                      irq_o;
-
-  output wire                                 cmd_start_o;
-  output wire [CMD_OPCODE_WIDTH-1:0]          cmd_opcode_o;
-  output wire                                 cmd_signed_o;
-  output wire                                 cmd_pol_o;
-  output wire [31:0]                          op_index_o;
-  output wire [31:0]                          seed_o;
-  output wire [TILE_TILE_WIDTH-1:0]           tile_o;
-  output wire [ROW_START_ROW_WIDTH-1:0]       row_start_o;
-  output wire [ROW_COUNT_COUNT_WIDTH-1:0]     row_count_o;
-  output wire [COL_START_COL_WIDTH-1:0]       col_start_o;
-  output wire [COL_COUNT_COUNT_WIDTH-1:0]     col_count_o;
-  output wire [ADC_GAIN_GAIN_WIDTH-1:0]       adc_gain_o;
-  output wire [ADC_SHIFT_SHIFT_WIDTH-1:0]     adc_shift_o;
-  output wire [ADC_OFFSET_OFFSET_WIDTH-1:0]   adc_offset_o;
-  output wire [PULSE_ROW_ROW_WIDTH-1:0]       pulse_row_o;
-  output wire [PULSE_SET_AMP_MV_WIDTH-1:0]    pulse_set_amp_o;
-  output wire [PULSE_RESET_AMP_MV_WIDTH-1:0]  pulse_reset_amp_o;
-  output wire [PULSE_WIDTH_CYCLES_WIDTH-1:0]  pulse_width_o;
-  output wire [PULSE_COUNT_COUNT_WIDTH-1:0]   pulse_count_o;
-  output wire [63:0]                          pulse_set_mask_o;
-  output wire [63:0]                          pulse_reset_mask_o;
-  output wire [NOISE_READ_SIGMA_SIGMA_WIDTH-1:0]  sigma_read_o;
-  output wire [NOISE_PULSE_SIGMA_SIGMA_WIDTH-1:0] sigma_pulse_o;
-  output wire [NOISE_ADC_SIGMA_SIGMA_WIDTH-1:0]   sigma_adc_o;
-  output wire [STUCK_RATE_RATE_WIDTH-1:0]     stuck_rate_o;
-  output wire [InbufBits-1:0]                 inbuf_o;
-
-  output wire [BufWordBits-1:0]               buf_word_o;
-  input  wire [31:0]                          outbuf_word_i;
-  input  wire [31:0]                          satbuf_word_i;
-  input  wire [31:0]                          readbuf_word_i;
-  input  wire [SAT_COUNT_VALUE_WIDTH-1:0]     sat_count_i;
-
-  output wire [PairBits-1:0]                  dbg_pair_o;
-  output wire                                 dbg_we_o;
-  output wire [GCODE_BITS-1:0]                dbg_gp_o;
-  output wire [GCODE_BITS-1:0]                dbg_gn_o;
-  input  wire [GCODE_BITS-1:0]                dbg_gp_i;
-  input  wire [GCODE_BITS-1:0]                dbg_gn_i;
-  input  wire [WC_BITS-1:0]                   dbg_wcp_i;
-  input  wire [WC_BITS-1:0]                   dbg_wcn_i;
-
   // ---------------------------------------------------------------- registers
-  // rw registers hold the whole word, masked with MASK_* on write (unused bits read 0).
-  reg [31:0] ctrl_q;
-  reg [31:0] seed_q;
-  reg [31:0] tile_q;
-  reg [31:0] row_start_q;
-  reg [31:0] row_count_q;
-  reg [31:0] col_start_q;
-  reg [31:0] col_count_q;
-  reg [31:0] adc_gain_q;
-  reg [31:0] adc_shift_q;
-  reg [31:0] adc_offset_q;
-  reg [31:0] pulse_row_q;
-  reg [31:0] pulse_set_amp_q;
-  reg [31:0] pulse_reset_amp_q;
-  reg [31:0] pulse_width_q;
-  reg [31:0] pulse_count_q;
-  reg [31:0] set_mask_lo_q;
-  reg [31:0] set_mask_hi_q;
-  reg [31:0] reset_mask_lo_q;
-  reg [31:0] reset_mask_hi_q;
-  reg [31:0] sigma_read_q;
-  reg [31:0] sigma_pulse_q;
-  reg [31:0] sigma_adc_q;
-  reg [31:0] stuck_rate_q;
+  // The plain registers (ctrl_q, seed_q, ... stuck_rate_q) are declared, reset, written
+  // and read by the generated cim_reg_store.svh (included below, after the access check).
   reg [31:0] dbg_addr_q;
   reg [InbufBits-1:0] inbuf_q;
   // status, errors, interrupt
@@ -196,13 +99,22 @@ module cim_regfile #(
   reg [31:0] last_cycles_q;
 
   // ---------------------------------------------------------------- decode
-  // Access and group attributes of spec/cim_macro.toml (the generated header carries
-  // addresses, masks and resets only):
+  // Access and group attributes: the generated cim_reg_attr (cim_reg_pkg) of the spec:
   //   dec_ro   access "ro" (registers) or a ro buffer  -> writes are READ_ONLY errors
   //   dec_wo   access "wo" (CMD)                       -> reads are WRITE_ONLY errors
   //   dec_lock group "config" or "debug", or a buffer  -> BUSY errors while busy
   //   dec_dbg  group "debug"                           -> DBG_LOCKED unless CTRL.DBG_EN
   wire [CIM_ADDR_WIDTH-1:0] addr = req_addr_i;
+  wire [ATTR_BITS-1:0]      attr = cim_reg_attr(addr);
+  wire dec_hit  = attr[ATTR_HIT];
+  wire dec_ro   = attr[ATTR_RO];
+  wire dec_wo   = attr[ATTR_WO];
+  wire dec_lock = attr[ATTR_LOCK];
+  wire dec_dbg  = attr[ATTR_DBG];
+
+  // ---------------------------------------------------------------- plain registers
+  wire store_we;  // a write that passed every check (wr_ok, below)
+  `include "cim_reg_store.svh"
 
   function automatic in_buffer(input [CIM_ADDR_WIDTH-1:0] a, input [CIM_ADDR_WIDTH-1:0] base,
                                input integer words);
@@ -214,80 +126,14 @@ module cim_regfile #(
     end
   endfunction
 
-  reg dec_hit, dec_ro, dec_wo, dec_lock, dec_dbg;
-  reg is_inbuf, is_outbuf, is_satbuf, is_readbuf;
-  reg [CIM_ADDR_WIDTH-1:0] buf_base;
-
-  always @(*) begin
-    dec_hit    = 1'b1;
-    dec_ro     = 1'b0;
-    dec_wo     = 1'b0;
-    dec_lock   = 1'b0;
-    dec_dbg    = 1'b0;
-    is_inbuf   = 1'b0;
-    is_outbuf  = 1'b0;
-    is_satbuf  = 1'b0;
-    is_readbuf = 1'b0;
-    buf_base   = ADDR_INBUF;
-    case (addr)
-      // info, ro
-      ADDR_ID, ADDR_VERSION, ADDR_HWCFG, ADDR_STATUS, ADDR_ERR_ADDR, ADDR_CYCLE_LO,
-      ADDR_CYCLE_HI, ADDR_OP_COUNT, ADDR_ENERGY_LO, ADDR_ENERGY_HI, ADDR_PULSE_TOTAL,
-      ADDR_SAT_COUNT, ADDR_LAST_CYCLES: begin
-        dec_ro = 1'b1;
-      end
-      // info, rw / rw1c / wclr
-      ADDR_CTRL, ADDR_IRQ_STATUS, ADDR_ERR_CODE: begin
-      end
-      // config, wo
-      ADDR_CMD: begin
-        dec_wo   = 1'b1;
-        dec_lock = 1'b1;
-      end
-      // config, rw
-      ADDR_SEED, ADDR_TILE, ADDR_ROW_START, ADDR_ROW_COUNT, ADDR_COL_START, ADDR_COL_COUNT,
-      ADDR_ADC_GAIN, ADDR_ADC_SHIFT, ADDR_ADC_OFFSET, ADDR_PULSE_ROW, ADDR_PULSE_SET_AMP,
-      ADDR_PULSE_RESET_AMP, ADDR_PULSE_WIDTH, ADDR_PULSE_COUNT, ADDR_PULSE_SET_MASK_LO,
-      ADDR_PULSE_SET_MASK_HI, ADDR_PULSE_RESET_MASK_LO, ADDR_PULSE_RESET_MASK_HI,
-      ADDR_NOISE_READ_SIGMA, ADDR_NOISE_PULSE_SIGMA, ADDR_NOISE_ADC_SIGMA,
-      ADDR_STUCK_RATE: begin
-        dec_lock = 1'b1;
-      end
-      // debug, rw
-      ADDR_DBG_ADDR, ADDR_DBG_G: begin
-        dec_lock = 1'b1;
-        dec_dbg  = 1'b1;
-      end
-      // debug, ro
-      ADDR_DBG_WC: begin
-        dec_ro   = 1'b1;
-        dec_lock = 1'b1;
-        dec_dbg  = 1'b1;
-      end
-      default: begin
-        dec_lock = 1'b1;  // every buffer is locked while busy
-        if (in_buffer(addr, ADDR_INBUF, INBUF_WORDS)) begin
-          is_inbuf = 1'b1;
-          buf_base = ADDR_INBUF;
-        end else if (in_buffer(addr, ADDR_OUTBUF, OUTBUF_WORDS)) begin
-          is_outbuf = 1'b1;
-          dec_ro    = 1'b1;
-          buf_base  = ADDR_OUTBUF;
-        end else if (in_buffer(addr, ADDR_SATBUF, SATBUF_WORDS)) begin
-          is_satbuf = 1'b1;
-          dec_ro    = 1'b1;
-          buf_base  = ADDR_SATBUF;
-        end else if (in_buffer(addr, ADDR_READBUF, READBUF_WORDS)) begin
-          is_readbuf = 1'b1;
-          dec_ro     = 1'b1;
-          buf_base   = ADDR_READBUF;
-        end else begin
-          dec_hit  = 1'b0;
-          dec_lock = 1'b0;
-        end
-      end
-    endcase
-  end
+  // Which buffer (the attributes above say whether it is one and how it may be accessed).
+  wire is_inbuf   = in_buffer(addr, ADDR_INBUF, INBUF_WORDS);
+  wire is_outbuf  = in_buffer(addr, ADDR_OUTBUF, OUTBUF_WORDS);
+  wire is_satbuf  = in_buffer(addr, ADDR_SATBUF, SATBUF_WORDS);
+  wire is_readbuf = in_buffer(addr, ADDR_READBUF, READBUF_WORDS);
+  wire [CIM_ADDR_WIDTH-1:0] buf_base = is_outbuf  ? ADDR_OUTBUF :
+                                       is_satbuf  ? ADDR_SATBUF :
+                                       is_readbuf ? ADDR_READBUF : ADDR_INBUF;
 
   wire [CIM_ADDR_WIDTH-1:0] buf_offset = addr - buf_base;
   wire [BufWordBits-1:0]    buf_word   = buf_offset[BufWordBits+1:2];
@@ -395,6 +241,7 @@ module cim_regfile #(
   wire acc_ok = req_valid_i && (acc_err == ERR_NONE);
   wire wr_ok  = acc_ok && req_write_i;
   wire rd_ok  = acc_ok && !req_write_i;
+  assign store_we = wr_ok;
 
   // ---------------------------------------------------------------- command cost
   // docs/arithmetic.md §4: duration D and energy of the command in req_wdata_i.
@@ -403,21 +250,21 @@ module cim_regfile #(
   localparam [31:0] Overhead = 32'(CMD_OVERHEAD);
   localparam [31:0] PulseGap = 32'(PULSE_GAP);
 
-  wire [63:0] set_mask   = {set_mask_hi_q, set_mask_lo_q} & ColMask;
-  wire [63:0] reset_mask = {reset_mask_hi_q, reset_mask_lo_q} & ColMask;
+  wire [COL_MASK_BITS-1:0] set_mask   = {pulse_set_mask_hi_q, pulse_set_mask_lo_q} & ColMask;
+  wire [COL_MASK_BITS-1:0] reset_mask = {pulse_reset_mask_hi_q, pulse_reset_mask_lo_q} & ColMask;
 
-  function automatic [31:0] popcount64(input [63:0] v);
+  function automatic [31:0] popcount(input [COL_MASK_BITS-1:0] v);
     integer k;
     begin
-      popcount64 = 32'd0;
-      for (k = 0; k < 64; k = k + 1) begin
-        popcount64 = popcount64 + 32'(v[k]);
+      popcount = 32'd0;
+      for (k = 0; k < COL_MASK_BITS; k = k + 1) begin
+        popcount = popcount + 32'(v[k]);
       end
     end
   endfunction
 
-  wire [31:0] n_set    = popcount64(set_mask);
-  wire [31:0] n_reset  = popcount64(reset_mask);
+  wire [31:0] n_set    = popcount(set_mask);
+  wire [31:0] n_reset  = popcount(reset_mask);
   wire [31:0] phases   = wr_signed ? 32'd2 : 32'd1;
   wire [31:0] n_out    = op_trans ? row_count_q : col_count_q;
   wire [31:0] rounds   = (n_out < Cpa) ? n_out : Cpa;
@@ -445,14 +292,11 @@ module cim_regfile #(
   wire cmd_start = wr_ok && (addr == ADDR_CMD);
 
   // ---------------------------------------------------------------- read data
+  // The plain registers come from cim_reg_store.svh (store_hit, store_rdata).
   reg [31:0] rdata;
   always @(*) begin
     rdata = 32'd0;
     case (addr)
-      ADDR_ID:              rdata = CIM_ID;
-      ADDR_VERSION:         rdata = CIM_VERSION;
-      ADDR_HWCFG:           rdata = HwcfgValue;
-      ADDR_CTRL:            rdata = ctrl_q;
       ADDR_STATUS: begin
         rdata[STATUS_BUSY_LSB] = busy_q;
         rdata[STATUS_DONE_LSB] = done_q;
@@ -465,28 +309,6 @@ module cim_regfile #(
         rdata[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH] = err_count_q;
       end
       ADDR_ERR_ADDR:        rdata = 32'(err_addr_q);
-      ADDR_SEED:            rdata = seed_q;
-      ADDR_TILE:            rdata = tile_q;
-      ADDR_ROW_START:       rdata = row_start_q;
-      ADDR_ROW_COUNT:       rdata = row_count_q;
-      ADDR_COL_START:       rdata = col_start_q;
-      ADDR_COL_COUNT:       rdata = col_count_q;
-      ADDR_ADC_GAIN:        rdata = adc_gain_q;
-      ADDR_ADC_SHIFT:       rdata = adc_shift_q;
-      ADDR_ADC_OFFSET:      rdata = adc_offset_q;
-      ADDR_PULSE_ROW:       rdata = pulse_row_q;
-      ADDR_PULSE_SET_AMP:   rdata = pulse_set_amp_q;
-      ADDR_PULSE_RESET_AMP: rdata = pulse_reset_amp_q;
-      ADDR_PULSE_WIDTH:     rdata = pulse_width_q;
-      ADDR_PULSE_COUNT:     rdata = pulse_count_q;
-      ADDR_PULSE_SET_MASK_LO:   rdata = set_mask_lo_q;
-      ADDR_PULSE_SET_MASK_HI:   rdata = set_mask_hi_q;
-      ADDR_PULSE_RESET_MASK_LO: rdata = reset_mask_lo_q;
-      ADDR_PULSE_RESET_MASK_HI: rdata = reset_mask_hi_q;
-      ADDR_NOISE_READ_SIGMA:    rdata = sigma_read_q;
-      ADDR_NOISE_PULSE_SIGMA:   rdata = sigma_pulse_q;
-      ADDR_NOISE_ADC_SIGMA:     rdata = sigma_adc_q;
-      ADDR_STUCK_RATE:      rdata = stuck_rate_q;
       ADDR_CYCLE_LO:        rdata = cycle_q[31:0];
       ADDR_CYCLE_HI:        rdata = cycle_hi_q;
       ADDR_OP_COUNT:        rdata = op_count_q;
@@ -505,7 +327,9 @@ module cim_regfile #(
         rdata[DBG_WC_WCN_LSB +: WC_BITS] = dbg_wcn_i;
       end
       default: begin
-        if (is_inbuf) begin
+        if (store_hit) begin
+          rdata = store_rdata;
+        end else if (is_inbuf) begin
           rdata = inbuf_q[32 * buf_word +: 32];
         end else if (is_outbuf) begin
           rdata = outbuf_word_i;
@@ -524,6 +348,7 @@ module cim_regfile #(
   end
 
   // ---------------------------------------------------------------- state
+  // The hwext registers (the plain ones are in cim_reg_store.svh, enabled by store_we).
   // One clocked block with enables: a register changes only on the edges that write it
   // (a simulator then does per edge what the hardware does, not re-evaluate a
   // next-state copy of every register and the 2048-bit INBUF on every input change).
@@ -534,29 +359,6 @@ module cim_regfile #(
 
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      ctrl_q            <= RESET_CTRL & MASK_CTRL;
-      seed_q            <= RESET_SEED & MASK_SEED;
-      tile_q            <= RESET_TILE & MASK_TILE;
-      row_start_q       <= RESET_ROW_START & MASK_ROW_START;
-      row_count_q       <= RowsW & MASK_ROW_COUNT;  // reset value: the ROWS parameter
-      col_start_q       <= RESET_COL_START & MASK_COL_START;
-      col_count_q       <= ColsW & MASK_COL_COUNT;  // reset value: the COLS parameter
-      adc_gain_q        <= RESET_ADC_GAIN & MASK_ADC_GAIN;
-      adc_shift_q       <= RESET_ADC_SHIFT & MASK_ADC_SHIFT;
-      adc_offset_q      <= RESET_ADC_OFFSET & MASK_ADC_OFFSET;
-      pulse_row_q       <= RESET_PULSE_ROW & MASK_PULSE_ROW;
-      pulse_set_amp_q   <= RESET_PULSE_SET_AMP & MASK_PULSE_SET_AMP;
-      pulse_reset_amp_q <= RESET_PULSE_RESET_AMP & MASK_PULSE_RESET_AMP;
-      pulse_width_q     <= RESET_PULSE_WIDTH & MASK_PULSE_WIDTH;
-      pulse_count_q     <= RESET_PULSE_COUNT & MASK_PULSE_COUNT;
-      set_mask_lo_q     <= RESET_PULSE_SET_MASK_LO & MASK_PULSE_SET_MASK_LO;
-      set_mask_hi_q     <= RESET_PULSE_SET_MASK_HI & MASK_PULSE_SET_MASK_HI;
-      reset_mask_lo_q   <= RESET_PULSE_RESET_MASK_LO & MASK_PULSE_RESET_MASK_LO;
-      reset_mask_hi_q   <= RESET_PULSE_RESET_MASK_HI & MASK_PULSE_RESET_MASK_HI;
-      sigma_read_q      <= RESET_NOISE_READ_SIGMA & MASK_NOISE_READ_SIGMA;
-      sigma_pulse_q     <= RESET_NOISE_PULSE_SIGMA & MASK_NOISE_PULSE_SIGMA;
-      sigma_adc_q       <= RESET_NOISE_ADC_SIGMA & MASK_NOISE_ADC_SIGMA;
-      stuck_rate_q      <= RESET_STUCK_RATE & MASK_STUCK_RATE;
       dbg_addr_q        <= RESET_DBG_ADDR & MASK_DBG_ADDR;
       busy_q            <= 1'b0;
       busy_cnt_q        <= 32'd0;
@@ -598,7 +400,6 @@ module cim_regfile #(
 
       if (wr_ok) begin
         case (addr)
-          ADDR_CTRL:                ctrl_q            <= req_wdata_i & MASK_CTRL;
           ADDR_CMD: begin
             op_count_q    <= op_count_q + 32'd1;
             energy_q      <= energy_q + cmd_energy;
@@ -620,28 +421,6 @@ module cim_regfile #(
             err_count_q <= '0;
             err_addr_q  <= '0;
           end
-          ADDR_SEED:                seed_q            <= req_wdata_i & MASK_SEED;
-          ADDR_TILE:                tile_q            <= req_wdata_i & MASK_TILE;
-          ADDR_ROW_START:           row_start_q       <= req_wdata_i & MASK_ROW_START;
-          ADDR_ROW_COUNT:           row_count_q       <= req_wdata_i & MASK_ROW_COUNT;
-          ADDR_COL_START:           col_start_q       <= req_wdata_i & MASK_COL_START;
-          ADDR_COL_COUNT:           col_count_q       <= req_wdata_i & MASK_COL_COUNT;
-          ADDR_ADC_GAIN:            adc_gain_q        <= req_wdata_i & MASK_ADC_GAIN;
-          ADDR_ADC_SHIFT:           adc_shift_q       <= req_wdata_i & MASK_ADC_SHIFT;
-          ADDR_ADC_OFFSET:          adc_offset_q      <= req_wdata_i & MASK_ADC_OFFSET;
-          ADDR_PULSE_ROW:           pulse_row_q       <= req_wdata_i & MASK_PULSE_ROW;
-          ADDR_PULSE_SET_AMP:       pulse_set_amp_q   <= req_wdata_i & MASK_PULSE_SET_AMP;
-          ADDR_PULSE_RESET_AMP:     pulse_reset_amp_q <= req_wdata_i & MASK_PULSE_RESET_AMP;
-          ADDR_PULSE_WIDTH:         pulse_width_q     <= req_wdata_i & MASK_PULSE_WIDTH;
-          ADDR_PULSE_COUNT:         pulse_count_q     <= req_wdata_i & MASK_PULSE_COUNT;
-          ADDR_PULSE_SET_MASK_LO:   set_mask_lo_q     <= req_wdata_i & MASK_PULSE_SET_MASK_LO;
-          ADDR_PULSE_SET_MASK_HI:   set_mask_hi_q     <= req_wdata_i & MASK_PULSE_SET_MASK_HI;
-          ADDR_PULSE_RESET_MASK_LO: reset_mask_lo_q   <= req_wdata_i & MASK_PULSE_RESET_MASK_LO;
-          ADDR_PULSE_RESET_MASK_HI: reset_mask_hi_q   <= req_wdata_i & MASK_PULSE_RESET_MASK_HI;
-          ADDR_NOISE_READ_SIGMA:    sigma_read_q      <= req_wdata_i & MASK_NOISE_READ_SIGMA;
-          ADDR_NOISE_PULSE_SIGMA:   sigma_pulse_q     <= req_wdata_i & MASK_NOISE_PULSE_SIGMA;
-          ADDR_NOISE_ADC_SIGMA:     sigma_adc_q       <= req_wdata_i & MASK_NOISE_ADC_SIGMA;
-          ADDR_STUCK_RATE:          stuck_rate_q      <= req_wdata_i & MASK_STUCK_RATE;
           ADDR_DBG_ADDR:            dbg_addr_q        <= req_wdata_i & MASK_DBG_ADDR;
           ADDR_DBG_G:               dbg_addr_q        <= dbg_next;  // data goes to the array
           default: begin
@@ -677,26 +456,7 @@ module cim_regfile #(
   assign cmd_signed_o       = wr_signed;
   assign cmd_pol_o          = req_wdata_i[CMD_POL_LSB];
   assign op_index_o         = op_count_q;  // op index = OP_COUNT before the increment
-  assign seed_o             = seed_q;
-  assign tile_o             = tile_q[TILE_TILE_LSB +: TILE_TILE_WIDTH];
-  assign row_start_o        = row_start_q[ROW_START_ROW_LSB +: ROW_START_ROW_WIDTH];
-  assign row_count_o        = row_count_q[ROW_COUNT_COUNT_LSB +: ROW_COUNT_COUNT_WIDTH];
-  assign col_start_o        = col_start_q[COL_START_COL_LSB +: COL_START_COL_WIDTH];
-  assign col_count_o        = col_count_q[COL_COUNT_COUNT_LSB +: COL_COUNT_COUNT_WIDTH];
-  assign adc_gain_o         = adc_gain_q[ADC_GAIN_GAIN_LSB +: ADC_GAIN_GAIN_WIDTH];
-  assign adc_shift_o        = adc_shift_q[ADC_SHIFT_SHIFT_LSB +: ADC_SHIFT_SHIFT_WIDTH];
-  assign adc_offset_o       = adc_offset_q[ADC_OFFSET_OFFSET_LSB +: ADC_OFFSET_OFFSET_WIDTH];
-  assign pulse_row_o        = pulse_row_q[PULSE_ROW_ROW_LSB +: PULSE_ROW_ROW_WIDTH];
-  assign pulse_set_amp_o    = pulse_set_amp_q[PULSE_SET_AMP_MV_LSB +: PULSE_SET_AMP_MV_WIDTH];
-  assign pulse_reset_amp_o  = pulse_reset_amp_q[PULSE_RESET_AMP_MV_LSB +: PULSE_RESET_AMP_MV_WIDTH];
-  assign pulse_width_o      = pulse_width_q[PULSE_WIDTH_CYCLES_LSB +: PULSE_WIDTH_CYCLES_WIDTH];
-  assign pulse_count_o      = pulse_count_q[PULSE_COUNT_COUNT_LSB +: PULSE_COUNT_COUNT_WIDTH];
-  assign pulse_set_mask_o   = set_mask;
-  assign pulse_reset_mask_o = reset_mask;
-  assign sigma_read_o       = sigma_read_q[NOISE_READ_SIGMA_SIGMA_LSB +: NOISE_READ_SIGMA_SIGMA_WIDTH];
-  assign sigma_pulse_o      = sigma_pulse_q[NOISE_PULSE_SIGMA_SIGMA_LSB +: NOISE_PULSE_SIGMA_SIGMA_WIDTH];
-  assign sigma_adc_o        = sigma_adc_q[NOISE_ADC_SIGMA_SIGMA_LSB +: NOISE_ADC_SIGMA_SIGMA_WIDTH];
-  assign stuck_rate_o       = stuck_rate_q[STUCK_RATE_RATE_LSB +: STUCK_RATE_RATE_WIDTH];
+  assign cfg_o              = store_cfg;
   assign inbuf_o            = inbuf_q;
   assign dbg_we_o           = wr_ok && (addr == ADDR_DBG_G);
 

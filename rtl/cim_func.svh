@@ -1,5 +1,5 @@
 // Counter-based randomness of the macro, docs/arithmetic.md §1, as Verilog functions.
-// Included inside modules (after cim_regs.vh); no `ifndef guard needed.
+// Included inside cim_array (which imports cim_reg_pkg); no `ifndef guard needed.
 //
 // Every random quantity is a pure function of (SEED, stream, a, b):
 //   mix32(x)                 lowbias32 finaliser, all mod 2**32
@@ -12,19 +12,10 @@
 // The functions are static (not automatic) on purpose: Icarus calls them faster, and
 // nothing here recurses or runs concurrently.
 
-// Stream ids (docs/arithmetic.md §1 table).
-localparam [31:0] STREAM_READ = 32'd1;   // a = op index,   b = cell (READ_ROW) or line (VMM)
-localparam [31:0] STREAM_ADC = 32'd2;    // a = op index,   b = output line
-localparam [31:0] STREAM_PULSE = 32'd3;  // a = cell index, b = write count before the pulse
-localparam [31:0] STREAM_D2D = 32'd4;    // a = cell index, b = quantity 0..3
-localparam [31:0] STREAM_STUCK = 32'd5;  // a = cell index, b = 0
-
-localparam [31:0] MIX32_MUL1 = 32'h7FEB352D;
-localparam [31:0] MIX32_MUL2 = 32'h846CA68B;
-localparam [31:0] STREAM_KEY_MUL = 32'h9E3779B9;
-localparam integer NOISE_MUL = 443;            // 443 / 2**24 * 2**8 * 147.80 = 0.9991
-localparam integer NOISE_SHIFT = 24;
-localparam integer GAUSS_BIAS = 510;           // 4 * 255 / 2
+// The stream ids (STREAM_*) and the hash constants (MIX32_MUL1, MIX32_MUL2,
+// STREAM_KEY_MUL, GAUSS_BIAS, NOISE_MUL, NOISE_SHIFT) come from spec/cim_macro.toml
+// [noise] through cim_reg_pkg.svh; the model (host_tools/cimtrain/model/kernels.py) takes
+// the same names from the same entries.
 
 function [31:0] cim_mix32(input [31:0] x);
   reg [31:0] v;

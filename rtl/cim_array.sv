@@ -19,67 +19,45 @@
 // a pair index is cell >> 1.  The cells and write counters power up as GINIT / 0 and are
 // not reset by rst_ni (memristors keep their state); the buffers and SAT_COUNT are reset
 // (asynchronous, active low), like the other digital registers.
-module cim_array #(
+`include "cim_reg_pkg.svh"
+module cim_array import cim_reg_pkg::*; #(
   parameter int NTiles = 8,
   parameter int Rows   = 256,
-  parameter int Cols   = 64
+  parameter int Cols   = 64,
+  // derived, do not override
+  localparam int NumPairs = NTiles * Rows * Cols,
+  localparam int PairBits = $clog2(NumPairs)
 ) (
-  clk_i,
-  rst_ni,
+  input  logic                                clk_i,
+  input  logic                                rst_ni,
   // command, sampled on the accept edge
-  cmd_start_i,
-  cmd_opcode_i,
-  cmd_signed_i,
-  cmd_pol_i,
-  op_index_i,
-  seed_i,
-  tile_i,
-  row_start_i,
-  row_count_i,
-  col_start_i,
-  col_count_i,
-  adc_gain_i,
-  adc_shift_i,
-  adc_offset_i,
-  pulse_row_i,
-  pulse_set_amp_i,
-  pulse_reset_amp_i,
-  pulse_width_i,
-  pulse_count_i,
-  pulse_set_mask_i,
-  pulse_reset_mask_i,
-  sigma_read_i,
-  sigma_pulse_i,
-  sigma_adc_i,
-  stuck_rate_i,
-  inbuf_i,
+  input  logic                                cmd_start_i,
+  input  logic [CMD_OPCODE_WIDTH-1:0]         cmd_opcode_i,
+  input  logic                                cmd_signed_i,
+  input  logic                                cmd_pol_i,
+  input  logic [31:0]                         op_index_i,
+  input  cim_cfg_t                            cfg_i,       // the config registers' fields
+  input  logic [32*INBUF_WORDS-1:0]           inbuf_i,
   // buffer read port (combinational)
-  buf_word_i,
-  outbuf_word_o,
-  satbuf_word_o,
-  readbuf_word_o,
-  sat_count_o,
+  input  logic [$clog2(INBUF_WORDS)-1:0]      buf_word_i,
+  output logic [31:0]                         outbuf_word_o,
+  output logic [31:0]                         satbuf_word_o,
+  output logic [31:0]                         readbuf_word_o,
+  output logic [SAT_COUNT_VALUE_WIDTH-1:0]    sat_count_o,
   // debug backdoor (combinational read, write on the edge)
-  dbg_pair_i,
-  dbg_we_i,
-  dbg_gp_i,
-  dbg_gn_i,
-  dbg_gp_o,
-  dbg_gn_o,
-  dbg_wcp_o,
-  dbg_wcn_o
+  input  logic [PairBits-1:0]                 dbg_pair_i,
+  input  logic                                dbg_we_i,
+  input  logic [GCODE_BITS-1:0]               dbg_gp_i,
+  input  logic [GCODE_BITS-1:0]               dbg_gn_i,
+  output logic [GCODE_BITS-1:0]               dbg_gp_o,
+  output logic [GCODE_BITS-1:0]               dbg_gn_o,
+  output logic [WC_BITS-1:0]                  dbg_wcp_o,
+  output logic [WC_BITS-1:0]                  dbg_wcn_o
 );
-  /* verilator lint_off UNUSEDPARAM */  // generated header and shared functions: a subset is used
-  `include "cim_regs.vh"
-  `include "cim_func.vh"
-  /* verilator lint_on UNUSEDPARAM */
+  `include "cim_func.svh"
 
-  localparam integer NumPairs    = NTiles * Rows * Cols;
   localparam integer NumCells    = 2 * NumPairs;
-  localparam integer PairBits    = $clog2(NumPairs);
-  localparam integer InbufBits   = 32 * INBUF_WORDS;
   localparam integer InLines     = 4 * INBUF_WORDS;   // byte k of word w is line 4w+k
-  localparam integer BufWordBits = $clog2(INBUF_WORDS);
   localparam integer SatWordBits = $clog2(SATBUF_WORDS);
   localparam integer WcMax       = (1 << WC_BITS) - 1;
   localparam integer Q88One      = 256;    // 1.0 in Q8.8 (step multipliers)
@@ -91,55 +69,9 @@ module cim_array #(
   localparam integer ReadbufGnLsb = 16;    // READBUF word: {G- [31:16], G+ [15:0]}
   localparam integer ReadNoiseShift = 32;  // VMM read noise: (z * s443 * q + 2**31) >> 32 (§3)
 
-  // ---------------------------------------------------------------- ports
-  input  wire                                 clk_i;
-  input  wire                                 rst_ni;
-
-  input  wire                                 cmd_start_i;
-  input  wire [CMD_OPCODE_WIDTH-1:0]          cmd_opcode_i;
-  input  wire                                 cmd_signed_i;
-  input  wire                                 cmd_pol_i;
-  input  wire [31:0]                          op_index_i;
-  input  wire [31:0]                          seed_i;
-  input  wire [TILE_TILE_WIDTH-1:0]           tile_i;
-  input  wire [ROW_START_ROW_WIDTH-1:0]       row_start_i;
-  input  wire [ROW_COUNT_COUNT_WIDTH-1:0]     row_count_i;
-  input  wire [COL_START_COL_WIDTH-1:0]       col_start_i;
-  input  wire [COL_COUNT_COUNT_WIDTH-1:0]     col_count_i;
-  input  wire [ADC_GAIN_GAIN_WIDTH-1:0]       adc_gain_i;
-  input  wire [ADC_SHIFT_SHIFT_WIDTH-1:0]     adc_shift_i;
-  input  wire [ADC_OFFSET_OFFSET_WIDTH-1:0]   adc_offset_i;
-  input  wire [PULSE_ROW_ROW_WIDTH-1:0]       pulse_row_i;
-  input  wire [PULSE_SET_AMP_MV_WIDTH-1:0]    pulse_set_amp_i;
-  input  wire [PULSE_RESET_AMP_MV_WIDTH-1:0]  pulse_reset_amp_i;
-  input  wire [PULSE_WIDTH_CYCLES_WIDTH-1:0]  pulse_width_i;
-  input  wire [PULSE_COUNT_COUNT_WIDTH-1:0]   pulse_count_i;
-  input  wire [63:0]                          pulse_set_mask_i;
-  input  wire [63:0]                          pulse_reset_mask_i;
-  input  wire [NOISE_READ_SIGMA_SIGMA_WIDTH-1:0]  sigma_read_i;
-  input  wire [NOISE_PULSE_SIGMA_SIGMA_WIDTH-1:0] sigma_pulse_i;
-  input  wire [NOISE_ADC_SIGMA_SIGMA_WIDTH-1:0]   sigma_adc_i;
-  input  wire [STUCK_RATE_RATE_WIDTH-1:0]     stuck_rate_i;
-  input  wire [InbufBits-1:0]                 inbuf_i;
-
-  input  wire [BufWordBits-1:0]               buf_word_i;
-  output wire [31:0]                          outbuf_word_o;
-  output wire [31:0]                          satbuf_word_o;
-  output wire [31:0]                          readbuf_word_o;
-  output wire [SAT_COUNT_VALUE_WIDTH-1:0]     sat_count_o;
-
-  input  wire [PairBits-1:0]                  dbg_pair_i;
-  input  wire                                 dbg_we_i;
-  input  wire [GCODE_BITS-1:0]                dbg_gp_i;
-  input  wire [GCODE_BITS-1:0]                dbg_gn_i;
-  output wire [GCODE_BITS-1:0]                dbg_gp_o;
-  output wire [GCODE_BITS-1:0]                dbg_gn_o;
-  output wire [WC_BITS-1:0]                   dbg_wcp_o;
-  output wire [WC_BITS-1:0]                   dbg_wcn_o;
-
   // ---------------------------------------------------------------- parameter checks
   initial begin
-    if (Cols > 64 || Cols > READBUF_WORDS || Cols > 4 * OUTBUF_WORDS
+    if (Cols > COL_MASK_BITS || Cols > READBUF_WORDS || Cols > 4 * OUTBUF_WORDS
         || Rows > InLines || Rows > 4 * OUTBUF_WORDS || Rows > 32 * SATBUF_WORDS
         || NTiles > (1 << TILE_TILE_WIDTH)) begin
       $fatal(1, "cim_array: NTiles=%0d Rows=%0d Cols=%0d exceed the register map",
@@ -164,6 +96,10 @@ module cim_array #(
     end
   end
 
+  // Column masks; bits at c >= Cols are never looked at (the PULSE loop stops at Cols).
+  wire [COL_MASK_BITS-1:0] set_mask   = {cfg_i.pulse_set_mask_hi, cfg_i.pulse_set_mask_lo};
+  wire [COL_MASK_BITS-1:0] reset_mask = {cfg_i.pulse_reset_mask_hi, cfg_i.pulse_reset_mask_lo};
+
   wire is_vmm   = (cmd_opcode_i == OP_VMM_FWD) || (cmd_opcode_i == OP_VMM_TRANS);
   wire is_trans = (cmd_opcode_i == OP_VMM_TRANS);
   wire is_read  = (cmd_opcode_i == OP_READ_ROW);
@@ -185,16 +121,16 @@ module cim_array #(
       readbuf_q   <= '0;
       sat_count_q <= '0;
     end else if (cmd_start_i && (is_vmm || is_read)) begin
-      tile     = 32'(tile_i);
-      rs       = 32'(row_start_i);
-      rc       = 32'(row_count_i);
-      cs       = 32'(col_start_i);
-      cc       = 32'(col_count_i);
-      noisy    = (sigma_read_i != '0);
-      s_read   = cim_s443(sigma_read_i);
-      s_adc    = cim_s443(sigma_adc_i);
-      pre_read = cim_hash_prefix(seed_i, STREAM_READ, op_index_i);
-      pre_adc  = cim_hash_prefix(seed_i, STREAM_ADC, op_index_i);
+      tile     = 32'(cfg_i.tile);
+      rs       = 32'(cfg_i.row_start);
+      rc       = 32'(cfg_i.row_count);
+      cs       = 32'(cfg_i.col_start);
+      cc       = 32'(cfg_i.col_count);
+      noisy    = (cfg_i.noise_read_sigma != '0);
+      s_read   = cim_s443(cfg_i.noise_read_sigma);
+      s_adc    = cim_s443(cfg_i.noise_adc_sigma);
+      pre_read = cim_hash_prefix(cfg_i.seed, STREAM_READ, op_index_i);
+      pre_adc  = cim_hash_prefix(cfg_i.seed, STREAM_ADC, op_index_i);
       if (is_vmm) begin
         // Input codes: uint8, or int8 with CMD.SIGNED.  The bit-serial, two-phase
         // input integrates to exactly x * W, so the current is computed once.
@@ -239,13 +175,13 @@ module cim_array #(
             n_read = 64'(cim_gauss(cim_mix32(pre_read ^ 32'(c)))) * s_read * $signed(q);
             y = y + ((n_read + (64'sd1 <<< (ReadNoiseShift - 1))) >>> ReadNoiseShift);
           end
-          y = y * $signed(64'(adc_gain_i));
-          if (adc_shift_i != '0) begin
-            y = y + (64'sd1 <<< (adc_shift_i - 1'b1));  // round half up
+          y = y * $signed(64'(cfg_i.adc_gain));
+          if (cfg_i.adc_shift != '0) begin
+            y = y + (64'sd1 <<< (cfg_i.adc_shift - 1'b1));  // round half up
           end
-          y = y >>> adc_shift_i;
-          y = y + 64'($signed(adc_offset_i));
-          if (sigma_adc_i != '0) begin
+          y = y >>> cfg_i.adc_shift;
+          y = y + 64'($signed(cfg_i.adc_offset));
+          if (cfg_i.noise_adc_sigma != '0) begin
             v = cim_noise_s443(cim_mix32(pre_adc ^ c), s_adc);
             y = y + 64'(v);
           end
@@ -289,31 +225,65 @@ module cim_array #(
   end
 
   // ---------------------------------------------------------------- PULSE and backdoor
+  // One phase of a PULSE on one cell (docs/arithmetic.md §2): cnt pulses of overdrive od
+  // (amplitude minus the phase's threshold, mV), width wdt, gain k and the cell's step
+  // multiplier f; SET moves g up towards gmax, RESET down towards gmin.  Returns
+  // {g, wc}.  Pulse noise (when noisy) is keyed by pre (the cell's PULSE hash prefix) and
+  // the write count.  Static, like cim_func.svh: Icarus calls it faster, nothing recurses.
+  function [63:0] pulse_phase(input is_set, input integer g_in, input integer wc_in,
+                              input integer od, input integer k, input integer f,
+                              input integer gmin, input integer gmax, input stuck,
+                              input integer cnt, input integer wdt, input noisy,
+                              input [31:0] pre, input signed [63:0] s_pulse);
+    integer g, wc, a, i, span, step, n;
+    reg signed [63:0] p;
+    begin
+      g = g_in;
+      wc = wc_in;
+      a = (od * wdt * k) >>> StepAShift;
+      a = (a > StepAMax) ? StepAMax : a;
+      for (i = 0; i < cnt; i = i + 1) begin
+        if (od > 0 && !stuck) begin
+          span = is_set ? gmax - g : g - gmin;
+          p    = 64'(span) * 64'(a) * 64'(f);
+          p    = (p + (64'sd1 <<< (StepShift - 1))) >>> StepShift;
+          step = p[31:0];
+          n    = noisy ? cim_noise_s443(cim_mix32(pre ^ wc), s_pulse) : 0;
+          g    = is_set ? g + step + n : g - step + n;
+          g    = (g < gmin) ? gmin : (g > gmax) ? gmax : g;
+        end
+        wc = (wc < WcMax) ? wc + 1 : WcMax;  // every pulse counts
+      end
+      pulse_phase = {32'(g), 32'(wc)};
+    end
+  endfunction
+
   // The cells are written with blocking assignments: Verilator does not support
   // non-blocking writes to an array inside a loop (BLKLOOPINIT).  This is race free
   // because nothing reads the cells on an edge that writes them: one bus access per
   // edge, and the backdoor (the only reader besides commands) is locked while BUSY.
   /* verilator lint_off BLKSEQ */  // in-place update of the behavioural cell memory (above)
   always @(posedge clk_i) begin : write_path
-    integer c, k, ci, base, g, wc, gmin_d, gmax_d, fset_d, freset_d, od, a, n, tile, row;
-    integer span, step, cnt, wdt;
+    integer c, ci, base, g, wc, gmin_d, gmax_d, fset_d, freset_d, tile, row, cnt, wdt;
     reg [31:0] pre_d2d, pre_pulse;
-    reg signed [63:0] s_pulse, p;
-    reg stuck, do_set, do_reset;
+    reg [63:0] gw;
+    reg signed [63:0] s_pulse;
+    reg stuck, do_set, do_reset, noisy;
     if (cmd_start_i && is_pulse) begin
-      tile    = 32'(tile_i);
-      row     = 32'(pulse_row_i);
-      cnt     = 32'(pulse_count_i);
-      wdt     = 32'(pulse_width_i);
-      s_pulse = cim_s443(sigma_pulse_i);
+      tile    = 32'(cfg_i.tile);
+      row     = 32'(cfg_i.pulse_row);
+      cnt     = 32'(cfg_i.pulse_count);
+      wdt     = 32'(cfg_i.pulse_width);
+      s_pulse = cim_s443(cfg_i.noise_pulse_sigma);
+      noisy   = (cfg_i.noise_pulse_sigma != '0);
       base    = ((tile * Rows + row) * Cols) * 2 + 32'(cmd_pol_i);
       for (c = 0; c < Cols; c = c + 1) begin
-        do_set   = pulse_set_mask_i[c];
-        do_reset = pulse_reset_mask_i[c];
+        do_set   = set_mask[c];
+        do_reset = reset_mask[c];
         if (do_set || do_reset) begin
           ci = base + 2 * c;
           // device-to-device variation, a pure function of (SEED, cell)
-          pre_d2d  = cim_hash_prefix(seed_i, STREAM_D2D, ci);
+          pre_d2d  = cim_hash_prefix(cfg_i.seed, STREAM_D2D, ci);
           gmin_d   = GMIN_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd0), 16'(D2D_GMIN_SIGMA));
           gmin_d   = (gmin_d < 0) ? 0 : (gmin_d > GCODE_MAX - 1) ? GCODE_MAX - 1 : gmin_d;
           gmax_d   = GMAX_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd1), 16'(D2D_GMAX_SIGMA));
@@ -323,48 +293,25 @@ module cim_array #(
           fset_d   = (fset_d < 0) ? 0 : fset_d;
           freset_d = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd3), 16'(D2D_STEP_SIGMA));
           freset_d = (freset_d < 0) ? 0 : freset_d;
-          stuck    = (stuck_rate_i != '0)
-                     && (cim_hash(seed_i, STREAM_STUCK, ci, 32'd0) & 32'h0000_FFFF)
-                        < 32'(stuck_rate_i);
-          pre_pulse = cim_hash_prefix(seed_i, STREAM_PULSE, ci);
+          stuck    = (cfg_i.stuck_rate != '0)
+                     && (cim_hash(cfg_i.seed, STREAM_STUCK, ci, 32'd0) & 32'h0000_FFFF)
+                        < 32'(cfg_i.stuck_rate);
+          pre_pulse = cim_hash_prefix(cfg_i.seed, STREAM_PULSE, ci);
           g  = 32'(g_mem[ci]);
           wc = 32'(wc_mem[ci]);
           // SET phase first, then RESET (a column in both masks gets SET first)
           if (do_set) begin
-            od = 32'(pulse_set_amp_i) - VTH_SET_MV;
-            a  = (od * wdt * K_SET) >>> StepAShift;
-            a  = (a > StepAMax) ? StepAMax : a;
-            for (k = 0; k < cnt; k = k + 1) begin
-              if (od > 0 && !stuck) begin
-                span = gmax_d - g;
-                p    = 64'(span) * 64'(a) * 64'(fset_d);
-                p    = (p + (64'sd1 <<< (StepShift - 1))) >>> StepShift;
-                step = p[31:0];
-                n    = (sigma_pulse_i != '0) ? cim_noise_s443(cim_mix32(pre_pulse ^ wc), s_pulse)
-                                             : 0;
-                g    = g + step + n;
-                g    = (g < gmin_d) ? gmin_d : (g > gmax_d) ? gmax_d : g;
-              end
-              wc = (wc < WcMax) ? wc + 1 : WcMax;  // every pulse counts
-            end
+            gw = pulse_phase(1'b1, g, wc, 32'(cfg_i.pulse_set_amp) - VTH_SET_MV, K_SET, fset_d,
+                             gmin_d, gmax_d, stuck, cnt, wdt, noisy, pre_pulse, s_pulse);
+            g  = gw[63:32];
+            wc = gw[31:0];
           end
           if (do_reset) begin
-            od = 32'(pulse_reset_amp_i) - VTH_RESET_MV;
-            a  = (od * wdt * K_RESET) >>> StepAShift;
-            a  = (a > StepAMax) ? StepAMax : a;
-            for (k = 0; k < cnt; k = k + 1) begin
-              if (od > 0 && !stuck) begin
-                span = g - gmin_d;
-                p    = 64'(span) * 64'(a) * 64'(freset_d);
-                p    = (p + (64'sd1 <<< (StepShift - 1))) >>> StepShift;
-                step = p[31:0];
-                n    = (sigma_pulse_i != '0) ? cim_noise_s443(cim_mix32(pre_pulse ^ wc), s_pulse)
-                                             : 0;
-                g    = g - step + n;
-                g    = (g < gmin_d) ? gmin_d : (g > gmax_d) ? gmax_d : g;
-              end
-              wc = (wc < WcMax) ? wc + 1 : WcMax;
-            end
+            gw = pulse_phase(1'b0, g, wc, 32'(cfg_i.pulse_reset_amp) - VTH_RESET_MV, K_RESET,
+                             freset_d, gmin_d, gmax_d, stuck, cnt, wdt, noisy, pre_pulse,
+                             s_pulse);
+            g  = gw[63:32];
+            wc = gw[31:0];
           end
           g_mem[ci]  = GCODE_BITS'(g);
           wc_mem[ci] = WC_BITS'(wc);

@@ -6,7 +6,7 @@
 //   cim_array       behavioural crossbar tiles, device, read noise and ADCs, OUTBUF,
 //                   SATBUF, READBUF (evaluates a command on its accept edge)
 //
-// Register map: spec/cim_macro.toml -> rtl/cim_regs.vh (generated).  Arithmetic:
+// Register map: spec/cim_macro.toml -> rtl/cim_reg_pkg.svh (generated).  Arithmetic:
 // docs/arithmetic.md.  Parameter defaults are the TOML "default" preset; the "seed-chip"
 // preset is NTiles = 4, Rows = 64, Cols = 64.
 //
@@ -14,69 +14,44 @@
 // "posedge clk_i or negedge rst_ni").  The first rising edge with rst_ni high is edge 0
 // of CYCLE.  The memristor array (conductances, write counters) is not reset.
 //
-// The port list is non-ANSI so that the AXI address width comes from cim_regs.vh.
-module cim_macro #(
+// SystemVerilog (Icarus -g2012 and Verilator): the ports and the widths come from the
+// package cim_reg_pkg; cim_regfile hands the config registers to cim_array as one
+// packed struct (cim_cfg_t).
+`include "cim_reg_pkg.svh"
+module cim_macro import cim_reg_pkg::*; #(
   parameter int NTiles = 8,    // NTILES: crossbar tiles
   parameter int Rows   = 256,  // ROWS: rows (word lines) per tile, at most 256
-  parameter int Cols   = 64    // COLS: columns (bit lines) per tile, at most 64
+  parameter int Cols   = 64    // COLS: columns (bit lines) per tile, at most COL_MASK_BITS
 ) (
-  clk_i,
-  rst_ni,
-  s_axil_awaddr,
-  s_axil_awprot,
-  s_axil_awvalid,
-  s_axil_awready,
-  s_axil_wdata,
-  s_axil_wstrb,
-  s_axil_wvalid,
-  s_axil_wready,
-  s_axil_bresp,
-  s_axil_bvalid,
-  s_axil_bready,
-  s_axil_araddr,
-  s_axil_arprot,
-  s_axil_arvalid,
-  s_axil_arready,
-  s_axil_rdata,
-  s_axil_rresp,
-  s_axil_rvalid,
-  s_axil_rready,
-  irq_o
+  input  logic                      clk_i,
+  input  logic                      rst_ni,
+  // AXI4-Lite slave
+  input  logic [CIM_ADDR_WIDTH-1:0] s_axil_awaddr,
+  input  logic [2:0]                s_axil_awprot,
+  input  logic                      s_axil_awvalid,
+  output logic                      s_axil_awready,
+  input  logic [31:0]               s_axil_wdata,
+  input  logic [3:0]                s_axil_wstrb,
+  input  logic                      s_axil_wvalid,
+  output logic                      s_axil_wready,
+  output logic [1:0]                s_axil_bresp,
+  output logic                      s_axil_bvalid,
+  input  logic                      s_axil_bready,
+  input  logic [CIM_ADDR_WIDTH-1:0] s_axil_araddr,
+  input  logic [2:0]                s_axil_arprot,
+  input  logic                      s_axil_arvalid,
+  output logic                      s_axil_arready,
+  output logic [31:0]               s_axil_rdata,
+  output logic [1:0]                s_axil_rresp,
+  output logic                      s_axil_rvalid,
+  input  logic                      s_axil_rready,
+  // IRQ_STATUS.DONE & CTRL.IRQ_EN
+  output logic                      irq_o
 );
-  /* verilator lint_off UNUSEDPARAM */  // generated header: every module uses a subset
-  `include "cim_regs.vh"
-  /* verilator lint_on UNUSEDPARAM */
-
   localparam integer NumPairs    = NTiles * Rows * Cols;
   localparam integer PairBits    = $clog2(NumPairs);
   localparam integer InbufBits   = 32 * INBUF_WORDS;
   localparam integer BufWordBits = $clog2(INBUF_WORDS);
-
-  // ---------------------------------------------------------------- ports
-  input  wire                      clk_i;
-  input  wire                      rst_ni;
-
-  input  wire [CIM_ADDR_WIDTH-1:0] s_axil_awaddr;
-  input  wire [2:0]                s_axil_awprot;
-  input  wire                      s_axil_awvalid;
-  output wire                      s_axil_awready;
-  input  wire [31:0]               s_axil_wdata;
-  input  wire [3:0]                s_axil_wstrb;
-  input  wire                      s_axil_wvalid;
-  output wire                      s_axil_wready;
-  output wire [1:0]                s_axil_bresp;
-  output wire                      s_axil_bvalid;
-  input  wire                      s_axil_bready;
-  input  wire [CIM_ADDR_WIDTH-1:0] s_axil_araddr;
-  input  wire [2:0]                s_axil_arprot;
-  input  wire                      s_axil_arvalid;
-  output wire                      s_axil_arready;
-  output wire [31:0]               s_axil_rdata;
-  output wire [1:0]                s_axil_rresp;
-  output wire                      s_axil_rvalid;
-  input  wire                      s_axil_rready;
-
-  output wire                      irq_o;
 
   // ---------------------------------------------------------------- bus -> requests
   wire                      req_valid;
@@ -124,26 +99,7 @@ module cim_macro #(
   wire                                 cmd_signed;
   wire                                 cmd_pol;
   wire [31:0]                          op_index;
-  wire [31:0]                          seed;
-  wire [TILE_TILE_WIDTH-1:0]           tile;
-  wire [ROW_START_ROW_WIDTH-1:0]       row_start;
-  wire [ROW_COUNT_COUNT_WIDTH-1:0]     row_count;
-  wire [COL_START_COL_WIDTH-1:0]       col_start;
-  wire [COL_COUNT_COUNT_WIDTH-1:0]     col_count;
-  wire [ADC_GAIN_GAIN_WIDTH-1:0]       adc_gain;
-  wire [ADC_SHIFT_SHIFT_WIDTH-1:0]     adc_shift;
-  wire [ADC_OFFSET_OFFSET_WIDTH-1:0]   adc_offset;
-  wire [PULSE_ROW_ROW_WIDTH-1:0]       pulse_row;
-  wire [PULSE_SET_AMP_MV_WIDTH-1:0]    pulse_set_amp;
-  wire [PULSE_RESET_AMP_MV_WIDTH-1:0]  pulse_reset_amp;
-  wire [PULSE_WIDTH_CYCLES_WIDTH-1:0]  pulse_width;
-  wire [PULSE_COUNT_COUNT_WIDTH-1:0]   pulse_count;
-  wire [63:0]                          pulse_set_mask;
-  wire [63:0]                          pulse_reset_mask;
-  wire [NOISE_READ_SIGMA_SIGMA_WIDTH-1:0]  sigma_read;
-  wire [NOISE_PULSE_SIGMA_SIGMA_WIDTH-1:0] sigma_pulse;
-  wire [NOISE_ADC_SIGMA_SIGMA_WIDTH-1:0]   sigma_adc;
-  wire [STUCK_RATE_RATE_WIDTH-1:0]     stuck_rate;
+  cim_cfg_t                            cfg;
   wire [InbufBits-1:0]                 inbuf;
   wire [BufWordBits-1:0]               buf_word;
   wire [31:0]                          outbuf_word;
@@ -179,26 +135,7 @@ module cim_macro #(
     .cmd_signed_o       (cmd_signed),
     .cmd_pol_o          (cmd_pol),
     .op_index_o         (op_index),
-    .seed_o             (seed),
-    .tile_o             (tile),
-    .row_start_o        (row_start),
-    .row_count_o        (row_count),
-    .col_start_o        (col_start),
-    .col_count_o        (col_count),
-    .adc_gain_o         (adc_gain),
-    .adc_shift_o        (adc_shift),
-    .adc_offset_o       (adc_offset),
-    .pulse_row_o        (pulse_row),
-    .pulse_set_amp_o    (pulse_set_amp),
-    .pulse_reset_amp_o  (pulse_reset_amp),
-    .pulse_width_o      (pulse_width),
-    .pulse_count_o      (pulse_count),
-    .pulse_set_mask_o   (pulse_set_mask),
-    .pulse_reset_mask_o (pulse_reset_mask),
-    .sigma_read_o       (sigma_read),
-    .sigma_pulse_o      (sigma_pulse),
-    .sigma_adc_o        (sigma_adc),
-    .stuck_rate_o       (stuck_rate),
+    .cfg_o              (cfg),
     .inbuf_o            (inbuf),
     .buf_word_o         (buf_word),
     .outbuf_word_i      (outbuf_word),
@@ -227,26 +164,7 @@ module cim_macro #(
     .cmd_signed_i       (cmd_signed),
     .cmd_pol_i          (cmd_pol),
     .op_index_i         (op_index),
-    .seed_i             (seed),
-    .tile_i             (tile),
-    .row_start_i        (row_start),
-    .row_count_i        (row_count),
-    .col_start_i        (col_start),
-    .col_count_i        (col_count),
-    .adc_gain_i         (adc_gain),
-    .adc_shift_i        (adc_shift),
-    .adc_offset_i       (adc_offset),
-    .pulse_row_i        (pulse_row),
-    .pulse_set_amp_i    (pulse_set_amp),
-    .pulse_reset_amp_i  (pulse_reset_amp),
-    .pulse_width_i      (pulse_width),
-    .pulse_count_i      (pulse_count),
-    .pulse_set_mask_i   (pulse_set_mask),
-    .pulse_reset_mask_i (pulse_reset_mask),
-    .sigma_read_i       (sigma_read),
-    .sigma_pulse_i      (sigma_pulse),
-    .sigma_adc_i        (sigma_adc),
-    .stuck_rate_i       (stuck_rate),
+    .cfg_i              (cfg),
     .inbuf_i            (inbuf),
     .buf_word_i         (buf_word),
     .outbuf_word_o      (outbuf_word),

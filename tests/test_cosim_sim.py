@@ -44,7 +44,7 @@ def test_build_inputs_cover_sources_includes_parameters_and_waves(monkeypatch, t
                   S.Sim("cim_macro", "seed-chip", "icarus", waves=True),
                   S.Sim("cim_tb_top", "seed-chip", "icarus", waves=False)):
         digests.add(other.inputs_digest())
-    vh = rtl / "cim_regs.vh"             # an include: the runner alone never sees it
+    vh = rtl / "cim_reg_pkg.svh"         # an include: the runner alone never sees it
     vh.write_text(vh.read_text() + "\n// edited\n")
     digests.add(base.inputs_digest())
     src = S.rtl_sources()[0]

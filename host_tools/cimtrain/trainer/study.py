@@ -143,7 +143,9 @@ def figure(name: str, question: str, rows: list[dict], groups: list[dict], out: 
     for a in (ax, bx):
         a.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         a.grid(axis="y", alpha=0.3)
-    lo = min((100 * r["test_accuracy"] for r in rows if "error" not in r), default=0)
+    accs = [100 * r["test_accuracy"] for r in rows if "error" not in r]
+    accs += [100 * r["transfer"]["test_accuracy"] for r in rows if "transfer" in r]
+    lo = min(accs, default=0)
     ax.set_ylim(max(0, lo - 2), 100)
     ax.set_ylabel("test accuracy, % (dots: seeds)")
     bx.set_ylabel("device writes per weight, mean")
@@ -273,7 +275,7 @@ def render(meta: dict, d: Path, docs: bool) -> str:
             f"{meta['date'][:10]}: seeds {', '.join(map(str, meta['seeds']))}; "
             f"{meta['n_train']} training images x {meta['epochs']} epoch(s), tested on "
             f"{meta['n_test']} images; {net} on preset {meta['preset']}; every option not "
-            f"named is the firmware's default; {meta['wall_s'] / 60:.0f} min on this "
+            f"named is the firmware's default; {meta['wall_s'] / 60:.1f} min on this "
             f"machine.\n\n{tab}\n![{name}]({png.name})\n")
     return tab
 

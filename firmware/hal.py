@@ -42,6 +42,7 @@ from cim_regs import (
     R_HWCFG,
     R_ID,
     R_VERSION,
+    unpack_version,
 )
 
 _RESP_NAMES = ("OKAY", "EXOKAY", "SLVERR", "DECERR")
@@ -122,11 +123,11 @@ def check_id():
     if v != CIM_ID:
         raise HalError("CIM macro not found at 0x%08x: ID reads 0x%08x, expected 0x%08x "
                        "('CIM1')" % (getattr(board, "BASE", CIM_BASE), v, CIM_ID))
-    v = rd32(R_VERSION)
-    if v >> 24 != CIM_VERSION >> 24:
+    _, minor, major = unpack_version(rd32(R_VERSION))
+    _, fw_minor, fw_major = unpack_version(CIM_VERSION)
+    if major != fw_major:
         raise HalError("CIM macro register map %d.%d, firmware built for %d.%d"
-                       % (v >> 24, (v >> 16) & 0xFF, CIM_VERSION >> 24,
-                          (CIM_VERSION >> 16) & 0xFF))
+                       % (major, minor, fw_major, fw_minor))
     return rd32(R_HWCFG)
 
 

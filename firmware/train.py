@@ -166,7 +166,7 @@ def evaluate(net, data, n, pix, h=0x811C9DC5):
 def digest_state(net, cimdev):
     """FNV digests of the accumulators and (through the debug backdoor) conductances."""
     import hal
-    from cim_regs import CTRL_DBG_EN_MSK, R_CTRL, R_DBG_ADDR, R_DBG_G
+    from cim_regs import CTRL_DBG_EN_MSK, R_CTRL, R_DBG_ADDR, R_DBG_G, pack_dbg_addr
     ha = 0x811C9DC5
     for L in net.layers:
         for v in L.acc:
@@ -176,7 +176,7 @@ def digest_state(net, cimdev):
     for L in net.layers:
         for b in L.blocks:
             for i in range(b.nr):
-                hal.wr32(R_DBG_ADDR, b.tile << 24 | i << 8 | b.tc0)
+                hal.wr32(R_DBG_ADDR, pack_dbg_addr(col=b.tc0, row=i, tile=b.tile))
                 words = hal.rd_burst(R_DBG_G, b.nc, fixed=True)
                 for w in words:
                     hg = fnv(hg, w)

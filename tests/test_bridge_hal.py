@@ -345,3 +345,20 @@ def test_board_module_selects_backend(tmp_path):
         with serve_in_thread(unique_name("board"), CimMacro("seed-chip")) as srv:
             seen.append(_result(run_firmware(srv.name, fw, launcher_args=extra)))
     assert seen == [("board_cosim", None, regs.ID), ("board_test", "test board", regs.ID)], seen
+
+
+def test_a_macro_of_another_register_map_is_refused(tmp_path):
+    """check_id at import: a VERSION of another major names both versions (read with the
+    generated unpack_version; the firmware is built for the spec's VERSION)."""
+    class NextMajor(CimMacro):
+        def read(self, addr: int):
+            data, resp = super().read(addr)
+            return (data + (1 << 24), resp) if addr == A["VERSION"] else (data, resp)
+
+    ver = regs.RESET["VERSION"]
+    major, minor = ver >> 24, (ver >> 16) & 0xFF
+    with serve_in_thread(unique_name("ver"), NextMajor("seed-chip")) as srv:
+        proc = run_firmware(srv.name, _script(tmp_path, "import hal\nprint('RESULT 1')\n"))
+    assert proc.returncode != 0 and "RESULT" not in proc.stdout
+    assert (f"register map {major + 1}.{minor}, firmware built for {major}.{minor}"
+            in proc.stderr), proc.stderr[-2000:]

@@ -4,6 +4,11 @@
 # pinned Python dependencies.  Idempotent; `make` calls it through .venv/.stamp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Two targets started at once after a requirements change (make train & make study) both
+# ran pip into one .venv and one failed: one bootstrap at a time; the other waits, then
+# finds everything installed.
+exec 9>.bootstrap.lock
+flock 9
 
 need_apt=()
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)

@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.list or not a.study:
         for s in STUDIES:
             print(f"{s:9s} {_variants(s)[0]}")
+        if not a.list:
+            print("study: name one of these (make study STUDY=<name>)", file=sys.stderr)
         return 0 if a.list else 2
     try:
         seeds = [int(s) for s in a.seeds.split(",") if s]

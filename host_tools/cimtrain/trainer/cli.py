@@ -134,14 +134,15 @@ class Interrupted(Exception):
 class Progress:
     """A tqdm bar with ETA on a terminal; plain lines (every 10%) in logs."""
 
-    def __init__(self, total: int, desc: str) -> None:
+    def __init__(self, total: int, desc: str, unit: str = "img", units: str = "images"
+                 ) -> None:
         self.tty = sys.stderr.isatty()
         self.total, self.n, self.t0, self.next = total, 0, time.perf_counter(), total // 10
-        self.desc = desc
+        self.desc, self.unit, self.units = desc, unit, units
         self.bar = None
         if self.tty:
             from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=desc, unit="img", smoothing=0.1,
+            self.bar = tqdm(total=total, desc=desc, unit=unit, smoothing=0.1,
                             dynamic_ncols=True)
 
     def update(self, k: int, **post) -> None:
@@ -155,8 +156,10 @@ class Progress:
             rate = self.n / dt_ if dt_ else 0.0
             eta = (self.total - self.n) / rate if rate else 0.0
             extra = "  ".join(f"{k_} {v}" for k_, v in post.items())
-            print(f"{self.desc}: {self.n}/{self.total} images ({100 * self.n // self.total}%) "
-                  f"{rate:.0f} img/s, ETA {eta:.0f} s  {extra}", flush=True)
+            digits = 0 if rate >= 10 else 2
+            print(f"{self.desc}: {self.n}/{self.total} {self.units} "
+                  f"({100 * self.n // self.total}%) {rate:.{digits}f} {self.unit}/s, "
+                  f"ETA {eta:.0f} s  {extra}", flush=True)
             self.next = self.n + max(self.total // 10, 1)
 
     def write(self, msg: str) -> None:

@@ -19,10 +19,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from . import sweep
+from .cli import Progress, env_int
 from .options import OptionError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -161,7 +161,6 @@ def figure(name: str, question: str, rows: list[dict], groups: list[dict], out: 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command line; the defaults come from the environment as for ``make train``
     (STUDY, SEEDS, PRESET, N_TRAIN, N_TEST, EPOCHS, ARGS)."""
-    from .cli import env_int
     e = os.environ.get
     ap = argparse.ArgumentParser(prog="python -m cimtrain.trainer.study",
                                  description=__doc__.split("\n\n")[0])
@@ -222,19 +221,22 @@ def main(argv: list[str] | None = None) -> int:
           f"{a.n_train} images x {a.epochs} epoch(s), {a.n_test} test images, on "
           f"{a.scheduler or 'a local Dask cluster'}", flush=True)
     t0 = time.perf_counter()
-    bar = _bar(len(todo))
+    prog = Progress(len(todo), f"study {a.study}", unit="run", units="runs")
 
     def on_row(r: dict, done: int, total: int) -> None:
         s = r["spec"]
         what = (f"error: {r['error']}" if "error" in r else
                 f"{100 * r['test_accuracy']:.2f}%, {r['writes_per_weight_mean']:.1f} writes")
-        bar(f"[{done}/{total}] {s['label']} seed {s['options'].get('seed')}: {what}")
+        prog.write(f"[{done}/{total}] {s['label']} seed {s['options'].get('seed')}: {what}")
+        prog.update(1)
 
     try:
         rows = sweep.sweep(todo, a.scheduler or None, a.workers or None, on_row)
     except KeyboardInterrupt:
+        prog.close()
         print("\nstudy: interrupted; nothing written", file=sys.stderr)
         return 130
+    prog.close()
     cmd = ("make study STUDY=" + a.study
            + (f" SEEDS={a.seeds}" if a.seeds != "1,2,3" else "")
            + (f" EPOCHS={a.epochs}" if a.epochs != 1 else "")
@@ -280,19 +282,6 @@ def render(meta: dict, d: Path, docs: bool) -> str:
             f"named is the firmware's default; {meta['wall_s'] / 60:.1f} min on this "
             f"machine.\n\n{tab}\n![{name}]({png.name})\n")
     return tab
-
-
-def _bar(total: int) -> Callable[[str], None]:
-    """A tqdm bar over runs on a terminal, plain lines in logs."""
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-        b = tqdm(total=total, unit="run", dynamic_ncols=True)
-
-        def show(msg: str) -> None:
-            b.write(msg)
-            b.update(1)
-        return show
-    return lambda msg: print(msg, flush=True)
 
 
 if __name__ == "__main__":

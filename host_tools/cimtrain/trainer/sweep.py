@@ -68,6 +68,7 @@ def run(spec: dict) -> dict:
 
 
 def _train(spec: dict) -> dict:
+    from .cli import writes_stats
     from .loop import Trainer
     train, test = _data()
     cfg = opt.parse(spec["options"])
@@ -85,17 +86,13 @@ def _train(spec: dict) -> dict:
         last = e + 1 == cfg["epochs"]
         # the last evaluation is the firmware's own; earlier ones leave the op counter
         correct, digest, _ = t.evaluate(side_effect_free=not last)
-        w = t.writes_per_weight()
         per_epoch.append({"epoch": e + 1, "images_seen": t.seen,
-                          "test_accuracy": correct / max(cfg["n_test"], 1),
-                          "writes_per_weight_mean": float(w.mean()),
-                          "writes_per_weight_max": int(w.max())})
-    w = t.writes_per_weight()
+                          "test_accuracy": correct / max(cfg["n_test"], 1), **writes_stats(t)})
     row = {"spec": spec, "per_epoch": per_epoch,
            "test_accuracy": per_epoch[-1]["test_accuracy"] if per_epoch else None,
-           "writes_per_weight_mean": float(w.mean()), "writes_per_weight_max": int(w.max()),
-           "pred_digest": digest, "updates": t.upd.n_updates, "pulses": t.chip.n_pulses,
-           "train_s": t.ms["train_ms"] / 1000, "fshift": [L.fshift for L in t.net.layers]}
+           **writes_stats(t), "pred_digest": digest, "updates": t.upd.n_updates,
+           "pulses": t.chip.n_pulses, "train_s": t.ms["train_ms"] / 1000,
+           "fshift": [L.fshift for L in t.net.layers]}
     if spec.get("transfer_seed") is not None:
         from .transfer import transfer_accuracy
         row["transfer"] = transfer_accuracy(t, spec["transfer_seed"])

@@ -34,7 +34,7 @@ FLOAT_MAX_CODE = 256  # the firmware's init_amp: weights as large as its initial
 
 def block_order(L, w: np.ndarray) -> np.ndarray:
     """A layer's (R, C) weights in the firmware's programming order: blocks, rows,
-    columns (the order of ``program``'s targets)."""
+    columns (the order of Updater.program's targets)."""
     return np.concatenate([w[r0:r0 + nr, c0:c0 + nc].ravel()
                            for _t, r0, nr, c0, nc, _tc0 in L.blocks])
 
@@ -50,30 +50,13 @@ def _fresh(t: Trainer, seed: int) -> Trainer:
                    (t.test_x, t.test_y), stuck_rate=t.chip.stuck_rate)
 
 
-def program(t: Trainer, weights: list[np.ndarray], iters: int) -> int:
-    """Write-verify every pair of t's chip to (REF + w, REF); returns cells missed."""
-    from . import kernels as TK
-    upd, chip = t.upd, t.chip
-    g, wc, gmin, gmax, fset, freset, stuck = upd._device()
-    wp = upd._wp()
-    miss = 0
-    for L, w in zip(t.net.layers, weights):
-        counters = np.zeros(5, dtype=np.int64)
-        m, chip.op = TK.program_layer(g, wc, L.btab, REF + w.astype(np.int64), REF, iters,
-                                      chip.op, gmin, gmax, fset, freset, stuck, wp, counters)
-        upd._count(counters)
-        miss += m
-    t.net.refresh_weights()
-    return miss
-
-
 def transfer(t: Trainer, seed: int, iters: int | None = None) -> tuple[Trainer, int]:
     """The trained weights of ``t`` on a fresh chip of ``seed`` (write-verified in
     ``iters`` rounds a row, default t's wv_iters), with t's ADC shifts; returns the fresh
     chip's Trainer and the cells its last verify read outside tolerance."""
     fresh = _fresh(t, seed)
     iters = t.cfg["wv_iters"] if iters is None else iters
-    miss = program(fresh, trained_weights(t), iters)
+    miss = fresh.upd.program([REF + w for w in trained_weights(t)], iters)
     for a, b in zip(fresh.net.layers, t.net.layers):
         a.fshift = b.fshift
     return fresh, miss
@@ -103,7 +86,7 @@ def float_transfer_accuracy(cfg: dict, preset: str, train, test, seed: int,
     for L, w in zip(chip.net.layers, r["w"]):
         scale = FLOAT_MAX_CODE / max(float(np.abs(w).max()), 1e-12)
         targets.append(block_order(L, np.rint(w * scale).astype(np.int64)))
-    miss = program(chip, targets, cfg["wv_iters"])
+    miss = chip.upd.program([REF + w for w in targets], cfg["wv_iters"])
     chip.calibrate(cfg["n_calib"])
     correct, _, _ = chip.evaluate()
     return {"float_accuracy": r["per_epoch"][-1]["test_accuracy"] if r["per_epoch"] else 0.0,

@@ -90,16 +90,24 @@ class Updater:
     def program_initial(self, rng: XorShift32, init_amp: int, iters: int) -> int:
         """Every pair to (REF + U(-a, a), REF), write-verified row by row (the targets
         drawn from the firmware's PRNG in its order: layers, blocks, rows, columns)."""
+        targets = []
+        for L in self.net.layers:
+            n = sum(nr * nc for _t, _r0, nr, _c0, nc, _tc0 in L.blocks)
+            targets.append(np.array([REF + rng.symmetric(init_amp) for _ in range(n)],
+                                    dtype=np.int64))
+        return self.program(targets, iters)
+
+    def program(self, targets: list[np.ndarray], iters: int) -> int:
+        """Write-verify every pair of each layer to (targets[layer][k], REF), targets in
+        programming order (blocks, rows, columns), at most ``iters`` rounds a row; returns
+        the cells the last reads found outside tolerance."""
         chip = self.chip
         g, wc, gmin, gmax, fset, freset, stuck = self._device()
         wp = self._wp()
         miss = 0
-        for L in self.net.layers:
-            n = sum(nr * nc for _t, _r0, nr, _c0, nc, _tc0 in L.blocks)
-            targets = np.array([REF + rng.symmetric(init_amp) for _ in range(n)],
-                               dtype=np.int64)
+        for L, tgt in zip(self.net.layers, targets):
             counters = np.zeros(5, dtype=np.int64)
-            m, chip.op = TK.program_layer(g, wc, L.btab, targets, REF, iters, chip.op, gmin,
+            m, chip.op = TK.program_layer(g, wc, L.btab, tgt, REF, iters, chip.op, gmin,
                                           gmax, fset, freset, stuck, wp, counters)
             self._count(counters)
             miss += m

@@ -50,7 +50,6 @@ module cim_macro import cim_reg_pkg::*; #(
 );
   localparam integer NumPairs    = NTiles * Rows * Cols;
   localparam integer PairBits    = $clog2(NumPairs);
-  localparam integer InbufBits   = 32 * INBUF_WORDS;
   localparam integer BufWordBits = $clog2(INBUF_WORDS);
 
   // ---------------------------------------------------------------- bus -> requests
@@ -100,7 +99,8 @@ module cim_macro import cim_reg_pkg::*; #(
   wire                                 cmd_pol;
   wire [31:0]                          op_index;
   cim_cfg_t                            cfg;
-  wire [InbufBits-1:0]                 inbuf;
+  wire                                 inbuf_we;
+  wire [31:0]                          inbuf_word;
   wire [BufWordBits-1:0]               buf_word;
   wire [31:0]                          outbuf_word;
   wire [31:0]                          satbuf_word;
@@ -136,8 +136,9 @@ module cim_macro import cim_reg_pkg::*; #(
     .cmd_pol_o          (cmd_pol),
     .op_index_o         (op_index),
     .cfg_o              (cfg),
-    .inbuf_o            (inbuf),
+    .inbuf_we_o         (inbuf_we),
     .buf_word_o         (buf_word),
+    .inbuf_word_i       (inbuf_word),
     .outbuf_word_i      (outbuf_word),
     .satbuf_word_i      (satbuf_word),
     .readbuf_word_i     (readbuf_word),
@@ -165,8 +166,10 @@ module cim_macro import cim_reg_pkg::*; #(
     .cmd_pol_i          (cmd_pol),
     .op_index_i         (op_index),
     .cfg_i              (cfg),
-    .inbuf_i            (inbuf),
+    .inbuf_we_i         (inbuf_we),
+    .inbuf_wdata_i      (req_wdata),
     .buf_word_i         (buf_word),
+    .inbuf_word_o       (inbuf_word),
     .outbuf_word_o      (outbuf_word),
     .satbuf_word_o      (satbuf_word),
     .readbuf_word_o     (readbuf_word),

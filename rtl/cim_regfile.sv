@@ -46,9 +46,10 @@ module cim_regfile import cim_reg_pkg::*; #(
   output logic                                cmd_pol_o,
   output logic [31:0]                         op_index_o,
   output cim_cfg_t                            cfg_o,       // the config registers' fields
-  output logic [32*INBUF_WORDS-1:0]           inbuf_o,
-  // buffer read port (from cim_array)
+  output logic                                inbuf_we_o,  // an INBUF word write
+  // buffer read port (from cim_array, which holds INBUF too)
   output logic [$clog2(INBUF_WORDS)-1:0]      buf_word_o,
+  input  logic [31:0]                         inbuf_word_i,
   input  logic [31:0]                         outbuf_word_i,
   input  logic [31:0]                         satbuf_word_i,
   input  logic [31:0]                         readbuf_word_i,
@@ -63,7 +64,6 @@ module cim_regfile import cim_reg_pkg::*; #(
   input  logic [WC_BITS-1:0]                  dbg_wcp_i,
   input  logic [WC_BITS-1:0]                  dbg_wcn_i
 );
-  localparam integer InbufBits   = 32 * INBUF_WORDS;
   localparam integer BufWordBits = $clog2(INBUF_WORDS);  // INBUF/OUTBUF/READBUF: 64 words
 
   localparam [31:0] NTilesW = 32'(NTiles);
@@ -80,7 +80,6 @@ module cim_regfile import cim_reg_pkg::*; #(
   // The plain registers (ctrl_q, seed_q, ... stuck_rate_q) are declared, reset, written
   // and read by the generated cim_reg_store.svh (included below, after the access check).
   reg [31:0] dbg_addr_q;
-  reg [InbufBits-1:0] inbuf_q;
   // status, errors, interrupt
   reg        busy_q;
   reg [31:0] busy_cnt_q;
@@ -309,7 +308,6 @@ module cim_regfile import cim_reg_pkg::*; #(
         rdata[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH] = err_count_q;
       end
       ADDR_ERR_ADDR:        rdata = 32'(err_addr_q);
-      ADDR_CYCLE_LO:        rdata = cycle_q[31:0];
       ADDR_CYCLE_HI:        rdata = cycle_hi_q;
       ADDR_OP_COUNT:        rdata = op_count_q;
       ADDR_ENERGY_LO:       rdata = energy_q[31:0];
@@ -330,7 +328,7 @@ module cim_regfile import cim_reg_pkg::*; #(
         if (store_hit) begin
           rdata = store_rdata;
         end else if (is_inbuf) begin
-          rdata = inbuf_q[32 * buf_word +: 32];
+          rdata = inbuf_word_i;
         end else if (is_outbuf) begin
           rdata = outbuf_word_i;
         end else if (is_satbuf) begin
@@ -343,8 +341,12 @@ module cim_regfile import cim_reg_pkg::*; #(
   end
 
   // An erroring read returns 0.
+  // CYCLE_LO joins the read data after the mux: the counter changes on every edge, and
+  // inside the mux's process it re-ran the whole mux on every edge (in Icarus a clock
+  // cycle with nothing else to do cost 3x as much).
+  wire [31:0] rdata_all = (addr == ADDR_CYCLE_LO) ? cycle_q[31:0] : rdata;
   always @(*) begin
-    rsp_rdata_o = (acc_err == ERR_NONE) ? rdata : 32'd0;
+    rsp_rdata_o = (acc_err == ERR_NONE) ? rdata_all : 32'd0;
   end
 
   // ---------------------------------------------------------------- state
@@ -374,7 +376,6 @@ module cim_regfile import cim_reg_pkg::*; #(
       last_cycles_q     <= RESET_LAST_CYCLES;
       cycle_q           <= 64'd0;
       cycle_hi_q        <= RESET_CYCLE_HI;
-      inbuf_q           <= '0;
     end else begin
       cycle_q <= cycle_q + 64'd1;
 
@@ -423,10 +424,7 @@ module cim_regfile import cim_reg_pkg::*; #(
           end
           ADDR_DBG_ADDR:            dbg_addr_q        <= req_wdata_i & MASK_DBG_ADDR;
           ADDR_DBG_G:               dbg_addr_q        <= dbg_next;  // data goes to the array
-          default: begin
-            if (is_inbuf) begin  // one word: the rest of the 2048-bit buffer keeps
-              inbuf_q[32 * buf_word +: 32] <= req_wdata_i;
-            end
+          default: begin  // INBUF: written in cim_array (inbuf_we_o)
           end
         endcase
       end
@@ -457,7 +455,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   assign cmd_pol_o          = req_wdata_i[CMD_POL_LSB];
   assign op_index_o         = op_count_q;  // op index = OP_COUNT before the increment
   assign cfg_o              = store_cfg;
-  assign inbuf_o            = inbuf_q;
+  assign inbuf_we_o         = wr_ok && is_inbuf;
   assign dbg_we_o           = wr_ok && (addr == ADDR_DBG_G);
 
 endmodule

@@ -111,13 +111,15 @@ module cim_array import cim_reg_pkg::*; #(
   reg [ChunkBits-1:0] wrow_mem [0:NTiles*Rows*ColChunks-1];
   reg [ChunkBits-1:0] wcol_mem [0:NTiles*Cols*RowChunks-1];
 
-  // INBUF lives here, next to the DACs it drives, and is written a word at a time: the
-  // whole 2048-bit buffer never crosses a port (in Icarus every change of a port that wide
-  // is copied from net to net; it cost more than the rest of an INBUF write).
-  reg [32*INBUF_WORDS-1:0]   inbuf_q;    // input codes, byte j = input line j
-  reg [32*OUTBUF_WORDS-1:0]  outbuf_q;   // int8 codes, byte j = output line j
-  reg [32*SATBUF_WORDS-1:0]  satbuf_q;   // bit j = output line j saturated
-  reg [32*READBUF_WORDS-1:0] readbuf_q;  // word c = {G- read, G+ read} of column c
+  // The buffers are word memories, as the bus sees them.  INBUF lives here, next to the
+  // DACs it drives.  Why words: in Icarus a change of part of a 2048-bit vector copies
+  // and re-sends the whole vector to every reader (through ports, into the read-port
+  // part-selects); an INBUF write cost twice a register write, and a READ_ROW's 128
+  // half-word updates of READBUF each re-ran the read ports.
+  reg [31:0] inbuf_mem   [0:INBUF_WORDS-1];    // input codes: line j = byte j%4 of word j/4
+  reg [31:0] outbuf_mem  [0:OUTBUF_WORDS-1];   // int8 codes: output line j, the same way
+  reg [31:0] satbuf_mem  [0:SATBUF_WORDS-1];   // bit j%32 of word j/32: line j saturated
+  reg [31:0] readbuf_mem [0:READBUF_WORDS-1];  // word c = {G- read, G+ read} of column c
   reg [SAT_COUNT_VALUE_WIDTH-1:0] sat_count_q;
 
   initial begin : power_up
@@ -147,13 +149,19 @@ module cim_array import cim_reg_pkg::*; #(
   wire is_read  = (cmd_opcode_i == OP_READ_ROW);
   wire is_pulse = (cmd_opcode_i == OP_PULSE);
 
+  // The buffers, like the cells below, are written with blocking assignments (Verilator
+  // does not support non-blocking writes to an array in a loop, BLKLOOPINIT).  Race free:
+  // one bus access per edge, so no edge both writes a buffer and reads it (INBUF is
+  // written on its own access's edge and read on a CMD edge; OUTBUF, SATBUF and READBUF
+  // are written on a CMD edge and locked while BUSY).
+  /* verilator lint_off BLKSEQ */
   // ---------------------------------------------------------------- INBUF
-  // (never written on a command's accept edge: one bus access per edge)
   always @(posedge clk_i or negedge rst_ni) begin : inbuf_write
+    integer i;
     if (!rst_ni) begin
-      inbuf_q <= '0;
+      for (i = 0; i < INBUF_WORDS; i = i + 1) inbuf_mem[i] = '0;
     end else if (inbuf_we_i) begin
-      inbuf_q[32 * buf_word_i +: 32] <= inbuf_wdata_i;
+      inbuf_mem[buf_word_i] = inbuf_wdata_i;
     end
   end
 
@@ -166,16 +174,16 @@ module cim_array import cim_reg_pkg::*; #(
     integer ci, xv, acc, nsat, v;
     reg [ChunkBits-1:0] accv;
     reg [31:0] xa;  // |x|
-    reg [32*OUTBUF_WORDS-1:0] ob;  // the new OUTBUF and SATBUF
-    reg [32*SATBUF_WORDS-1:0] sb;
+    integer ow_i, sw_i;            // the OUTBUF and SATBUF words being written
+    reg [31:0] ow, sw, w32;
     reg [31:0] pre_read, pre_adc;
     reg [63:0] sum_x2, q;
     reg signed [63:0] s_read, s_adc, y, n_read;
     reg noisy;
     if (!rst_ni) begin
-      outbuf_q    <= '0;
-      satbuf_q    <= '0;
-      readbuf_q   <= '0;
+      for (j = 0; j < OUTBUF_WORDS; j = j + 1) outbuf_mem[j] = '0;
+      for (j = 0; j < SATBUF_WORDS; j = j + 1) satbuf_mem[j] = '0;
+      for (j = 0; j < READBUF_WORDS; j = j + 1) readbuf_mem[j] = '0;
       sat_count_q <= '0;
     end else if (cmd_start_i && (is_vmm || is_read)) begin
       tile     = 32'(cfg_i.tile);
@@ -200,7 +208,8 @@ module cim_array import cim_reg_pkg::*; #(
         // bit-serial, two-phase input integrates to exactly x * W, so the current is
         // computed once.
         for (j = in0; j < in0 + n_in; j = j + 1) begin
-          x[j] = cmd_signed_i ? 32'($signed(inbuf_q[8 * j +: 8])) : 32'(inbuf_q[8 * j +: 8]);
+          w32  = inbuf_mem[j / 4];
+          x[j] = cmd_signed_i ? 32'($signed(w32[8 * (j % 4) +: 8])) : 32'(w32[8 * (j % 4) +: 8]);
         end
         // Read noise, output-referred: q = isqrt(2 * sum x^2 << 16) scales one draw per
         // output line to the noise of its 2 * n_in independently noisy cells.
@@ -241,13 +250,27 @@ module cim_array import cim_reg_pkg::*; #(
             end
           end
         end
+        // output lines out0.. are consecutive: each buffer word is read, updated and
+        // written back once
         nsat = 0;
-        ob = outbuf_q;
-        sb = satbuf_q;
+        ow_i = out0 / 4;
+        sw_i = out0 / 32;
+        ow = outbuf_mem[ow_i];
+        sw = satbuf_mem[sw_i];
         for (j = 0; j < n_out; j = j + 1) begin
           acc = iout[j];
           // ADC of output line out0 + j
           c = out0 + j;
+          if (c / 4 != ow_i) begin
+            outbuf_mem[ow_i] = ow;
+            ow_i = c / 4;
+            ow = outbuf_mem[ow_i];
+          end
+          if (c / 32 != sw_i) begin
+            satbuf_mem[sw_i] = sw;
+            sw_i = c / 32;
+            sw = satbuf_mem[sw_i];
+          end
           y = 64'(acc);
           if (q != '0) begin
             n_read = 64'(cim_gauss(cim_mix32(pre_read ^ 32'(c)))) * s_read * $signed(q);
@@ -264,21 +287,20 @@ module cim_array import cim_reg_pkg::*; #(
             y = y + 64'(v);
           end
           if (y < 64'(AdcMin)) begin
-            sb[c]       = 1'b1;
-            ob[8*c+:8]  = 8'(AdcMin);
+            sw[c % 32]         = 1'b1;
+            ow[8 * (c % 4) +: 8] = 8'(AdcMin);
             nsat = nsat + 1;
           end else if (y > 64'(AdcMax)) begin
-            sb[c]       = 1'b1;
-            ob[8*c+:8]  = 8'(AdcMax);
+            sw[c % 32]         = 1'b1;
+            ow[8 * (c % 4) +: 8] = 8'(AdcMax);
             nsat = nsat + 1;
           end else begin
-            sb[c]       = 1'b0;
-            ob[8*c+:8]  = y[7:0];
+            sw[c % 32]         = 1'b0;
+            ow[8 * (c % 4) +: 8] = y[7:0];
           end
         end
-        // one update of each buffer: every update of a buffer re-runs its read port
-        outbuf_q    <= ob;
-        satbuf_q    <= sb;
+        outbuf_mem[ow_i] = ow;
+        satbuf_mem[sw_i] = sw;
         sat_count_q <= SAT_COUNT_VALUE_WIDTH'(nsat);
       end else begin
         // READ_ROW: r = clamp(g + read noise, 0, GCODE_MAX) of both cells of row rs
@@ -295,15 +317,18 @@ module cim_array import cim_reg_pkg::*; #(
               v = GCODE_MAX;
             end
             if (pol == 0) begin
-              readbuf_q[32*c+:ReadbufGnLsb] <= ReadbufGnLsb'(v);
+              w32[ReadbufGnLsb-1:0] = ReadbufGnLsb'(v);
             end else begin
-              readbuf_q[32*c+ReadbufGnLsb+:32-ReadbufGnLsb] <= (32-ReadbufGnLsb)'(v);
+              w32[31:ReadbufGnLsb] = (32-ReadbufGnLsb)'(v);
             end
           end
+          readbuf_mem[c] = w32;
         end
       end
     end
   end
+
+  /* verilator lint_on BLKSEQ */
 
   // ---------------------------------------------------------------- PULSE and backdoor
   // One phase of a PULSE on one cell (docs/arithmetic.md §2): cnt pulses of overdrive od
@@ -436,10 +461,10 @@ module cim_array import cim_reg_pkg::*; #(
   /* verilator lint_on BLKSEQ */
 
   // ---------------------------------------------------------------- read ports
-  assign inbuf_word_o   = inbuf_q[32 * buf_word_i +: 32];
-  assign outbuf_word_o  = outbuf_q[32 * buf_word_i +: 32];
-  assign satbuf_word_o  = satbuf_q[32 * buf_word_i[SatWordBits-1:0] +: 32];
-  assign readbuf_word_o = readbuf_q[32 * buf_word_i +: 32];
+  assign inbuf_word_o   = inbuf_mem[buf_word_i];
+  assign outbuf_word_o  = outbuf_mem[buf_word_i];
+  assign satbuf_word_o  = satbuf_mem[buf_word_i[SatWordBits-1:0]];
+  assign readbuf_word_o = readbuf_mem[buf_word_i];
   assign sat_count_o    = sat_count_q;
 
   assign dbg_gp_o  = g_mem[{dbg_pair_i, 1'b0}];

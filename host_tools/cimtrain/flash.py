@@ -359,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="then train on the board (import main) and stream its output")
     ap.add_argument("--run-args", default=e("RUN_ARGS") or "n_train=16 n_test=16",
                     help="training options for --run (firmware/train.py DEFAULTS)")
-    ap.add_argument("--json", type=Path, default=None, help="write a summary here")
+    ap.add_argument("--json", type=Path, default=e("FLASH_JSON") or None,
+                    help="write a summary here (files, digests read back, RESULT)")
     a = ap.parse_args(argv)
     if not a.port:
         ap.error("set the port: make flash PORT=/dev/ttyACM0 (make board prints one)")

@@ -23,8 +23,8 @@ take), then runs until Ctrl-C or SIGTERM.  Behind the PTY:
 Both ends of the PTY are raw.  On exit (Ctrl-C, SIGTERM, a failed server) the
 interpreter and the server are ended and the window in /dev/shm is removed; the children
 also get SIGTERM if this process is killed outright (PR_SET_PDEATHSIG).  ``--status``
-keeps a JSON file {"port", "pid", "state": starting|ready|done|failed, "error", "boots"}
-for programs (tests) that start a board.
+keeps a JSON file {"port", "pid", "state": starting|ready|done|failed, "error", "boots",
+"server_pid", "interp_pid", "window"} for programs (tests) that start a board.
 """
 
 from __future__ import annotations
@@ -107,7 +107,10 @@ class VirtualBoard:
         if self.status_path is not None:
             data = {"board": self.board.name, "port": getattr(self, "port", None),
                     "pid": os.getpid(), "dir": str(self.fs), "state": state,
-                    "boots": self.boots, "error": None, **more}
+                    "window": self.window,
+                    "boots": self.boots, "error": None,
+                    "server_pid": self.server.pid if self.server else None,
+                    "interp_pid": self.interp.pid if self.interp else None, **more}
             write_atomic(self.status_path, (json.dumps(data) + "\n").encode())
 
     # -- processes ----------------------------------------------------------------------
@@ -284,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="what serves the macro: the bit-exact model or the RTL (SIM=...)")
     ap.add_argument("--dir", type=Path, default=None,
                     help="the board's filesystem (default build/vboard-<board>)")
-    ap.add_argument("--status", type=Path, default=None, help="keep a JSON status file")
+    ap.add_argument("--status", type=Path, default=e("VBOARD_STATUS") or None,
+                    help="keep a JSON status file (default $VBOARD_STATUS)")
     a = ap.parse_args(argv)
     board = boards.get(a.board)
     if not board.virtual:

@@ -24,7 +24,7 @@ code never chooses):
   the launcher mapped at board.BASE (docs/bridge.md), with uctypes since firmware cannot
   call C.  Writes are posted (the firmware runs ahead of the server); reads, wait_done
   and flush block.  A bus error of any access raises BusError at the next blocking call,
-  naming the address of the failing access.  Not on a real board (fwbuild.OTHER_BACKEND).
+  naming the address of the failing access.  Not on a real board (fwbuild.board_modules).
 
 BusError names the address, the response and the ERR_CODE name; the HAL clears ERR_CODE
 after reading it, so that the next error is named right.  Integers only.

@@ -53,8 +53,8 @@ ON_BOARD = (
 # Bytes of heap the training needs at most (RESULT heap_max, measured with
 # `python -m cimtrain.sizes`, docs/size.md), per network and accumulator width; make
 # flash refuses a board configuration whose HEAP is smaller.
-HEAP_NEED = {("lenet5", 16): 216 * 1024, ("lenet5", 8): 172 * 1024,
-             ("seedcnn", 16): 40 * 1024, ("seedcnn", 8): 36 * 1024}
+HEAP_NEED = {("lenet5", 16): 212 * 1024, ("lenet5", 8): 169 * 1024,
+             ("seedcnn", 16): 106 * 1024, ("seedcnn", 8): 103 * 1024}
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,9 @@ class Board:
     # sys.implementation._mpy (a port without native code gets none); None: none
     march: str | None = "auto"
     # MNIST subset copied by make flash: (training images, test images).  256 + 64 images
-    # are 245 KiB: with the ~100 KiB of .mpy that fits the smallest common board
-    # filesystem (a Raspberry Pi Pico's 1.4 MiB, 848 KiB on some builds) with room to
-    # spare, trains a few hundred images and tests on 64 (docs/board.md).
+    # are 245 KiB: with the ~40 KiB of .mpy that fits the smallest common board
+    # filesystem (a Raspberry Pi Pico's, about 1.4 MB) with room to spare, and is more
+    # than a board trains in a session (docs/board.md, docs/size.md).
     images: tuple[int, int] = (256, 64)
     virtual: bool = False
 

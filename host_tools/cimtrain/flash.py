@@ -204,8 +204,8 @@ def build(board: boards.Board, march: str | None, images: tuple[int, int],
     """The files of the board, as (host path, board path) pairs."""
     if out.exists():
         shutil.rmtree(out)   # no file of another board or -march left behind
-    exclude = fwbuild.NOT_ON_BOARD | fwbuild.OTHER_BACKEND[board.backend]
-    fwbuild.build(out, quiet=True, march=march, exclude=exclude, source_names=True)
+    fwbuild.build(out, quiet=True, march=march, only=fwbuild.board_modules(board.backend),
+                  source_names=True)
     (out / (boards.CFG_MODULE + ".py")).write_text(boards.render(board))
     files = [(p, p.name) for p in sorted(out.iterdir()) if p.is_file()]
     data = out / "data"

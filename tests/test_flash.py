@@ -158,6 +158,18 @@ def test_wrong_board_configuration_is_named(vboard, tmp_path):
         cfg.write_text(text)
 
 
+def test_board_answers_interrupts_and_resets_as_a_board(vboard):
+    """Ctrl-C interrupts running code (mpremote sends it before its raw REPL); an exit of
+    the program (sys.exit) is a soft reset, after which the board answers again."""
+    port = vboard["port"]
+    flash.mpremote(port, "exec", "--no-follow", "while True: pass", timeout=20)
+    assert flash.mpremote(port, "exec", "print(6 * 7)", timeout=20).split() == ["42"]
+    flash.mpremote(port, "exec", "import sys; sys.exit(3)", timeout=20)
+    with pytest.raises(flash.FlashError, match="ZeroDivisionError"):
+        flash.mpremote(port, "exec", "1 // 0", timeout=20)
+    assert json.loads(vboard["status"].read_text())["state"] == "ready"
+
+
 def test_no_such_port():
     r = make_flash("/dev/cimtrain-no-such-port", "virtual-seed")
     assert r.returncode == 2

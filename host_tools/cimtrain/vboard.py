@@ -17,8 +17,12 @@ take), then runs until Ctrl-C or SIGTERM.  Behind the PTY:
   reset (Ctrl-D at an empty prompt, or SystemExit); the relay then answers as a board
   does: ``soft reboot``, a fresh interpreter, back in the raw REPL if it was in it
   (mpremote soft-resets the board before its first command).  Ctrl-C (a 0x03 byte)
-  interrupts running code: the interpreter's PTY has ISIG on while code runs, as the
-  port sets it (its REPL reads with ISIG off).
+  while code runs: a board's UART interrupt raises KeyboardInterrupt; the unix port
+  reads no byte while it runs code, so the relay sends it SIGINT when the port has its
+  handler installed (code run from the friendly or raw REPL), and otherwise (code run
+  from raw-paste mode, as mpremote runs it, leaves SIGINT at its default: the process
+  would die) ends the interpreter and boots a fresh one, which mpremote, interrupting
+  to enter the raw REPL, cannot tell from an interrupt.
 
 Both ends of the PTY are raw.  On exit (Ctrl-C, SIGTERM, a failed server) the
 interpreter and the server are ended and the window in /dev/shm is removed; the children
@@ -54,6 +58,8 @@ RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_PROMPT = b">>> "
 CTRL_A, CTRL_B = 0x01, 0x02
 PR_SET_PDEATHSIG = 1
+CTRL_C = 0x03
+SYS_READ = 0                         # x86-64 (the launcher runs on x86 only: TSO)
 QUEUE_MAX = 1 << 16                  # bytes held for a user who is not reading
 
 
@@ -67,20 +73,30 @@ def _log(msg: str) -> None:
 
 def _child_setup(ctty: bool) -> None:
     """In a child, before exec: SIGTERM when this process dies; the interpreter's PTY as
-    its controlling terminal (so that a 0x03 byte is a SIGINT while code runs)."""
+    its controlling terminal (as a terminal program has it)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if ctty:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def _raw_with_isig(fd: int) -> None:
-    """Raw (no echo, no line editing, no output translation) but with ISIG: the mode the
-    unix port restores while it runs code, when a 0x03 byte must interrupt."""
-    tty.setraw(fd)
-    attrs = termios.tcgetattr(fd)
-    attrs[3] |= termios.ISIG
-    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+def _waits_for_input(pid: int) -> bool:
+    """The process's main thread is blocked reading stdin (the REPL's prompt)."""
+    try:
+        sc = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    return len(sc) > 1 and sc[0] == str(SYS_READ) and int(sc[1], 16) == 0
+
+
+def _catches_sigint(pid: int) -> bool:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+    except OSError:
+        pass
+    return False
 
 
 class VirtualBoard:
@@ -101,6 +117,7 @@ class VirtualBoard:
         self._swallow = False        # until a rebooted interpreter reached the raw REPL
         self._boot_out = b""
         self._sent_ctrl_a = False
+        self._hard_reset = False     # the relay ended the interpreter (Ctrl-C, see above)
 
     # -- status for programs ------------------------------------------------------------
     def _status(self, state: str, **more) -> None:
@@ -144,6 +161,7 @@ class VirtualBoard:
     def boot(self) -> None:
         """Start an interpreter on the board's PTY (power-on or after a soft reset)."""
         self.boots += 1
+        self._started = False
         cmd = [sys.executable, "-m", "cimtrain.bridge.launch", "--window", self.window,
                "--wait", "30", "--heap", str(self.board.heap), "--repl"]
         # the board's filesystem is its current directory, its library folder lib/ (as
@@ -161,7 +179,7 @@ class VirtualBoard:
         tty.setraw(self.m1)
         tty.setraw(s1)
         tty.setraw(self.m2)
-        _raw_with_isig(self.s2)
+        tty.setraw(self.s2)      # no ISIG: a 0x03 byte is data; the relay interrupts
         self.port = os.ttyname(s1)
         self._s1 = s1    # held open: the master would read EIO between two mpremote runs
         self.fs.mkdir(parents=True, exist_ok=True)
@@ -201,6 +219,8 @@ class VirtualBoard:
                         self.raw = True
                     elif b == CTRL_B:
                         self.raw = False
+                    elif b == CTRL_C:
+                        self._interrupt()
                 self.to_interp += data
             if self.m2 in r:
                 try:
@@ -222,6 +242,7 @@ class VirtualBoard:
                                   f"{self.server.returncode})" + (f": {err}" if err else ""))
 
     def _from_interp(self, out: bytes) -> None:
+        self._started = self._started or bool(out)
         if not self._swallow:
             self.to_user += out
             return
@@ -236,6 +257,18 @@ class VirtualBoard:
             self._swallow = False
             self.to_user += self._boot_out[k:]
 
+    def _interrupt(self) -> None:
+        pid = self.interp.pid
+        if (not self._started or self._swallow or self.interp.poll() is not None
+                or _waits_for_input(pid)):
+            return   # booting (not yet the port's handler), or at a prompt: the byte does it
+        if _catches_sigint(pid):
+            os.kill(pid, signal.SIGINT)
+        else:
+            self._hard_reset = True
+            os.killpg(pid, signal.SIGKILL)
+            self.interp.wait()
+
     def _reboot(self) -> None:
         rc = self.interp.returncode
         # drain what the old interpreter still wrote
@@ -247,9 +280,14 @@ class VirtualBoard:
             if not out:
                 break
             self._from_interp(out)
-        if rc not in (0, 1):         # 1: an uncaught SystemExit(1); 2+: the launcher failed
-            raise BoardFailed(f"the interpreter exited with status {rc} (cimtrain launch "
-                              "message above)")
+        # Any exit of an interpreter that reached its REPL is a soft reset (Ctrl-D,
+        # sys.exit(n): a board resets on both); one that never printed its banner could
+        # not start (the launcher's exit status and message say why)
+        if self._hard_reset:
+            self._hard_reset = False
+        elif not self._started:
+            raise BoardFailed(f"the interpreter could not start (launcher exit status {rc}; "
+                              "its message above)")
         # the new interpreter gets only what the user sends after the reset
         self.to_interp.clear()
         self.to_user += b"soft reboot\r\n"
@@ -300,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     def stop(signum, _frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGHUP, stop)
+    # SIGINT too: a shell starts a background job with SIGINT ignored, and Python then
+    # leaves it so; the board must stop on Ctrl-C however it was started
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     try:
         vb.run()
     except KeyboardInterrupt:

@@ -58,7 +58,9 @@ RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_PROMPT = b">>> "
 CTRL_A, CTRL_B = 0x01, 0x02
 PR_SET_PDEATHSIG = 1
-CTRL_C = 0x03
+CTRL_C, CTRL_D = 0x03, 0x04
+RESET_S = 10.0                       # an interpreter that has not exited this long after
+                                     # a soft reset is ended
 SYS_READ = 0                         # x86-64 (the launcher runs on x86 only: TSO)
 QUEUE_MAX = 1 << 16                  # bytes held for a user who is not reading
 
@@ -118,6 +120,9 @@ class VirtualBoard:
         self._boot_out = b""
         self._sent_ctrl_a = False
         self._hard_reset = False     # the relay ended the interpreter (Ctrl-C, see above)
+        self._at_raw_prompt = False  # the raw REPL's ">" was the last output: a Ctrl-D now
+                                     # is a soft reset
+        self._resetting = 0.0        # when the relay answered a soft reset for the port
 
     # -- status for programs ------------------------------------------------------------
     def _status(self, state: str, **more) -> None:
@@ -215,6 +220,9 @@ class VirtualBoard:
             if self.m1 in r:
                 data = os.read(self.m1, 4096)
                 for b in data:
+                    if b == CTRL_D and self.raw and self._at_raw_prompt and not self._swallow:
+                        self._soft_reset_now()
+                    self._at_raw_prompt = False
                     if b == CTRL_A:
                         self.raw = True
                     elif b == CTRL_B:
@@ -234,6 +242,11 @@ class VirtualBoard:
             if self.m2 in w:
                 n = os.write(self.m2, self.to_interp)
                 del self.to_interp[:n]
+            if self._resetting and time.monotonic() - self._resetting > RESET_S \
+                    and self.interp.poll() is None:   # it did not take the Ctrl-D as a reset
+                self._hard_reset = True
+                os.killpg(self.interp.pid, signal.SIGKILL)
+                self.interp.wait()
             if self.interp.poll() is not None:
                 self._reboot()
             if self.server.poll() is not None:
@@ -243,8 +256,11 @@ class VirtualBoard:
 
     def _from_interp(self, out: bytes) -> None:
         self._started = self._started or bool(out)
+        if self._resetting:          # the old interpreter's last words: answered already
+            return
         if not self._swallow:
             self.to_user += out
+            self._at_raw_prompt = self.raw and out.endswith(b">")
             return
         # a rebooted interpreter: its banner is not a board's; go back to the raw REPL
         # and pass on what follows from "raw REPL; CTRL-B to exit\r\n"
@@ -256,6 +272,7 @@ class VirtualBoard:
         if k >= 0:
             self._swallow = False
             self.to_user += self._boot_out[k:]
+            self._at_raw_prompt = self._boot_out.endswith(b">")
 
     def _interrupt(self) -> None:
         pid = self.interp.pid
@@ -268,6 +285,14 @@ class VirtualBoard:
             self._hard_reset = True
             os.killpg(pid, signal.SIGKILL)
             self.interp.wait()
+
+    def _soft_reset_now(self) -> None:
+        """Ctrl-D at the empty raw REPL: a board answers "OK", then "soft reboot" at once.
+        The unix port takes a while to exit (under load, more than the one second
+        mpremote waits between two bytes), so the relay answers both for it; the Ctrl-D
+        still goes to it, and its exit boots the next interpreter."""
+        self.to_user += b"OK\r\nsoft reboot\r\n"
+        self._resetting = time.monotonic()
 
     def _reboot(self) -> None:
         rc = self.interp.returncode
@@ -290,7 +315,9 @@ class VirtualBoard:
                               "its message above)")
         # the new interpreter gets only what the user sends after the reset
         self.to_interp.clear()
-        self.to_user += b"soft reboot\r\n"
+        if not self._resetting:
+            self.to_user += b"soft reboot\r\n"
+        self._resetting = 0.0
         self.boot()
         self._status("ready")
         if self.raw:

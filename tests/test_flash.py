@@ -15,11 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+import tty
 from pathlib import Path
 
 import pytest
@@ -174,6 +178,34 @@ def test_no_such_port():
     r = make_flash("/dev/cimtrain-no-such-port", "virtual-seed")
     assert r.returncode == 2
     assert "no such port /dev/cimtrain-no-such-port" in r.stderr, r.stderr
+
+
+def test_not_a_micropython_board(monkeypatch):
+    """A serial device that answers, but not as MicroPython (here: it echoes).  On a PTY
+    mpremote waits for the raw REPL's banner for ever (it reads a PTY without a timeout);
+    the probe's own timeout names the cause."""
+    monkeypatch.setattr(flash, "PROBE_TIMEOUT", 3)
+    master, slave = pty.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def echo():
+        while not stop.is_set():
+            if select.select([master], [], [], 0.1)[0]:
+                os.write(master, os.read(master, 1024))
+
+    t = threading.Thread(target=echo, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(flash.FlashError, match="no answer within 3 s: not a MicroPython "
+                           "board"):
+            flash.probe(os.ttyname(slave))
+    finally:
+        stop.set()
+        t.join(5)
+        os.close(master)
+        os.close(slave)
 
 
 def test_out_of_space_is_named(tmp_path):

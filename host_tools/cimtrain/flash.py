@@ -49,6 +49,7 @@ ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp"
          "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 FS_SLACK = 4096               # a file system rounds each file up to its block (littlefs 4 KiB)
 MPREMOTE_TIMEOUT = 600        # seconds for one mpremote run without --run (a slow UART copy)
+PROBE_TIMEOUT = 30            # a board interrupts what it runs and answers in well under
 
 PROBE = f"""
 import sys, gc, os
@@ -119,7 +120,8 @@ def mpremote(port: str, *args: str, stream: bool = False,
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise FlashError(f"{port}: no answer within {timeout:.0f} s (mpremote "
+            raise FlashError(f"{port}: no answer within {timeout:.0f} s: not a MicroPython "
+                             "board, or one that does not take Ctrl-C (mpremote "
                              f"{' '.join(args[:1])})") from None
         out, err, rc = r.stdout, r.stderr, r.returncode
     else:
@@ -168,7 +170,7 @@ def check_port(port: str) -> None:
 
 
 def probe(port: str) -> dict:
-    out = mpremote(port, "exec", PROBE)
+    out = mpremote(port, "exec", PROBE, timeout=PROBE_TIMEOUT)
     got = _marked(out)
     if not got:
         raise FlashError(f"{port}: the board ran the probe but printed no answer:\n{out}")

@@ -145,8 +145,9 @@ class VirtualBoard:
         cmd = [sys.executable, "-m", mod, "--window", self.window, "--preset",
                self.board.preset, "--status", str(self._srv_status),
                "--attach-timeout", str(7 * 24 * 3600)]
-        if self.backend == "model":
-            cmd += ["--sessions", "0"]
+        # one session per boot of the interpreter, for as long as the board runs (the
+        # model server: 0 is forever; the RTL server counts them)
+        cmd += ["--sessions", "0" if self.backend == "model" else str(10**9)]
         self.server = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL,
                                        stdout=sys.stderr, stderr=sys.stderr,
                                        start_new_session=True,

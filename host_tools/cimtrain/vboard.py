@@ -325,8 +325,11 @@ class VirtualBoard:
             self._swallow, self._boot_out, self._sent_ctrl_a = True, b"", False
 
     def stop(self) -> None:
-        """End the interpreter, then the server (which removes the window)."""
-        for p, grace in ((self.interp, 5), (self.server, 10)):
+        """End the interpreter, then the server (which removes the window).  A server
+        waiting for an interpreter to attach sits in one long C call, where its SIGTERM
+        handler cannot run: it is killed after a grace and its window removed here (the
+        name is this board's own)."""
+        for p, grace in ((self.interp, 5), (self.server, 2)):
             if p is None or p.poll() is not None:
                 continue
             try:
@@ -337,6 +340,7 @@ class VirtualBoard:
                 p.wait()
             except ProcessLookupError:
                 p.wait()
+        Path(f"/dev/shm/cimtrain.{self.window}").unlink(missing_ok=True)
         for fd in ("m1", "m2", "s2", "_s1"):
             if hasattr(self, fd):
                 os.close(getattr(self, fd))

@@ -22,7 +22,7 @@ RTL_SRC := $(sort $(wildcard rtl/*.sv))
 all: test
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,11p' Makefile
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt host_tools/bootstrap.sh

@@ -289,9 +289,11 @@ class VirtualBoard:
 
     def _soft_reset_now(self) -> None:
         """Ctrl-D at the empty raw REPL: a board answers "OK", then "soft reboot" at once.
-        The unix port takes a while to exit (under load, more than the one second
-        mpremote waits between two bytes), so the relay answers both for it; the Ctrl-D
-        still goes to it, and its exit boots the next interpreter."""
+        The unix port's exit takes a variable while (the launcher detaches, Python ends),
+        so the relay answers both for it, as a board would, and drops what the port
+        still prints; the Ctrl-D still goes to it, and its exit boots the next
+        interpreter.  (mpremote reads a PTY without a byte timeout, so this is for
+        fidelity and for a client that has one.)"""
         self.to_user += b"OK\r\nsoft reboot\r\n"
         self._resetting = time.monotonic()
 

@@ -19,10 +19,10 @@ take), then runs until Ctrl-C or SIGTERM.  Behind the PTY:
   (mpremote soft-resets the board before its first command).  Ctrl-C (a 0x03 byte)
   while code runs: a board's UART interrupt raises KeyboardInterrupt; the unix port
   reads no byte while it runs code, so the relay sends it SIGINT when the port has its
-  handler installed (code run from the friendly or raw REPL), and otherwise (code run
-  from raw-paste mode, as mpremote runs it, leaves SIGINT at its default: the process
-  would die) ends the interpreter and boots a fresh one, which mpremote, interrupting
-  to enter the raw REPL, cannot tell from an interrupt.
+  handler installed (it does while it runs REPL code, raw-paste included: tested), and
+  otherwise (SIGINT at its default would kill the process: seen once with the terminal
+  generating SIGINT itself) ends the interpreter and boots a fresh one, which mpremote,
+  interrupting to enter the raw REPL, cannot tell from an interrupt.
 
 Both ends of the PTY are raw.  On exit (Ctrl-C, SIGTERM, a failed server) the
 interpreter and the server are ended and the window in /dev/shm is removed; the children

@@ -46,6 +46,7 @@ module cim_array import cim_reg_pkg::*; #(
   input  cim_cfg_t                            cfg_i,       // the config registers' fields
   // INBUF write port (one word on the edge) and buffer read port (combinational)
   input  logic                                inbuf_we_i,
+  input  logic [$clog2(INBUF_WORDS)-1:0]      inbuf_wword_i,
   input  logic [31:0]                         inbuf_wdata_i,
   input  logic [$clog2(INBUF_WORDS)-1:0]      buf_word_i,
   output logic [31:0]                         inbuf_word_o,
@@ -161,7 +162,7 @@ module cim_array import cim_reg_pkg::*; #(
     if (!rst_ni) begin
       for (i = 0; i < INBUF_WORDS; i = i + 1) inbuf_mem[i] = '0;
     end else if (inbuf_we_i) begin
-      inbuf_mem[buf_word_i] = inbuf_wdata_i;
+      inbuf_mem[inbuf_wword_i] = inbuf_wdata_i;
     end
   end
 

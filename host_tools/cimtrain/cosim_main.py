@@ -39,10 +39,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # a threshold scan every 4 images, not 8, learns faster in a few hundred (study cosim).
 COSIM_OPTIONS = ("n_min=1", "batch=4")
 # (training images per epoch, epochs, test images) per backend, chosen with the trainer
-# (bit-exact with these runs; docs/results.md, study cosim) to fit about 10 minutes on
-# 2 cores: a few passes over a small subset, the step halving each pass (lr_step=1),
-# learn more, and more surely across seeds, than one pass over as many new images.
-DEFAULT_RUN = {("rtl", "icarus"): (250, 3, 80), ("rtl", "verilator"): (1500, 2, 200),
+# (bit-exact with these runs; docs/results.md, studies cosim and cosim-long): the fewest
+# images that learn on every seed of 1-5 (Icarus: 500 images, about 15 minutes on 2
+# shared cores; its 10 minutes train about 300, too few on some seeds).  Where time
+# allows, a few passes over a subset, the step halving each pass (lr_step=1), learn more
+# and more surely than one pass over as many new images (Verilator).
+DEFAULT_RUN = {("rtl", "icarus"): (500, 1, 80), ("rtl", "verilator"): (1500, 2, 200),
                "model": (2000, 1, 500)}
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 
@@ -63,12 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sim", default=e("SIM", "icarus"), choices=["icarus", "verilator"])
     ap.add_argument("--preset", default=e("PRESET", "default"), choices=sorted(regs.PRESETS))
     ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", -1),
-                    help="training images per epoch (default: 250 icarus, 1500 verilator, "
+                    help="training images per epoch (default: 500 icarus, 1500 verilator, "
                          "2000 model)")
     ap.add_argument("--n-test", type=int, default=env_int("N_TEST", -1),
                     help="test images (default: 80 icarus, 200 verilator, 500 model)")
     ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", -1),
-                    help="passes over the training images (default: 3 icarus, 2 verilator, "
+                    help="passes over the training images (default: 1 icarus, 2 verilator, "
                          "1 model)")
     ap.add_argument("--seed", type=int, default=env_int("SEED", 1))
     ap.add_argument("--mode", default=e("MODE", "open"), choices=["open", "wv"])

@@ -179,7 +179,16 @@ class Server:
         self._dir.cleanup()
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (a CI cancel, kill) and SIGHUP (a closed terminal) end the run as Ctrl-C
+    # does: firmware and server are stopped, the window removed.  Without this the
+    # launcher and the simulator ran on after cosim_main died.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     a = parse_args(argv)
     t0 = time.monotonic()
     net = NET_OF_PRESET[a.preset]
@@ -192,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     srv = Server(a, window)
     try:
         return run(a, srv, window, net, where, train, test, t0)
+    except KeyboardInterrupt:  # before the firmware started (run() handles it after)
+        print("\ncosim: interrupted; stopping the server", file=sys.stderr)
+        srv.stop(0)
+        return 130
     finally:
         srv.close()
 

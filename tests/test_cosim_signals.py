@@ -61,3 +61,45 @@ def test_signal_mid_training_stops_everything(tmp_path, sig):
         time.sleep(0.2)
     assert not _run_procs(window), f"left running: {_run_procs(window)}"
     assert not Path(f"/dev/shm/cimtrain.{window}").exists()
+
+
+@pytest.mark.parametrize("backend", ["model", "rtl"])
+def test_sigkill_of_cosim_takes_server_simulator_and_firmware_with_it(tmp_path, backend):
+    """kill -9 runs no cleanup in cosim_main: its children follow it by themselves
+    (parent-death signal, cimtrain/lifetime.py), the RTL server's simulator too."""
+    p = subprocess.Popen([sys.executable, "-m", "cimtrain.cosim_main", "--backend", backend,
+                          "--preset", "seed-chip", "--n-train", "2000", "--n-test", "10",
+                          "--out", str(tmp_path / "cosim.json")],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    window = f"cosim-{p.pid}-0"
+    lines = []
+    try:
+        deadline = time.monotonic() + 300
+        for line in p.stdout:
+            lines.append(line)
+            if "calibrated" in line or time.monotonic() > deadline:
+                break
+        assert any("calibrated" in x for x in lines), "".join(lines[-30:])
+        procs = _run_procs(window)
+        if backend == "rtl":   # the simulator names the window only in its environment
+            procs += [int(x) for x in subprocess.run(
+                ["pgrep", "-f", f"sim_build/cim_tb_top_{os.environ.get('SIM', 'icarus')}"
+                                "_seed-chip"], capture_output=True, text=True).stdout.split()]
+        assert procs
+        p.kill()
+        p.communicate(timeout=30)
+        deadline = time.monotonic() + 20
+        alive = procs
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [q for q in procs if Path(f"/proc/{q}").exists()
+                     and Path(f"/proc/{q}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not alive, f"left running after kill -9 of make cosim: {alive}"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    # a server killed mid-session may leave its window; the next server start sweeps it
+    from cimtrain.bridge.window import sweep_stale
+    sweep_stale()
+    assert not Path(f"/dev/shm/cimtrain.{window}").exists()

@@ -31,6 +31,7 @@ from pathlib import Path
 from . import dataset, fwbuild, regs
 from .bridge import status as S
 from .bridge.harness import unique_name
+from .lifetime import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
 # Firmware options of make cosim's short runs, before the user's (which override them):
@@ -165,7 +166,7 @@ class Server:
         mod = "cimtrain.cosim.rtl_server" if a.backend == "rtl" else "cimtrain.bridge.model_server"
         cmd = [sys.executable, "-m", mod, "--window", window, "--preset", a.preset,
                "--attach-timeout", "300", "--status", str(self.status_path)]
-        env = dict(os.environ, SIM=a.sim)
+        env = child_env(dict(os.environ, SIM=a.sim))   # the server dies with this process
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
                                      start_new_session=True)
@@ -263,7 +264,8 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
            "--heap", a.heap, "--firmware-dir", str(fw_dir), str(fw_dir / fwbuild.ENTRY),
            *fw_args]
     result = None
-    fw = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, bufsize=1)
+    fw = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, bufsize=1,
+                          env=child_env())   # the firmware dies with this process
     try:
         for line in fw.stdout:
             line = line.rstrip("\n")

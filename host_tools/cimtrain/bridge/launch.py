@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from .. import regs
+from ..lifetime import die_with_parent
 from . import protocol as P
 from .window import BridgeError, BusError, FirmwareWindow, NoWindowError, StaleWindowError
 
@@ -57,6 +58,7 @@ def open_window(name: str, wait_s: float) -> FirmwareWindow:
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent()   # a killed make cosim takes its firmware with it
     ap = argparse.ArgumentParser(prog="python -m cimtrain.bridge.launch",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--window", default=os.environ.get("CIMTRAIN_WINDOW"),

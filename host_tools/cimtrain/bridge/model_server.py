@@ -28,6 +28,7 @@ import sys
 import time
 
 from .. import regs
+from ..lifetime import die_with_parent
 from . import protocol as P
 from . import status as S
 from . import trace as T
@@ -128,6 +129,7 @@ def _log(msg: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent()   # a killed make cosim takes its server with it
     ap = argparse.ArgumentParser(prog="python -m cimtrain.bridge.model_server",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--window", default=os.environ.get("CIMTRAIN_WINDOW"),

@@ -23,12 +23,15 @@ from pathlib import Path
 
 from .. import regs
 from ..bridge import status as S
+from ..lifetime import ENV as LIFETIME_ENV
+from ..lifetime import die_with_parent
 from .sim import Sim, env_flag
 
 MODULE = "cimtrain.cosim.serve"     # the cocotb module run in the simulator
 
 
 def main(argv: list[str] | None = None) -> int:
+    die_with_parent()   # a killed make cosim takes its server with it ...
     ap = argparse.ArgumentParser(prog="python -m cimtrain.cosim.rtl_server",
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--window", default=os.environ.get("CIMTRAIN_WINDOW"))
@@ -48,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     sim = Sim("cim_tb_top", args.preset, waves=args.waves or env_flag("WAVES"))
     env = {"CIMTRAIN_WINDOW": args.window, "CIMTRAIN_SESSIONS": str(args.sessions),
            "CIMTRAIN_ATTACH_TIMEOUT": str(args.attach_timeout), "CIMTRAIN_PRESET": args.preset}
+    # ... and this server its simulator (serve.py).  In os.environ, not env: the cocotb
+    # runner lets the environment override its extra_env.
+    os.environ[LIFETIME_ENV] = str(os.getpid())
     if args.trace:
         env["CIMTRAIN_TRACE"] = str(args.trace.resolve())
     if status is not None:

@@ -34,6 +34,7 @@ from ..bridge import protocol as P
 from ..bridge import status as S
 from ..bridge import trace as T
 from ..bridge.window import BridgeError, BridgeTimeout, PeerError, ServerWindow
+from ..lifetime import die_with_parent
 from .tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
 
 STATUS = regs.ADDR["STATUS"]
@@ -162,6 +163,7 @@ def session_stats(srv: RtlServer) -> dict:
 @cocotb.test()
 async def serve_window(dut):
     """Serve CIMTRAIN_WINDOW for CIMTRAIN_SESSIONS firmware sessions."""
+    die_with_parent()   # the simulator ends with rtl_server.py, which started it
     name = os.environ["CIMTRAIN_WINDOW"]
     sessions = int(os.environ.get("CIMTRAIN_SESSIONS", "1"))
     attach_timeout = float(os.environ.get("CIMTRAIN_ATTACH_TIMEOUT", "60"))

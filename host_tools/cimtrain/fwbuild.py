@@ -22,8 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SRC = ROOT / "firmware"
+from .paths import FIRMWARE as SRC
+from .paths import ROOT
+
 OUT = ROOT / "build" / "firmware"
 OUT_BOARD = ROOT / "build" / "firmware-board"
 ENTRY = "main.py"              # stays source: the boot/entry script

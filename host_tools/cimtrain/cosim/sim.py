@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import regs
+from ..paths import ROOT
+from ..paths import RTL as RTL_DIR
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-RTL_DIR = ROOT / "rtl"
 
 BUILD_ROOT = ROOT / "sim_build"
 SIMULATORS = ("icarus", "verilator")

@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from ..paths import ROOT
+
 BEGIN, END = "<!-- trainer-bench:begin -->", "<!-- trainer-bench:end -->"
 
 

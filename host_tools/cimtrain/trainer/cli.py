@@ -29,11 +29,11 @@ import numpy as np
 
 from .. import dataset, regs
 from ..fileio import write_atomic
+from ..paths import ROOT
 from . import options
 from .checkpoint import CheckpointError
 from .loop import Trainer, load_state, save_state
 
-ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "results"
 DEFAULT_EPOCHS = 5  # full MNIST: 98.5% and more with lr_step=1 (docs/results.md)
 

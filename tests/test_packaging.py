@@ -119,6 +119,13 @@ def _run_model_cosim(python: Path, work: Path) -> dict:
     built = {p.stem for p in (work / "build" / "firmware").glob("*.mpy")}
     assert shipped and shipped <= built, sorted(shipped - built)
     assert list((work / "build" / "bridge").rglob("_cimbridge*.so"))
+    # the run folder, with its figures, and the report command on it
+    latest = work / "results" / "latest"
+    assert json.loads((latest / "cosim.json").read_text()) == res
+    assert (latest / "accuracy.png").is_file() and (latest / "writes.png").is_file()
+    r = subprocess.run([str(exe), "report", "results/latest", "--out", "cmp.png"], cwd=work,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and (work / "cmp.png").is_file(), r.stderr
     return res
 
 

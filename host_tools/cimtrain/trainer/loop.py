@@ -209,6 +209,7 @@ class Trainer:
             "test_accuracy_x100": correct * 10000 // max(cfg["n_test"], 1),
             "weights": net.n_weights, "weight_updates": upd.n_updates,
             "weights_written": int((w > 0).sum()), "max_writes_per_weight": int(w.max()),
+            "writes_histogram": np.bincount(w, minlength=16).tolist(),
             "vmm_ops": chip.n_vmm, "read_ops": chip.n_read, "pulse_ops": chip.n_pulse_ops,
             "pulses": chip.n_pulses, "wv_misses": upd.n_wv_miss,
             "init_pulses": self.init_pulses, "init_reads": self.init_reads,

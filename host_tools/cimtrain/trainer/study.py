@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 from ..paths import ROOT
+from ..progress import Progress
 from . import sweep
-from .cli import Progress, env_int
+from .cli import env_int
 from .options import OptionError
 
 STUCK_UNIT = 1 << 16  # STUCK_RATE: stuck cells per 65536 (docs/registers.md)

@@ -164,3 +164,11 @@ def test_wheel_with_its_dependencies_from_the_index(tmp_path):
 
 def test_this_checkout_is_found():
     assert paths.CHECKOUT and paths.ROOT == ROOT and paths.FIRMWARE == ROOT / "firmware"
+
+
+def test_firmware_build_without_firmware_is_an_error(monkeypatch, tmp_path):
+    """An install without the firmware used to 'build' 0 files and say it had built it."""
+    from cimtrain import fwbuild
+    monkeypatch.setattr(fwbuild, "SRC", tmp_path / "nofirmware")
+    with pytest.raises(SystemExit, match="no firmware in .*nofirmware .*train.py missing"):
+        fwbuild.build(tmp_path / "out")

@@ -51,6 +51,9 @@ def build(out: Path = OUT, quiet: bool = True, march: str | None = "host") -> Pa
     if march == "host":
         march = host_march()
     tool = None
+    if not (SRC / "train.py").is_file():  # (an install without the firmware built nothing)
+        raise SystemExit(f"fwbuild: no firmware in {SRC} (firmware/train.py missing): "
+                         "a checkout, or a cimtrain wheel that ships it, is needed")
     for src in sorted(SRC.glob("*.py")):
         if src.stem == "manifest":
             continue

@@ -284,8 +284,9 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
     for k, v in rows:
         print(f"  {k:<19} {v}")
     d = save_run(a, net, summary, prog.curve)
+    copy = a.out or Path(a.results) / "cosim.json"
     print(f"  results in {d.relative_to(ROOT) if d.is_relative_to(ROOT) else d}/ "
-          f"(cosim.json, accuracy.png, writes.png); copy in {a.out or 'results/cosim.json'}")
+          f"(cosim.json, accuracy.png, writes.png); a copy of cosim.json in {copy}")
     return 0
 
 

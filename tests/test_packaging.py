@@ -3,10 +3,10 @@ firmware, the RTL) and the `cimtrain` command; pyproject.toml declares every thi
 package the host code imports.
 
 The wheel test installs the wheel into a fresh venv, with the dependencies taken from
-this venv (a path file: no download, about 30 s).  CIMTRAIN_WHEEL_FULL=1 also installs the
+this venv (a path file: no download; 36 s measured).  CIMTRAIN_WHEEL_FULL=1 also installs the
 wheel with its declared dependencies from the package index into another fresh venv
-(pins from requirements.txt; about 2 minutes on 2 busy cores with a warm pip cache, so
-opt-in).
+(pins from requirements.txt; measured 2 to 4.5 minutes on 2 shared cores with a warm pip
+cache, so opt-in).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def test_wheel_runs_the_model_backend(tmp_path):
 
 @pytest.mark.skipif(not os.environ.get("CIMTRAIN_WHEEL_FULL"),
                     reason="installs the declared dependencies from the package index "
-                           "(about 2 min): set CIMTRAIN_WHEEL_FULL=1")
+                           "(2-5 min): set CIMTRAIN_WHEEL_FULL=1")
 def test_wheel_with_its_dependencies_from_the_index(tmp_path):
     whl = _wheel(tmp_path)
     venv = tmp_path / "venv"

@@ -30,9 +30,10 @@ class Progress:
     """A tqdm bar with ETA on a terminal; plain lines (every 10%) in logs."""
 
     def __init__(self, total: int, desc: str, unit: str = "img", units: str = "images",
-                 tty: bool | None = None, initial: int = 0) -> None:
+                 tty: bool | None = None, initial: int = 0, leave: bool = True) -> None:
         """``initial``: units already done when the bar starts (not timed: rate and ETA
-        come from the units done after)."""
+        come from the units done after).  ``leave=False``: the bar disappears when closed
+        (one below another bar, e.g. make train's evaluation under its training bar)."""
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.total, self.n, self.n0, self.t0 = total, initial, initial, time.perf_counter()
         self.next = initial + max(total // 10, 1)
@@ -41,7 +42,7 @@ class Progress:
         if self.tty:
             from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, unit=unit, smoothing=0.1,
-                            dynamic_ncols=True, initial=initial)
+                            dynamic_ncols=True, initial=initial, leave=leave)
 
     def update(self, k: int, **post) -> None:
         self.n += k
@@ -59,6 +60,10 @@ class Progress:
                   f"({100 * self.n // max(self.total, 1)}%) {rate:.{digits}f} {self.unit}/s, "
                   f"ETA {eta:.0f} s  {extra}".rstrip(), flush=True)
             self.next = self.n + max(self.total // 10, 1)
+
+    def to(self, n: int, **post) -> None:
+        """Move to ``n`` units done (a count, not a step)."""
+        self.update(n - self.n, **post)
 
     def write(self, msg: str) -> None:
         if self.bar is not None:
@@ -123,7 +128,7 @@ class FirmwareProgress:
                     "updates": ex.get("updates")}
             self.curve.append({"images_seen": done, "epoch": ex.get("epoch"),
                                "train_accuracy": acc, "weight_updates": ex.get("updates")})
-        self.bar.update(done - self.bar.n, **post)
+        self.bar.to(done, **post)
         if done == total:
             self.close()
 

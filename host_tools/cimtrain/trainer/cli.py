@@ -210,7 +210,10 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
             eval_s[0] = 0.0
             # evaluated without advancing the op counter, so that the checkpoint holds
             # the training state: a resumed run continues exactly where this one does
-            correct, pred_digest, _ = t.evaluate(side_effect_free=True)
+            # (its bar: about 4 s for 10,000 images)
+            ev = Progress(cfg["n_test"], f"test after epoch {t.epoch}", leave=False)
+            correct, pred_digest, _ = t.evaluate(side_effect_free=True, on_images=ev.to)
+            ev.close()
             acc = correct / cfg["n_test"]
             curve.append({"images_seen": t.seen, "test_accuracy": acc})
             history.append({"epoch": t.epoch, "images_seen": t.seen, "test_accuracy": acc,

@@ -155,17 +155,22 @@ class Trainer:
         self.last_epoch = {"train_correct": int(correct), "loss_q8": loss_q8 // max(n, 1)}
 
     # -- evaluation ----------------------------------------------------------------------
-    def evaluate(self, n_test: int | None = None, side_effect_free: bool = False
+    def evaluate(self, n_test: int | None = None, side_effect_free: bool = False,
+                 on_images: Callable[[int], None] | None = None
                  ) -> tuple[int, int, np.ndarray]:
         """(correct, FNV digest of the predictions, predictions) on the first n_test test
         images (firmware train.evaluate).  ``side_effect_free``: the op counter is put
-        back afterwards (``commit_evaluation`` applies it later if wanted)."""
+        back afterwards (``commit_evaluation`` applies it later if wanted).
+        ``on_images(k)``: k images evaluated so far, every 500 and at the end."""
         n = self.cfg["n_test"] if n_test is None else n_test
         chip = self.chip
         saved = (chip.op, chip.n_vmm)
         t = time.perf_counter()
-        preds = np.array([argmax_first(self.net.forward(self.test_x[i].reshape(-1)))
-                          for i in range(n)], dtype=np.int64)
+        preds = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            preds[i] = argmax_first(self.net.forward(self.test_x[i].reshape(-1)))
+            if on_images is not None and ((i + 1) % 500 == 0 or i + 1 == n):
+                on_images(i + 1)
         ms = _ms(t)
         if side_effect_free:
             self._evaluated = (chip.op, chip.n_vmm, ms)

@@ -6,7 +6,9 @@
 #   make regs      regenerate register-map artefacts from spec/cim_macro.toml
 #   make bench     benchmarks -> results/ (DOCS=1: also docs/benchmarks.md)
 #   make study STUDY=writes   a training study over seeds on Dask (docs/results.md)
-#   make flash PORT=/dev/ttyACM0 [MARCH=armv7emsp]   compile the firmware (mpy-cross) and copy it
+#   make board [BOARD=virtual]   a virtual board on a PTY (prints PORT=...; Ctrl-C stops it)
+#   make flash PORT=... [BOARD=virtual] [RUN=1]   compile, copy firmware + config + MNIST
+#                  subset with mpremote, check it; RUN=1 trains on the board (README)
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -15,12 +17,12 @@ export SIM
 
 RTL_SRC := $(sort $(wildcard rtl/*.sv))
 
-.PHONY: all venv test lint lint-rtl lint-py regs regs-check cosim train study bench flash clean help
+.PHONY: all venv test lint lint-rtl lint-py regs regs-check cosim train study bench flash board clean help
 
 all: test
 
 help:
-	@sed -n '2,10p' Makefile
+	@sed -n '2,11p' Makefile
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt pyproject.toml host_tools/bootstrap.sh
@@ -39,10 +41,12 @@ endif
 regs: venv
 	$(PY) -m cimtrain.gen_regs
 	$(PY) -m cimtrain.gen_fwconst
+	$(PY) -m cimtrain.boards --write
 
 regs-check: venv
 	$(PY) -m cimtrain.gen_regs --check
 	$(PY) -m cimtrain.gen_fwconst --check
+	$(PY) -m cimtrain.boards --check
 
 test: venv regs-check
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -59,9 +63,16 @@ lint-py: venv
 cosim: venv
 	$(PY) -m cimtrain.cosim_main $(COSIM_ARGS)
 
+# make flash PORT=/dev/pts/N|/dev/ttyACM0 [BOARD=virtual|virtual-seed|soc|...] [RUN=1
+#            RUN_ARGS="n_train=16 n_test=16"] [IMAGES=256,64] [MARCH=auto|none|armv7emsp]
+# (the variables reach cimtrain.flash through the environment; docs/board.md)
 flash: venv
-	@test -n "$(PORT)" || { echo "make flash: set PORT, e.g. make flash PORT=/dev/ttyACM0"; exit 2; }
-	$(PY) -m cimtrain.fwbuild --flash $(PORT) $(if $(MARCH),--march $(MARCH))
+	@test -n "$(PORT)" || { echo "make flash: set PORT, e.g. make flash PORT=/dev/ttyACM0 (make board prints one)"; exit 2; }
+	$(PY) -m cimtrain.flash
+
+# make board [BOARD=virtual|virtual-seed] [BACKEND=model|rtl] [BOARD_DIR=build/vboard-<board>]
+board: venv
+	@$(PY) -m cimtrain.vboard $(if $(BOARD_DIR),--dir $(BOARD_DIR))
 
 bench: venv
 	$(PY) -m cimtrain.bench $(if $(filter-out 0,$(DOCS)),--docs) $(BENCH_ARGS)

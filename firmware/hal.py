@@ -16,13 +16,15 @@
 This module is the API: the errors, the ID check and the functions above, bound to the
 backend (transport) that the ``board`` module returns from ``board.bus()`` (the training
 code never chooses):
-- hal_mmio.py (board.py, the SoC): uctypes loads and stores at board.BASE.  A bus error
-  there is a CPU fault; wait_done and flush also check ERR_CODE.
-- hal_ring.py (board_cosim.py, the virtual board): the request ring of the bridge window
+- hal_mmio.py (board.py with board_cfg BACKEND "mmio", the SoC): uctypes loads and
+  stores at board.BASE.  A bus error there is a CPU fault; wait_done and flush also check
+  ERR_CODE.
+- hal_ring.py (board_cosim.py, or board.py with BACKEND "ring": the virtual board of
+  make cosim or make board): the request ring of the bridge window
   the launcher mapped at board.BASE (docs/bridge.md), with uctypes since firmware cannot
   call C.  Writes are posted (the firmware runs ahead of the server); reads, wait_done
   and flush block.  A bus error of any access raises BusError at the next blocking call,
-  naming the address of the failing access.  Not on a board (fwbuild.NOT_ON_BOARD).
+  naming the address of the failing access.  Not on a real board (fwbuild.board_modules).
 
 BusError names the address, the response and the ERR_CODE name; the HAL clears ERR_CODE
 after reading it, so that the next error is named right.  Integers only.

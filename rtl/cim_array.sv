@@ -10,6 +10,13 @@
 //   while BUSY (cim_regfile), so evaluating early is unobservable (§4).
 // * Loop temporaries are block-local blocking variables; state (buffers, cells) is only
 //   written with non-blocking assignments.
+// * A VMM multiplies whole lane chunks, not cells: every weight w = G+ - G- is kept, as well
+//   as in the cells, in two derived copies of LaneChunk lanes of 32 bits per vector, one
+//   with the lanes along a row (for FWD: the outputs are columns) and one along a column
+//   (TRANS), updated whenever a cell is written.  A VMM then costs one wide multiply-add
+//   per input line and chunk instead of one per cell: Icarus's cost is per statement, not
+//   per bit, and this cut a LeNet-5 training image's array time several-fold.  The
+//   result is the same integer sum (see "Lane chunks" below).
 // * Noise is skipped when its sigma is 0 (it is identically 0 then), and the hash prefix
 //   mix32(mix32(seed ^ key) ^ a) is computed once per op (READ, ADC) or per ci (PULSE,
 //   D2D).  A VMM's read noise is output-referred (§3): one draw per output line, not two
@@ -37,9 +44,12 @@ module cim_array import cim_reg_pkg::*; #(
   input  logic                                cmd_pol_i,
   input  logic [31:0]                         op_index_i,
   input  cim_cfg_t                            cfg_i,       // the config registers' fields
-  input  logic [32*INBUF_WORDS-1:0]           inbuf_i,
-  // buffer read port (combinational)
+  // INBUF write port (one word on the edge) and buffer read port (combinational)
+  input  logic                                inbuf_we_i,
+  input  logic [$clog2(INBUF_WORDS)-1:0]      inbuf_wword_i,
+  input  logic [31:0]                         inbuf_wdata_i,
   input  logic [$clog2(INBUF_WORDS)-1:0]      buf_word_i,
+  output logic [31:0]                         inbuf_word_o,
   output logic [31:0]                         outbuf_word_o,
   output logic [31:0]                         satbuf_word_o,
   output logic [31:0]                         readbuf_word_o,
@@ -68,6 +78,14 @@ module cim_array import cim_reg_pkg::*; #(
   localparam integer AdcMax      = 127;
   localparam integer ReadbufGnLsb = 16;    // READBUF word: {G- [31:16], G+ [15:0]}
   localparam integer ReadNoiseShift = 32;  // VMM read noise: (z * s443 * q + 2**31) >> 32 (§3)
+  // Lane chunks: LaneChunk weights of LaneBits bits in one vector (16 x 32 = 512 bits:
+  // Icarus multiplies wider vectors in time growing with the square of the width).
+  localparam integer LaneBits   = 32;
+  localparam integer LaneChunk  = 16;
+  localparam integer ChunkBits  = LaneBits * LaneChunk;
+  localparam integer ColChunks  = (Cols + LaneChunk - 1) / LaneChunk;  // chunks of a row
+  localparam integer RowChunks  = (Rows + LaneChunk - 1) / LaneChunk;  // chunks of a column
+  localparam integer MaxOut     = (Rows > Cols) ? Rows : Cols;          // output lines of a VMM
 
   // ---------------------------------------------------------------- parameter checks
   initial begin
@@ -83,9 +101,26 @@ module cim_array import cim_reg_pkg::*; #(
   reg [GCODE_BITS-1:0] g_mem  [0:NumCells-1];   // conductance codes
   reg [WC_BITS-1:0]    wc_mem [0:NumCells-1];   // write counters (saturating)
 
-  reg [32*OUTBUF_WORDS-1:0]  outbuf_q;   // int8 codes, byte j = output line j
-  reg [32*SATBUF_WORDS-1:0]  satbuf_q;   // bit j = output line j saturated
-  reg [32*READBUF_WORDS-1:0] readbuf_q;  // word c = {G- read, G+ read} of column c
+  // Lane chunks (derived from g_mem, never written on their own).  A chunk holds the
+  // weights w_0..w_15 of 16 consecutive pairs as the integer sum of w_k * 2**(32k) modulo
+  // 2**512 (each w_k signed, |w_k| <= GCODE_MAX).  Adding x * chunk keeps that form, so
+  // after a VMM's inputs chunk k reads sum_i x_i * w_k,i: with |sum| < 2**31 (at most 256
+  // inputs of |x| <= 255 times |w| <= 1023: < 2**26), lane k is its 32 bits plus the
+  // borrow of the lanes below it (bit 32k-1), see lane().
+  // wrow_mem[(tile * Rows + row) * ColChunks + col / 16], lane col % 16;
+  // wcol_mem[(tile * Cols + col) * RowChunks + row / 16], lane row % 16.
+  reg [ChunkBits-1:0] wrow_mem [0:NTiles*Rows*ColChunks-1];
+  reg [ChunkBits-1:0] wcol_mem [0:NTiles*Cols*RowChunks-1];
+
+  // The buffers are word memories, as the bus sees them.  INBUF lives here, next to the
+  // DACs it drives.  Why words: in Icarus a change of part of a 2048-bit vector copies
+  // and re-sends the whole vector to every reader (through ports, into the read-port
+  // part-selects); an INBUF write cost twice a register write, and a READ_ROW's 128
+  // half-word updates of READBUF each re-ran the read ports.
+  reg [31:0] inbuf_mem   [0:INBUF_WORDS-1];    // input codes: line j = byte j%4 of word j/4
+  reg [31:0] outbuf_mem  [0:OUTBUF_WORDS-1];   // int8 codes: output line j, the same way
+  reg [31:0] satbuf_mem  [0:SATBUF_WORDS-1];   // bit j%32 of word j/32: line j saturated
+  reg [31:0] readbuf_mem [0:READBUF_WORDS-1];  // word c = {G- read, G+ read} of column c
   reg [SAT_COUNT_VALUE_WIDTH-1:0] sat_count_q;
 
   initial begin : power_up
@@ -94,7 +129,17 @@ module cim_array import cim_reg_pkg::*; #(
       g_mem[i]  = GCODE_BITS'(GINIT);
       wc_mem[i] = '0;
     end
+    for (i = 0; i < NTiles * Rows * ColChunks; i = i + 1) wrow_mem[i] = '0;  // w = 0
+    for (i = 0; i < NTiles * Cols * RowChunks; i = i + 1) wcol_mem[i] = '0;
   end
+
+  // The signed lane k of a chunk (above): its 32 bits, plus 1 if the lanes below it
+  // hold a negative sum (their borrow was taken from lane k).
+  function integer lane(input [ChunkBits-1:0] v, input integer k);
+    begin
+      lane = $signed(v[LaneBits * k +: LaneBits]) + ((k > 0) ? 32'(v[LaneBits * k - 1]) : 0);
+    end
+  endfunction
 
   // Column masks; bits at c >= Cols are never looked at (the PULSE loop stops at Cols).
   wire [COL_MASK_BITS-1:0] set_mask   = {cfg_i.pulse_set_mask_hi, cfg_i.pulse_set_mask_lo};
@@ -105,20 +150,41 @@ module cim_array import cim_reg_pkg::*; #(
   wire is_read  = (cmd_opcode_i == OP_READ_ROW);
   wire is_pulse = (cmd_opcode_i == OP_PULSE);
 
+  // The buffers, like the cells below, are written with blocking assignments (Verilator
+  // does not support non-blocking writes to an array in a loop, BLKLOOPINIT).  Race free:
+  // one bus access per edge, so no edge both writes a buffer and reads it (INBUF is
+  // written on its own access's edge and read on a CMD edge; OUTBUF, SATBUF and READBUF
+  // are written on a CMD edge and locked while BUSY).
+  /* verilator lint_off BLKSEQ */
+  // ---------------------------------------------------------------- INBUF
+  always @(posedge clk_i or negedge rst_ni) begin : inbuf_write
+    integer i;
+    if (!rst_ni) begin
+      for (i = 0; i < INBUF_WORDS; i = i + 1) inbuf_mem[i] = '0;
+    end else if (inbuf_we_i) begin
+      inbuf_mem[inbuf_wword_i] = inbuf_wdata_i;
+    end
+  end
+
   // ---------------------------------------------------------------- VMM and READ_ROW
   always @(posedge clk_i or negedge rst_ni) begin : read_path
     integer x [0:InLines-1];  // input code of every line
     integer tile, rs, rc, cs, cc, r, c, j, pol;
-    integer n_in, n_out, in0, out0, stride_in, stride_out;
-    integer ci, ci0, xv, acc, nsat, v;
+    integer iout [0:MaxOut-1];  // I of every output line of the window
+    integer n_in, n_out, in0, out0, ch, k, wi;
+    integer ci, xv, acc, nsat, v;
+    reg [ChunkBits-1:0] accv;
+    reg [31:0] xa;  // |x|
+    integer ow_i, sw_i;            // the OUTBUF and SATBUF words being written
+    reg [31:0] ow, sw, w32;
     reg [31:0] pre_read, pre_adc;
     reg [63:0] sum_x2, q;
     reg signed [63:0] s_read, s_adc, y, n_read;
     reg noisy;
     if (!rst_ni) begin
-      outbuf_q    <= '0;
-      satbuf_q    <= '0;
-      readbuf_q   <= '0;
+      for (j = 0; j < OUTBUF_WORDS; j = j + 1) outbuf_mem[j] = '0;
+      for (j = 0; j < SATBUF_WORDS; j = j + 1) satbuf_mem[j] = '0;
+      for (j = 0; j < READBUF_WORDS; j = j + 1) readbuf_mem[j] = '0;
       sat_count_q <= '0;
     end else if (cmd_start_i && (is_vmm || is_read)) begin
       tile     = 32'(cfg_i.tile);
@@ -132,19 +198,19 @@ module cim_array import cim_reg_pkg::*; #(
       pre_read = cim_hash_prefix(cfg_i.seed, STREAM_READ, op_index_i);
       pre_adc  = cim_hash_prefix(cfg_i.seed, STREAM_ADC, op_index_i);
       if (is_vmm) begin
-        // Input codes: uint8, or int8 with CMD.SIGNED.  The bit-serial, two-phase
-        // input integrates to exactly x * W, so the current is computed once.
-        for (j = 0; j < InLines; j = j + 1) begin
-          x[j] = cmd_signed_i ? 32'($signed(inbuf_i[8 * j +: 8])) : 32'(inbuf_i[8 * j +: 8]);
-        end
-        // FWD: output line = column, inputs run over the rows (cell stride 2*COLS).
-        // TRANS: output line = row, inputs run over the columns (cell stride 2).
+        // FWD: output line = column, inputs run over the rows; TRANS: output line = row,
+        // inputs run over the columns.
         if (is_trans) begin
-          n_out = rc;  out0 = rs;  stride_out = 2 * Cols;
-          n_in  = cc;  in0  = cs;  stride_in  = 2;
+          n_out = rc;  out0 = rs;  n_in = cc;  in0 = cs;
         end else begin
-          n_out = cc;  out0 = cs;  stride_out = 2;
-          n_in  = rc;  in0  = rs;  stride_in  = 2 * Cols;
+          n_out = cc;  out0 = cs;  n_in = rc;  in0 = rs;
+        end
+        // Input codes of the window's lines: uint8, or int8 with CMD.SIGNED.  The
+        // bit-serial, two-phase input integrates to exactly x * W, so the current is
+        // computed once.
+        for (j = in0; j < in0 + n_in; j = j + 1) begin
+          w32  = inbuf_mem[j / 4];
+          x[j] = cmd_signed_i ? 32'($signed(w32[8 * (j % 4) +: 8])) : 32'(w32[8 * (j % 4) +: 8]);
         end
         // Read noise, output-referred: q = isqrt(2 * sum x^2 << 16) scales one draw per
         // output line to the noise of its 2 * n_in independently noisy cells.
@@ -156,20 +222,56 @@ module cim_array import cim_reg_pkg::*; #(
           end
           q = cim_isqrt64((sum_x2 << 1) << 16);
         end
-        nsat = 0;
-        for (j = 0; j < n_out; j = j + 1) begin
-          // I_j = sum_i x_i * (G+ - G-)
-          ci0 = ((tile * Rows + rs) * Cols + cs) * 2 + j * stride_out;
-          acc = 0;
-          for (r = 0; r < n_in; r = r + 1) begin
-            xv = x[in0 + r];
-            if (xv != 0) begin
-              ci = ci0 + r * stride_in;
-              acc = acc + xv * (32'(g_mem[ci]) - 32'(g_mem[ci + 1]));
+        // I_j = sum_i x_i * (G+ - G-), a lane chunk of 16 output lines at a time
+        for (ch = out0 / LaneChunk; ch <= (out0 + n_out - 1) / LaneChunk; ch = ch + 1) begin
+          accv = '0;
+          if (is_trans) begin
+            wi = (tile * Cols + cs) * RowChunks + ch;
+            for (r = 0; r < n_in; r = r + 1) begin
+              xv = x[in0 + r];
+              xa = (xv < 0) ? -xv : xv;
+              if (xv > 0)      accv = accv + wcol_mem[wi] * ChunkBits'(xa);
+              else if (xv < 0) accv = accv - wcol_mem[wi] * ChunkBits'(xa);
+              wi = wi + RowChunks;
+            end
+          end else begin
+            wi = (tile * Rows + rs) * ColChunks + ch;
+            for (r = 0; r < n_in; r = r + 1) begin
+              xv = x[in0 + r];
+              xa = (xv < 0) ? -xv : xv;
+              if (xv > 0)      accv = accv + wrow_mem[wi] * ChunkBits'(xa);
+              else if (xv < 0) accv = accv - wrow_mem[wi] * ChunkBits'(xa);
+              wi = wi + ColChunks;
             end
           end
+          for (k = 0; k < LaneChunk; k = k + 1) begin
+            c = ch * LaneChunk + k;
+            if (c >= out0 && c < out0 + n_out) begin
+              iout[c - out0] = lane(accv, k);
+            end
+          end
+        end
+        // output lines out0.. are consecutive: each buffer word is read, updated and
+        // written back once
+        nsat = 0;
+        ow_i = out0 / 4;
+        sw_i = out0 / 32;
+        ow = outbuf_mem[ow_i];
+        sw = satbuf_mem[sw_i];
+        for (j = 0; j < n_out; j = j + 1) begin
+          acc = iout[j];
           // ADC of output line out0 + j
           c = out0 + j;
+          if (c / 4 != ow_i) begin
+            outbuf_mem[ow_i] = ow;
+            ow_i = c / 4;
+            ow = outbuf_mem[ow_i];
+          end
+          if (c / 32 != sw_i) begin
+            satbuf_mem[sw_i] = sw;
+            sw_i = c / 32;
+            sw = satbuf_mem[sw_i];
+          end
           y = 64'(acc);
           if (q != '0) begin
             n_read = 64'(cim_gauss(cim_mix32(pre_read ^ 32'(c)))) * s_read * $signed(q);
@@ -186,18 +288,20 @@ module cim_array import cim_reg_pkg::*; #(
             y = y + 64'(v);
           end
           if (y < 64'(AdcMin)) begin
-            satbuf_q[c]     <= 1'b1;
-            outbuf_q[8*c+:8] <= 8'(AdcMin);
+            sw[c % 32]         = 1'b1;
+            ow[8 * (c % 4) +: 8] = 8'(AdcMin);
             nsat = nsat + 1;
           end else if (y > 64'(AdcMax)) begin
-            satbuf_q[c]     <= 1'b1;
-            outbuf_q[8*c+:8] <= 8'(AdcMax);
+            sw[c % 32]         = 1'b1;
+            ow[8 * (c % 4) +: 8] = 8'(AdcMax);
             nsat = nsat + 1;
           end else begin
-            satbuf_q[c]     <= 1'b0;
-            outbuf_q[8*c+:8] <= y[7:0];
+            sw[c % 32]         = 1'b0;
+            ow[8 * (c % 4) +: 8] = y[7:0];
           end
         end
+        outbuf_mem[ow_i] = ow;
+        satbuf_mem[sw_i] = sw;
         sat_count_q <= SAT_COUNT_VALUE_WIDTH'(nsat);
       end else begin
         // READ_ROW: r = clamp(g + read noise, 0, GCODE_MAX) of both cells of row rs
@@ -214,15 +318,18 @@ module cim_array import cim_reg_pkg::*; #(
               v = GCODE_MAX;
             end
             if (pol == 0) begin
-              readbuf_q[32*c+:ReadbufGnLsb] <= ReadbufGnLsb'(v);
+              w32[ReadbufGnLsb-1:0] = ReadbufGnLsb'(v);
             end else begin
-              readbuf_q[32*c+ReadbufGnLsb+:32-ReadbufGnLsb] <= (32-ReadbufGnLsb)'(v);
+              w32[31:ReadbufGnLsb] = (32-ReadbufGnLsb)'(v);
             end
           end
+          readbuf_mem[c] = w32;
         end
       end
     end
   end
+
+  /* verilator lint_on BLKSEQ */
 
   // ---------------------------------------------------------------- PULSE and backdoor
   // One phase of a PULSE on one cell (docs/arithmetic.md §2): cnt pulses of overdrive od
@@ -263,8 +370,26 @@ module cim_array import cim_reg_pkg::*; #(
   // because nothing reads the cells on an edge that writes them: one bus access per
   // edge, and the backdoor (the only reader besides commands) is locked while BUSY.
   /* verilator lint_off BLKSEQ */  // in-place update of the behavioural cell memory (above)
+  // Keep the lane chunks equal to the cells: add delta to the weight of pair
+  // (tile, row, col) in both copies (the chunk holds sum w_k * 2**(32k): adding
+  // delta * 2**(32k) modulo 2**512 changes lane k alone).
+  task add_weight(input integer tile, input integer row, input integer col,
+                  input integer delta);
+    reg signed [ChunkBits-1:0] d;
+    begin
+      d = ChunkBits'(delta);  // sign-extended
+      wrow_mem[(tile * Rows + row) * ColChunks + col / LaneChunk]
+        = wrow_mem[(tile * Rows + row) * ColChunks + col / LaneChunk]
+          + (d <<< (LaneBits * (col % LaneChunk)));
+      wcol_mem[(tile * Cols + col) * RowChunks + row / LaneChunk]
+        = wcol_mem[(tile * Cols + col) * RowChunks + row / LaneChunk]
+          + (d <<< (LaneBits * (row % LaneChunk)));
+    end
+  endtask
+
   always @(posedge clk_i) begin : write_path
     integer c, ci, base, g, wc, gmin_d, gmax_d, fset_d, freset_d, tile, row, cnt, wdt;
+    integer dw, pair;
     reg [31:0] pre_d2d, pre_pulse;
     reg [63:0] gw;
     reg signed [63:0] s_pulse;
@@ -313,12 +438,23 @@ module cim_array import cim_reg_pkg::*; #(
             g  = gw[63:32];
             wc = gw[31:0];
           end
+          // w = G+ - G-: this cell's change, with the sign of its polarity
+          dw = g - 32'(g_mem[ci]);
+          if (dw != 0) begin
+            add_weight(tile, row, c, cmd_pol_i ? -dw : dw);
+          end
           g_mem[ci]  = GCODE_BITS'(g);
           wc_mem[ci] = WC_BITS'(wc);
         end
       end
     end
     if (dbg_we_i) begin
+      dw = (32'(dbg_gp_i) - 32'(dbg_gn_i))
+           - (32'(g_mem[{dbg_pair_i, 1'b0}]) - 32'(g_mem[{dbg_pair_i, 1'b1}]));
+      if (dw != 0) begin
+        pair = 32'(dbg_pair_i);
+        add_weight(pair / (Rows * Cols), (pair / Cols) % Rows, pair % Cols, dw);
+      end
       g_mem[{dbg_pair_i, 1'b0}] = dbg_gp_i;
       g_mem[{dbg_pair_i, 1'b1}] = dbg_gn_i;
     end
@@ -326,9 +462,10 @@ module cim_array import cim_reg_pkg::*; #(
   /* verilator lint_on BLKSEQ */
 
   // ---------------------------------------------------------------- read ports
-  assign outbuf_word_o  = outbuf_q[32 * buf_word_i +: 32];
-  assign satbuf_word_o  = satbuf_q[32 * buf_word_i[SatWordBits-1:0] +: 32];
-  assign readbuf_word_o = readbuf_q[32 * buf_word_i +: 32];
+  assign inbuf_word_o   = inbuf_mem[buf_word_i];
+  assign outbuf_word_o  = outbuf_mem[buf_word_i];
+  assign satbuf_word_o  = satbuf_mem[buf_word_i[SatWordBits-1:0]];
+  assign readbuf_word_o = readbuf_mem[buf_word_i];
   assign sat_count_o    = sat_count_q;
 
   assign dbg_gp_o  = g_mem[{dbg_pair_i, 1'b0}];

@@ -50,13 +50,13 @@ module cim_macro import cim_reg_pkg::*; #(
 );
   localparam integer NumPairs    = NTiles * Rows * Cols;
   localparam integer PairBits    = $clog2(NumPairs);
-  localparam integer InbufBits   = 32 * INBUF_WORDS;
   localparam integer BufWordBits = $clog2(INBUF_WORDS);
 
   // ---------------------------------------------------------------- bus -> requests
   wire                      req_valid;
   wire                      req_write;
   wire [CIM_ADDR_WIDTH-1:0] req_addr;
+  wire [CIM_ADDR_WIDTH-1:0] rd_addr;
   wire [31:0]               req_wdata;
   wire [3:0]                req_wstrb;
   wire [31:0]               rsp_rdata;
@@ -87,6 +87,7 @@ module cim_macro import cim_reg_pkg::*; #(
     .req_valid_o    (req_valid),
     .req_write_o    (req_write),
     .req_addr_o     (req_addr),
+    .rd_addr_o      (rd_addr),
     .req_wdata_o    (req_wdata),
     .req_wstrb_o    (req_wstrb),
     .rsp_rdata_i    (rsp_rdata),
@@ -100,8 +101,10 @@ module cim_macro import cim_reg_pkg::*; #(
   wire                                 cmd_pol;
   wire [31:0]                          op_index;
   cim_cfg_t                            cfg;
-  wire [InbufBits-1:0]                 inbuf;
+  wire                                 inbuf_we;
+  wire [31:0]                          inbuf_word;
   wire [BufWordBits-1:0]               buf_word;
+  wire [BufWordBits-1:0]               inbuf_wword;
   wire [31:0]                          outbuf_word;
   wire [31:0]                          satbuf_word;
   wire [31:0]                          readbuf_word;
@@ -125,6 +128,7 @@ module cim_macro import cim_reg_pkg::*; #(
     .req_valid_i        (req_valid),
     .req_write_i        (req_write),
     .req_addr_i         (req_addr),
+    .rd_addr_i          (rd_addr),
     .req_wdata_i        (req_wdata),
     .req_wstrb_i        (req_wstrb),
     .rsp_rdata_o        (rsp_rdata),
@@ -136,8 +140,10 @@ module cim_macro import cim_reg_pkg::*; #(
     .cmd_pol_o          (cmd_pol),
     .op_index_o         (op_index),
     .cfg_o              (cfg),
-    .inbuf_o            (inbuf),
+    .inbuf_we_o         (inbuf_we),
+    .inbuf_wword_o      (inbuf_wword),
     .buf_word_o         (buf_word),
+    .inbuf_word_i       (inbuf_word),
     .outbuf_word_i      (outbuf_word),
     .satbuf_word_i      (satbuf_word),
     .readbuf_word_i     (readbuf_word),
@@ -165,8 +171,11 @@ module cim_macro import cim_reg_pkg::*; #(
     .cmd_pol_i          (cmd_pol),
     .op_index_i         (op_index),
     .cfg_i              (cfg),
-    .inbuf_i            (inbuf),
+    .inbuf_we_i         (inbuf_we),
+    .inbuf_wword_i      (inbuf_wword),
+    .inbuf_wdata_i      (req_wdata),
     .buf_word_i         (buf_word),
+    .inbuf_word_o       (inbuf_word),
     .outbuf_word_o      (outbuf_word),
     .satbuf_word_o      (satbuf_word),
     .readbuf_word_o     (readbuf_word),

@@ -35,6 +35,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   input  logic                                req_write_i,
   input  logic [CIM_ADDR_WIDTH-1:0]           req_addr_i,
   input  logic [31:0]                         req_wdata_i,
+  input  logic [CIM_ADDR_WIDTH-1:0]           rd_addr_i,   // a read's address (read mux)
   input  logic [3:0]                          req_wstrb_i,
   output logic [31:0]                         rsp_rdata_o,
   output logic [1:0]                          rsp_resp_o,
@@ -46,9 +47,11 @@ module cim_regfile import cim_reg_pkg::*; #(
   output logic                                cmd_pol_o,
   output logic [31:0]                         op_index_o,
   output cim_cfg_t                            cfg_o,       // the config registers' fields
-  output logic [32*INBUF_WORDS-1:0]           inbuf_o,
-  // buffer read port (from cim_array)
+  output logic                                inbuf_we_o,  // an INBUF word write
+  output logic [$clog2(INBUF_WORDS)-1:0]      inbuf_wword_o,  // its word
+  // buffer read port (from cim_array, which holds INBUF too): the word of rd_addr_i
   output logic [$clog2(INBUF_WORDS)-1:0]      buf_word_o,
+  input  logic [31:0]                         inbuf_word_i,
   input  logic [31:0]                         outbuf_word_i,
   input  logic [31:0]                         satbuf_word_i,
   input  logic [31:0]                         readbuf_word_i,
@@ -63,7 +66,6 @@ module cim_regfile import cim_reg_pkg::*; #(
   input  logic [WC_BITS-1:0]                  dbg_wcp_i,
   input  logic [WC_BITS-1:0]                  dbg_wcn_i
 );
-  localparam integer InbufBits   = 32 * INBUF_WORDS;
   localparam integer BufWordBits = $clog2(INBUF_WORDS);  // INBUF/OUTBUF/READBUF: 64 words
 
   localparam [31:0] NTilesW = 32'(NTiles);
@@ -80,7 +82,6 @@ module cim_regfile import cim_reg_pkg::*; #(
   // The plain registers (ctrl_q, seed_q, ... stuck_rate_q) are declared, reset, written
   // and read by the generated cim_reg_store.svh (included below, after the access check).
   reg [31:0] dbg_addr_q;
-  reg [InbufBits-1:0] inbuf_q;
   // status, errors, interrupt
   reg        busy_q;
   reg [31:0] busy_cnt_q;
@@ -127,15 +128,22 @@ module cim_regfile import cim_reg_pkg::*; #(
   endfunction
 
   // Which buffer (the attributes above say whether it is one and how it may be accessed).
+  // Writes and access checks decode addr; the read-data mux decodes raddr (rd_addr_i,
+  // cim_axil_slave), equal to addr on a read's handshake and unchanged by writes.
+  wire [CIM_ADDR_WIDTH-1:0] raddr = rd_addr_i;
   wire is_inbuf   = in_buffer(addr, ADDR_INBUF, INBUF_WORDS);
-  wire is_outbuf  = in_buffer(addr, ADDR_OUTBUF, OUTBUF_WORDS);
-  wire is_satbuf  = in_buffer(addr, ADDR_SATBUF, SATBUF_WORDS);
-  wire is_readbuf = in_buffer(addr, ADDR_READBUF, READBUF_WORDS);
-  wire [CIM_ADDR_WIDTH-1:0] buf_base = is_outbuf  ? ADDR_OUTBUF :
-                                       is_satbuf  ? ADDR_SATBUF :
-                                       is_readbuf ? ADDR_READBUF : ADDR_INBUF;
+  wire [CIM_ADDR_WIDTH-1:0] wr_offset = addr - ADDR_INBUF;
+  assign inbuf_wword_o = wr_offset[BufWordBits+1:2];
+  wire unused_wr_offset = ^{wr_offset[CIM_ADDR_WIDTH-1:BufWordBits+2], wr_offset[1:0]};
+  wire rd_inbuf   = in_buffer(raddr, ADDR_INBUF, INBUF_WORDS);
+  wire rd_outbuf  = in_buffer(raddr, ADDR_OUTBUF, OUTBUF_WORDS);
+  wire rd_satbuf  = in_buffer(raddr, ADDR_SATBUF, SATBUF_WORDS);
+  wire rd_readbuf = in_buffer(raddr, ADDR_READBUF, READBUF_WORDS);
+  wire [CIM_ADDR_WIDTH-1:0] buf_base = rd_outbuf  ? ADDR_OUTBUF :
+                                       rd_satbuf  ? ADDR_SATBUF :
+                                       rd_readbuf ? ADDR_READBUF : ADDR_INBUF;
 
-  wire [CIM_ADDR_WIDTH-1:0] buf_offset = addr - buf_base;
+  wire [CIM_ADDR_WIDTH-1:0] buf_offset = raddr - buf_base;
   wire [BufWordBits-1:0]    buf_word   = buf_offset[BufWordBits+1:2];
   assign buf_word_o = buf_word;
   wire unused_buf_offset = ^{buf_offset[CIM_ADDR_WIDTH-1:BufWordBits+2], buf_offset[1:0]};
@@ -296,7 +304,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   reg [31:0] rdata;
   always @(*) begin
     rdata = 32'd0;
-    case (addr)
+    case (raddr)
       ADDR_STATUS: begin
         rdata[STATUS_BUSY_LSB] = busy_q;
         rdata[STATUS_DONE_LSB] = done_q;
@@ -309,7 +317,6 @@ module cim_regfile import cim_reg_pkg::*; #(
         rdata[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH] = err_count_q;
       end
       ADDR_ERR_ADDR:        rdata = 32'(err_addr_q);
-      ADDR_CYCLE_LO:        rdata = cycle_q[31:0];
       ADDR_CYCLE_HI:        rdata = cycle_hi_q;
       ADDR_OP_COUNT:        rdata = op_count_q;
       ADDR_ENERGY_LO:       rdata = energy_q[31:0];
@@ -329,13 +336,13 @@ module cim_regfile import cim_reg_pkg::*; #(
       default: begin
         if (store_hit) begin
           rdata = store_rdata;
-        end else if (is_inbuf) begin
-          rdata = inbuf_q[32 * buf_word +: 32];
-        end else if (is_outbuf) begin
+        end else if (rd_inbuf) begin
+          rdata = inbuf_word_i;
+        end else if (rd_outbuf) begin
           rdata = outbuf_word_i;
-        end else if (is_satbuf) begin
+        end else if (rd_satbuf) begin
           rdata = satbuf_word_i;
-        end else if (is_readbuf) begin
+        end else if (rd_readbuf) begin
           rdata = readbuf_word_i;
         end
       end
@@ -343,8 +350,12 @@ module cim_regfile import cim_reg_pkg::*; #(
   end
 
   // An erroring read returns 0.
+  // CYCLE_LO joins the read data after the mux: the counter changes on every edge, and
+  // inside the mux's process it re-ran the whole mux on every edge (in Icarus a clock
+  // cycle with nothing else to do cost 3x as much).
+  wire [31:0] rdata_all = (raddr == ADDR_CYCLE_LO) ? cycle_q[31:0] : rdata;
   always @(*) begin
-    rsp_rdata_o = (acc_err == ERR_NONE) ? rdata : 32'd0;
+    rsp_rdata_o = (acc_err == ERR_NONE) ? rdata_all : 32'd0;
   end
 
   // ---------------------------------------------------------------- state
@@ -374,7 +385,6 @@ module cim_regfile import cim_reg_pkg::*; #(
       last_cycles_q     <= RESET_LAST_CYCLES;
       cycle_q           <= 64'd0;
       cycle_hi_q        <= RESET_CYCLE_HI;
-      inbuf_q           <= '0;
     end else begin
       cycle_q <= cycle_q + 64'd1;
 
@@ -423,10 +433,7 @@ module cim_regfile import cim_reg_pkg::*; #(
           end
           ADDR_DBG_ADDR:            dbg_addr_q        <= req_wdata_i & MASK_DBG_ADDR;
           ADDR_DBG_G:               dbg_addr_q        <= dbg_next;  // data goes to the array
-          default: begin
-            if (is_inbuf) begin  // one word: the rest of the 2048-bit buffer keeps
-              inbuf_q[32 * buf_word +: 32] <= req_wdata_i;
-            end
+          default: begin  // INBUF: written in cim_array (inbuf_we_o)
           end
         endcase
       end
@@ -457,7 +464,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   assign cmd_pol_o          = req_wdata_i[CMD_POL_LSB];
   assign op_index_o         = op_count_q;  // op index = OP_COUNT before the increment
   assign cfg_o              = store_cfg;
-  assign inbuf_o            = inbuf_q;
+  assign inbuf_we_o         = wr_ok && is_inbuf;
   assign dbg_we_o           = wr_ok && (addr == ADDR_DBG_G);
 
 endmodule

@@ -341,3 +341,38 @@ def test_interconnect_decerr_outside_the_macro_window():
     srv.join()
     srv.close()
     assert model.log == [("w", 0x1FFC, 1), ("r", 0x1FFC)]
+
+
+def test_windows_of_dead_servers_are_swept_at_the_next_start(tmp_path):
+    """A server killed with SIGKILL leaves its window (nothing ran its cleanup); window
+    names are unique per run, so the next server of any name removes it."""
+    import subprocess
+    import sys
+
+    from cimtrain.bridge import protocol as P
+    from cimtrain.bridge.window import SHM_DIR, SHM_PREFIX, ServerWindow
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    stale = SHM_DIR / f"{SHM_PREFIX}{unique_name('dead')}"
+    head = bytearray(64)
+    head[P.H_MAGIC:P.H_MAGIC + 4] = P.MAGIC.to_bytes(4, "little")
+    head[P.H_SERVER_PID:P.H_SERVER_PID + 4] = dead_pid.to_bytes(4, "little")
+    stale.write_bytes(bytes(head))
+    # a file of the prefix that is not a bridge window, and a window of a live server,
+    # are left alone
+    other = SHM_DIR / f"{SHM_PREFIX}{unique_name('other')}"
+    other.write_bytes(b"not a window")
+    live_name = unique_name("live")
+    try:
+        with ServerWindow(live_name) as live:
+            assert stale.name[len(SHM_PREFIX):] in live.swept
+            assert not stale.exists()
+            assert other.exists()
+            with ServerWindow(unique_name("next")) as srv:
+                assert (SHM_DIR / f"{SHM_PREFIX}{live_name}").exists()
+                assert live_name not in srv.swept
+    finally:
+        for f in (stale, other):
+            f.unlink(missing_ok=True)

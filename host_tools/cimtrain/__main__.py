@@ -6,7 +6,8 @@
     cimtrain bench [--docs]                             # make bench
     cimtrain study writes                               # make study STUDY=writes
     cimtrain pack --split train --count 1000            # MNIST pack for the firmware
-    cimtrain flash /dev/ttyACM0 [--march armv7emsp]     # make flash PORT=...
+    cimtrain board [--board virtual-seed]               # make board: a virtual board
+    cimtrain flash --port /dev/ttyACM0 [--board NAME]   # make flash PORT=...
     cimtrain firmware                                   # compile the firmware (mpy-cross)
 
 ``cimtrain CMD --help`` shows a command's options; ``python -m cimtrain CMD`` is the same.
@@ -29,7 +30,9 @@ COMMANDS = {
     "pack": ("cimtrain.dataset", ["pack"], "pack MNIST images for the firmware"),
     "dataset": ("cimtrain.dataset", [], "check, pack or inspect MNIST packs"),
     "firmware": ("cimtrain.fwbuild", [], "compile the firmware with mpy-cross"),
-    "flash": ("cimtrain.fwbuild", ["--flash"], "compile and copy the firmware to PORT"),
+    "board": ("cimtrain.vboard", [], "a virtual board (MicroPython behind a PTY) to flash"),
+    "flash": ("cimtrain.flash", [], "compile and copy the firmware to a board (--port)"),
+    "sizes": ("cimtrain.sizes", [], "the firmware's size and heap report"),
 }
 
 
@@ -50,10 +53,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cimtrain: unknown command {cmd!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module, pre, _ = COMMANDS[cmd]
-    if cmd == "flash" and (not rest or rest[0].startswith("-")):
-        print("cimtrain flash: give the board's serial port, e.g. cimtrain flash /dev/ttyACM0",
-              file=sys.stderr)
-        return 2
     sys.argv[0] = f"cimtrain {cmd}"
     return importlib.import_module(module).main([*pre, *rest]) or 0
 

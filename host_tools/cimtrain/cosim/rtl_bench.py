@@ -1,0 +1,149 @@
+"""What Icarus alone costs per bus access and per tile command of cim_macro, for this tree's
+rtl/ and, side by side, another revision's (``--baseline REV``).
+
+    python -m cimtrain.cosim.rtl_bench [--baseline REV] [--repeat 3] [--json FILE] [--docs]
+
+The bench is rtl_bench_tb.v: a Verilog AXI4-Lite master, no cocotb, no Python, no model,
+so the figures are the simulator's own share of an RTL server's time (the server adds its
+Python, the scoreboard and the bridge: bridge/bench.py --floor).  Each case is built once
+with N repetitions and once with none; its cost is the difference of the two runs' CPU
+time (user + system of vvp, the least of ``--repeat`` runs each: CPU time, not wall time,
+because these machines are shared) divided by N.  Revisions take turns case by case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+from ..paths import ROOT, RTL
+
+HERE = Path(__file__).resolve().parent
+
+TB = HERE / "rtl_bench_tb.v"
+
+# (key, what, CASE, N, rows, cols): the VMM windows are those of LeNet-5's training loop
+# (conv1 25 x 6, conv2 150 x 16 and its transpose, an fc1 block 128 x 60).  N is sized
+# for 1-3 s of work: the N = 0 run (elaboration, the array's power-up) is not free, and
+# its spread must be small against the work measured.
+CASES = (
+    ("write", "register write", 1, 50000, 0, 0),
+    ("inbuf_write", "INBUF word write", 2, 50000, 0, 0),
+    ("idle_edge", "idle clock cycle", 3, 300000, 0, 0),
+    ("vmm_25x6", "VMM_FWD 25 x 6: 7 INBUF words, CMD, wait, 2 OUTBUF reads", 4, 1000, 25, 6),
+    ("vmm_150x16", "VMM_FWD 150 x 16: 38 INBUF words, CMD, wait, 4 OUTBUF reads", 4, 300, 150, 16),
+    ("vmmt_150x16", "VMM_TRANS 150 x 16: 4 INBUF words, CMD, wait, 38 OUTBUF reads", 5, 300,
+     150, 16),
+    ("vmm_128x60", "VMM_FWD 128 x 60: 32 INBUF words, CMD, wait, 15 OUTBUF reads", 4, 200, 128, 60),
+    ("read_row", "READ_ROW of 64 columns, wait, its 64 READBUF reads", 6, 300, 0, 0),
+)
+
+
+def export_rtl(rev: str, dest: Path) -> Path:
+    """rtl/ of git revision ``rev`` in ``dest``."""
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "rtl"], check=True,
+                         capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(tar)) as t:
+        t.extractall(dest, filter="data")
+    return dest / "rtl"
+
+
+def _cpu_s(cmd: list[str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if r.returncode != 0 or "FATAL" in r.stdout or "fatal" in r.stderr.lower():
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def build(rtl: Path, case: int, n: int, rows: int, cols: int, out: Path) -> Path:
+    defs = [f"-DCASE={case}", f"-DN={n}"]
+    if rows:
+        defs += [f"-DROWS_N={rows}", f"-DCOLS_N={cols}"]
+    srcs = sorted(str(p) for p in rtl.glob("*.sv")) + sorted(str(p) for p in rtl.glob("*.v"))
+    r = subprocess.run(["iverilog", "-g2012", f"-I{rtl}", *defs, "-o", str(out), str(TB),
+                        *srcs], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"iverilog failed for {rtl}:\n{r.stderr[-3000:]}")
+    return out
+
+
+def measure(rtls: dict[str, Path], repeat: int = 3, progress=print) -> dict:
+    """{case key: {label: us per repetition}}."""
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="cimrtlbench") as tmp:
+        for key, what, case, n, rows, cols in CASES:
+            out[key] = {}
+            for label, rtl in rtls.items():
+                runs = {}
+                for reps in (0, n):
+                    vvp = build(rtl, case, reps, rows, cols, Path(tmp) / f"{label}_{reps}.vvp")
+                    runs[reps] = min(_cpu_s(["vvp", "-n", str(vvp)]) for _ in range(repeat))
+                out[key][label] = max(runs[n] - runs[0], 0.0) / n * 1e6
+            progress(f"rtl_bench: {what}: " + ", ".join(
+                f"{lab} {us:,.1f} us" for lab, us in out[key].items()))
+    return out
+
+
+def markdown(res: dict, labels: list[str], cmd: str) -> str:
+    lines = [f"`{cmd}`: CPU time of Icarus alone (rtl_bench_tb.v, a Verilog master; no "
+             "cocotb, Python or model), the least of the repeats, per repetition in us.", "",
+             "| case | " + " | ".join(labels) + (" | ratio |" if len(labels) == 2 else " |"),
+             "| --- |" + " --- |" * (len(labels) + (len(labels) == 2))]
+    for key, what, *_ in CASES:
+        v = [res[key][lab] for lab in labels]
+        row = f"| {what} | " + " | ".join(f"{x:,.1f}" for x in v)
+        if len(labels) == 2:
+            row += f" | {v[0] / v[1]:.1f}x" if v[1] > 0 else " | -"
+        lines.append(row + " |")
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- rtl-bench:begin -->", "<!-- rtl-bench:end -->"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cimtrain.cosim.rtl_bench",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--baseline", metavar="REV", help="also measure rtl/ of this git revision")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per build (the least counts)")
+    ap.add_argument("--json", type=Path, default=ROOT / "results" / "rtl_bench.json")
+    ap.add_argument("--docs", action="store_true", help="also write docs/benchmarks.md")
+    a = ap.parse_args(argv)
+    if shutil.which("iverilog") is None:
+        print("rtl_bench: iverilog not found (make venv installs it)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="cimrtlrev") as tmp:
+        rtls = {}
+        if a.baseline:
+            rtls[f"rtl@{a.baseline}"] = export_rtl(a.baseline, Path(tmp))
+        rtls["rtl (this tree)"] = RTL
+        res = measure(rtls, a.repeat)
+    labels = list(rtls)
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps({"us": res, "labels": labels, "repeat": a.repeat,
+                                  "cpu_count": os.cpu_count()}, indent=1))
+    cmd = "python -m cimtrain.cosim.rtl_bench" + (f" --baseline {a.baseline}"
+                                                   if a.baseline else "")
+    text = markdown(res, labels, cmd)
+    print(text)
+    if a.docs:
+        from ..bridge.bench import write_md
+        write_md(ROOT / "docs" / "benchmarks.md", BEGIN, END,
+                 "## Icarus alone: per access and per command\n\n" + text)
+        print("rtl_bench: docs/benchmarks.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -115,9 +115,12 @@ def _run_model_cosim(python: Path, work: Path) -> dict:
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((work / "results" / "cosim.json").read_text())
     # the firmware shipped in the wheel was compiled here, and the bridge's C source too
-    shipped = {p.stem for p in (Path(pkg) / "_firmware").glob("*.py")} - {"manifest", "main"}
+    from cimtrain import fwbuild  # what it leaves as source or out on purpose
+    shipped = {p.stem for p in (Path(pkg) / "_firmware").glob("*.py")}
     built = {p.stem for p in (work / "build" / "firmware").glob("*.mpy")}
-    assert shipped and shipped <= built, sorted(shipped - built)
+    assert "train" in shipped and shipped - fwbuild.NOT_BUILT - {"main"} <= built, \
+        sorted(shipped - built)
+    assert (work / "build" / "firmware" / fwbuild.ENTRY).is_file()
     assert list((work / "build" / "bridge").rglob("_cimbridge*.so"))
     # the run folder, with its figures, and the report command on it
     latest = work / "results" / "latest"

@@ -68,7 +68,7 @@ CURVE = [{"images_seen": k, "epoch": 1, "train_accuracy": k / 16, "weight_update
 
 
 def test_cosim_run_folder_and_latest(tmp_path):
-    a = _cosim_args(tmp_path)
+    a = _cosim_args(tmp_path, fw_args=["lr=-12"])
     d1 = cosim_main.save_run(a, "seedcnn", dict(SUMMARY), CURVE)
     d2 = cosim_main.save_run(a, "seedcnn", dict(SUMMARY, seed=2), CURVE)
     res = tmp_path / "results"
@@ -79,7 +79,8 @@ def test_cosim_run_folder_and_latest(tmp_path):
     assert json.loads((res / "cosim.json").read_text()) == run
     for k in ("commit", "date", "command", "options", "curve"):
         assert run[k], k
-    assert run["options"]["n_train"] == 8 and run["options"]["firmware"] == ["n_min=1"]
+    assert run["options"]["n_train"] == 8
+    assert run["options"]["firmware"] == [*cosim_main.COSIM_OPTIONS, "lr=-12"]
     assert run["curve"] == CURVE and run["test_accuracy"] == 0.5
     assert run["per_epoch"] == [{"epoch": 1, "images_seen": 8, "test_accuracy": 0.5}]
     for png in ("accuracy.png", "writes.png"):

@@ -42,8 +42,17 @@ from .runs import provenance, publish, run_dir
 
 # Firmware options of make cosim's short runs, before the user's (which override them):
 # the firmware's default write threshold (n_min=6) saves writes over full epochs but
-# holds back the first few hundred images (docs/results.md, studies writes and early).
-COSIM_OPTIONS = ("n_min=1",)
+# holds back the first few hundred images (docs/results.md, studies writes and early);
+# a threshold scan every 4 images, not 8, learns faster in a few hundred (study cosim).
+COSIM_OPTIONS = ("n_min=1", "batch=4")
+# (training images per epoch, epochs, test images) per backend, chosen with the trainer
+# (bit-exact with these runs; docs/results.md, studies cosim and cosim-long): the fewest
+# images that learn on every seed of 1-5 (Icarus: 500 images, about 15 minutes on 2
+# shared cores; its 10 minutes train about 300, too few on some seeds).  Where time
+# allows, a few passes over a subset, the step halving each pass (lr_step=1), learn more
+# and more surely than one pass over as many new images (Verilator).
+DEFAULT_RUN = {("rtl", "icarus"): (500, 1, 80), ("rtl", "verilator"): (1500, 2, 200),
+               "model": (2000, 1, 500)}
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 
 
@@ -63,11 +72,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sim", default=e("SIM", "icarus"), choices=["icarus", "verilator"])
     ap.add_argument("--preset", default=e("PRESET", "default"), choices=sorted(regs.PRESETS))
     ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", -1),
-                    help="training images per epoch (default: 250 icarus, 1200 verilator, "
+                    help="training images per epoch (default: 500 icarus, 1500 verilator, "
                          "2000 model)")
     ap.add_argument("--n-test", type=int, default=env_int("N_TEST", -1),
                     help="test images (default: 80 icarus, 200 verilator, 500 model)")
-    ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", 1))
+    ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", -1),
+                    help="passes over the training images (default: 1 icarus, 2 verilator, "
+                         "1 model)")
     ap.add_argument("--seed", type=int, default=env_int("SEED", 1))
     ap.add_argument("--mode", default=e("MODE", "open"), choices=["open", "wv"])
     ap.add_argument("--heap", default=e("HEAP", "256K"),
@@ -81,15 +92,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
-    # Defaults sized to about 8-9 minutes on 2 cores (measured, docs/training.md): Icarus
-    # runs ~1.7 s per LeNet-5 training image after ~70 s of init and calibration,
-    # Verilator ~0.3 s, the model ~0.25 s.
-    default = {("rtl", "icarus"): (250, 80), ("rtl", "verilator"): (1200, 200)}.get(
-        (a.backend, a.sim), (2000, 500))
+    default = DEFAULT_RUN.get((a.backend, a.sim), DEFAULT_RUN["model"])
     if a.n_train < 0:
         a.n_train = default[0]
+    if a.epochs < 0:
+        a.epochs = default[1]
     if a.n_test < 0:
-        a.n_test = default[1]
+        a.n_test = default[2]
     if not 0 <= a.n_train <= 60000 or not 1 <= a.n_test <= 10000:
         ap.error("need 0 <= N_TRAIN <= 60000 and 1 <= N_TEST <= 10000")
     return a

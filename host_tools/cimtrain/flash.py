@@ -359,9 +359,12 @@ def main(argv: list[str] | None = None) -> int:
                          "none: leave them out")
     ap.add_argument("--run", action="store_true", default=e("RUN", "") not in ("", "0"),
                     help="then train on the board (import main) and stream its output")
-    # n_min=1 as make cosim's short runs: a weight is programmed at every due pulse, so a
-    # few dozen images learn something (the default n_min=6 is for full epochs)
-    ap.add_argument("--run-args", default=e("RUN_ARGS") or "n_train=32 n_test=32 n_min=1",
+    # make cosim's options for short runs (COSIM_OPTIONS: a weight is programmed at every
+    # due pulse, so a few dozen images learn something; the default n_min=6 is for full
+    # epochs)
+    from .cosim_main import COSIM_OPTIONS
+    ap.add_argument("--run-args", default=e("RUN_ARGS") or " ".join(("n_train=32", "n_test=32",
+                                                                     *COSIM_OPTIONS)),
                     help="training options for --run (firmware/train.py DEFAULTS; default "
                          "%(default)s)")
     ap.add_argument("--json", type=Path, default=e("FLASH_JSON") or None,

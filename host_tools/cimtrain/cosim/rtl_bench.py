@@ -139,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if a.docs:
         from ..bridge.bench import write_md
-        write_md(ROOT / "docs" / "benchmarks.md", BEGIN, END,
-                 "## Icarus alone: per access and per command\n\n" + text)
+        write_md(ROOT / "docs" / "benchmarks.md",
+                 f"{BEGIN}\n## Icarus alone: per access and per command\n\n{text}{END}",
+                 BEGIN, END)
         print("rtl_bench: docs/benchmarks.md updated")
     return 0
 

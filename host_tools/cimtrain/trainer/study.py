@@ -83,11 +83,26 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
              ("fp32-trained -> chip", {}, {"transfer_seed": 1000, "fp32": True})]
         return ("transfer: trained weights write-verified onto a fresh chip (another "
                 "device-to-device draw), not retrained"), v
+    if name in ("cosim", "cosim-long"):
+        # make cosim's short runs (n_min=1, COSIM_OPTIONS): how to spend the images its
+        # ten minutes allow; several passes halve the step each pass (lr_step=1)
+        runs = ((250, 1, 8), (500, 1, 4), (225, 2, 4), (200, 3, 4), (250, 3, 4), (400, 2, 4))
+        n_test = 80
+        if name == "cosim-long":
+            runs = ((1200, 1, 8), (1200, 1, 4), (600, 2, 4), (500, 3, 4), (1000, 3, 4),
+                    (1500, 2, 4))
+            n_test = 200
+        v = [(f"{n} images x {e}, batch {b}", {"n_train": n, "epochs": e, "batch": b,
+                                                "n_min": 1, "n_test": n_test}, {})
+             for n, e, b in runs]
+        return ("make cosim's few hundred (cosim: Icarus) or thousand (cosim-long: "
+                f"Verilator) images: one pass or several, batch; n_min=1, {n_test} test "
+                "images"), v
     raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
 
 
 STUDIES = ("writes", "early", "lr", "schedule", "open", "batch", "acc", "wv", "noise",
-           "stuck", "transfer")
+           "stuck", "transfer", "cosim", "cosim-long")
 
 
 def specs(name: str, seeds: list[int], base: dict, preset: str) -> list[dict]:
@@ -275,11 +290,16 @@ def render(meta: dict, d: Path, docs: bool) -> str:
         (dd / png.name).write_bytes(png.read_bytes())
         net = {"lenet5": "LeNet-5", "seedcnn": "the seed-chip CNN"}[
             sweep.opt.NET_OF_PRESET[meta["preset"]]]
+        # a study whose variants set the run's length (cosim) says so instead
+        varied = any(r["spec"]["options"].get(k, meta[k]) != meta[k]
+                     for r in rows for k in ("n_train", "epochs", "n_test"))
+        length = ("training images, epochs and test images as each variant names" if varied
+                  else f"{meta['n_train']} training images x {meta['epochs']} epoch(s), "
+                       f"tested on {meta['n_test']} images")
         (dd / f"{name}.md").write_text(
             f"# Study `{name}`: {meta['question']}\n\n`{meta['command']}`\n\n"
             f"{meta['date'][:10]}: seeds {', '.join(map(str, meta['seeds']))}; "
-            f"{meta['n_train']} training images x {meta['epochs']} epoch(s), tested on "
-            f"{meta['n_test']} images; {net} on preset {meta['preset']}; every option not "
+            f"{length}; {net} on preset {meta['preset']}; every option not "
             f"named is the firmware's default; {meta['wall_s'] / 60:.1f} min on this "
             f"machine.\n\n{tab}\n![{name}]({png.name})\n")
     return tab

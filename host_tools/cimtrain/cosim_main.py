@@ -56,31 +56,43 @@ DEFAULT_RUN = {("rtl", "icarus"): (500, 1, 80), ("rtl", "verilator"): (1500, 2, 
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int | None) -> int | None:
     v = os.environ.get(name, "")
     try:
-        return int(v) if v else default
+        return int(v) if v.strip() else default
     except ValueError:
         raise SystemExit(f"cosim: {name}={v!r} is not an integer") from None
 
 
+def heap_bytes(v: str) -> int | None:
+    """MicroPython's -X heapsize syntax: an integer with an optional K or M."""
+    v = v.strip().upper()
+    mult = {"K": 1 << 10, "M": 1 << 20}.get(v[-1:], 1)
+    digits = v[:-1] if mult > 1 else v
+    return int(digits) * mult if digits.isdigit() else None
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Every knob is checked here, before anything starts; an error names the knob (the
+    make variable), the value and what is allowed."""
     ap = argparse.ArgumentParser(prog="python -m cimtrain.cosim_main",
                                  description=__doc__.splitlines()[0])
     e = os.environ.get
-    ap.add_argument("--backend", default=e("BACKEND", "rtl"), choices=["rtl", "model"])
-    ap.add_argument("--sim", default=e("SIM", "icarus"), choices=["icarus", "verilator"])
-    ap.add_argument("--preset", default=e("PRESET", "default"), choices=sorted(regs.PRESETS))
-    ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", -1),
+    choices = {"backend": ("BACKEND", ["rtl", "model"]), "sim": ("SIM", ["icarus", "verilator"]),
+               "preset": ("PRESET", sorted(regs.PRESETS)), "mode": ("MODE", ["open", "wv"])}
+    ap.add_argument("--backend", default=e("BACKEND", "rtl"), choices=choices["backend"][1])
+    ap.add_argument("--sim", default=e("SIM", "icarus"), choices=choices["sim"][1])
+    ap.add_argument("--preset", default=e("PRESET", "default"), choices=choices["preset"][1])
+    ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", None),
                     help="training images per epoch (default: 500 icarus, 1500 verilator, "
                          "2000 model)")
-    ap.add_argument("--n-test", type=int, default=env_int("N_TEST", -1),
+    ap.add_argument("--n-test", type=int, default=env_int("N_TEST", None),
                     help="test images (default: 80 icarus, 200 verilator, 500 model)")
-    ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", -1),
+    ap.add_argument("--epochs", type=int, default=env_int("EPOCHS", None),
                     help="passes over the training images (default: 1 icarus, 2 verilator, "
                          "1 model)")
     ap.add_argument("--seed", type=int, default=env_int("SEED", 1))
-    ap.add_argument("--mode", default=e("MODE", "open"), choices=["open", "wv"])
+    ap.add_argument("--mode", default=e("MODE", "open"), choices=choices["mode"][1])
     ap.add_argument("--heap", default=e("HEAP", "256K"),
                     help="MicroPython heap (default 256K: the firmware's memory budget)")
     ap.add_argument("--results", default=str(ROOT / "results"),
@@ -92,15 +104,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
+    # argparse checks choices of what was typed, not of defaults taken from the environment
+    for dest, (knob, allowed) in choices.items():
+        if getattr(a, dest) not in allowed:
+            ap.error(f"{knob}={getattr(a, dest)!r}: choose from {', '.join(allowed)}")
     default = DEFAULT_RUN.get((a.backend, a.sim), DEFAULT_RUN["model"])
-    if a.n_train < 0:
+    if a.n_train is None:
         a.n_train = default[0]
-    if a.epochs < 0:
+    if a.epochs is None:
         a.epochs = default[1]
-    if a.n_test < 0:
+    if a.n_test is None:
         a.n_test = default[2]
-    if not 0 <= a.n_train <= 60000 or not 1 <= a.n_test <= 10000:
-        ap.error("need 0 <= N_TRAIN <= 60000 and 1 <= N_TEST <= 10000")
+    for knob, v, lo, hi in (("N_TRAIN", a.n_train, 0, 60000), ("N_TEST", a.n_test, 1, 10000),
+                            ("EPOCHS", a.epochs, 1, 1000), ("SEED", a.seed, 0, (1 << 32) - 1)):
+        if not lo <= v <= hi:
+            ap.error(f"{knob}={v}: allowed {lo}..{hi}")
+    heap = heap_bytes(a.heap)
+    net = NET_OF_PRESET[a.preset]
+    if heap is None:
+        ap.error(f"HEAP={a.heap!r}: a size like 256K or 2M")
+    from .boards import HEAP_NEED
+    need = HEAP_NEED.get((net, 16))
+    if need and heap < need:
+        ap.error(f"HEAP={a.heap}: {net} keeps up to {need >> 10} KiB live on the "
+                 "MicroPython heap (docs/size.md); give at least that (default 256K)")
+    bad = [x for x in a.fw_args if "=" not in x]
+    if bad:
+        ap.error(f"COSIM_ARGS: {bad[0]!r} is not key=value")
+    from .trainer import options as opt
+    fw = dict(x.split("=", 1) for x in (*COSIM_OPTIONS, *a.fw_args))
+    try:
+        opt.parse({"net": net, "n_train": a.n_train, "n_test": a.n_test, "epochs": a.epochs,
+                   "seed": a.seed, "mode": a.mode, **fw})
+    except opt.OptionError as err:
+        ap.error(f"COSIM_ARGS: {err}")
     return a
 
 
@@ -191,7 +228,16 @@ class Server:
         self._dir.cleanup()
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (a CI cancel, kill) and SIGHUP (a closed terminal) end the run as Ctrl-C
+    # does: firmware and server are stopped, the window removed.  Without this the
+    # launcher and the simulator ran on after cosim_main died.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     a = parse_args(argv)
     t0 = time.monotonic()
     net = NET_OF_PRESET[a.preset]
@@ -204,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     srv = Server(a, window)
     try:
         return run(a, srv, window, net, where, train, test, t0)
+    except KeyboardInterrupt:  # before the firmware started (run() handles it after)
+        print("\ncosim: interrupted; stopping the server", file=sys.stderr)
+        srv.stop(0)
+        return 130
     finally:
         srv.close()
 

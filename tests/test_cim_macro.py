@@ -31,7 +31,8 @@ def run_bench(top: str, preset: str, module: str, testcase: list[str] | None = N
     n_tests, n_failed = sim.run(module, testcase=testcase, seed=regression_seed(),
                                 path=[COCOTB_TESTS], results=f"results_{module}_{tag}")
     assert n_tests > 0, "no cocotb test ran"
-    assert n_failed == 0, f"{n_failed} of {n_tests} cocotb tests failed (log above)"
+    assert n_failed == 0, (f"{n_failed} of {n_tests} cocotb tests failed (log above): "
+                           + "; ".join(sim.failures))
     if sim.waves_file is not None:
         assert sim.waves_file.exists(), f"WAVES=1 but no waveform at {sim.waves_file}"
     return n_tests

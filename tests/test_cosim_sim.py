@@ -77,3 +77,17 @@ def test_waves_after_a_normal_build(monkeypatch):
     assert waves.run("cim_macro_tests", testcase=["test_reset_values"],
                      path=[S.ROOT / "tests" / "cocotb"], results="results_waves") == (1, 0)
     assert waves.waves_file.exists() and waves.waves_file.stat().st_size > 1000
+
+
+def test_failed_cocotb_tests_are_named(tmp_path):
+    """A failed cocotb test is reported by name and message (pytest used to show only the
+    runner's bare SystemExit: 1)."""
+    xml = tmp_path / "r.xml"
+    xml.write_text(
+        '<testsuites><testsuite name="m"><testcase classname="m" name="ok"/>'
+        '<testcase classname="m" name="bad"><failure message="no TimeoutError" '
+        'type="AssertionError">Traceback ...</failure></testcase>'
+        '<testcase classname="m" name="boom"><error>Traceback\nValueError: x</error>'
+        '</testcase></testsuite></testsuites>')
+    assert S.failures(xml) == ["m.bad: AssertionError: no TimeoutError",
+                               "m.boom: ValueError: x"]

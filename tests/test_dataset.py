@@ -106,13 +106,35 @@ def uncached():
 
 
 def _corrupt(monkeypatch, name, fn):
-    real = D._read_array
+    real = D._read_store
 
-    def read(zf, array):
-        arr = real(zf, array)
-        return fn(arr) if array == name else arr
+    def read(path, split):
+        images, labels = real(path, split)
+        return (fn(images) if name == f"{split}_images" else images,
+                fn(labels) if name == f"{split}_labels" else labels)
 
-    monkeypatch.setattr(D, "_read_array", read)
+    monkeypatch.setattr(D, "_read_store", read)
+
+
+def test_unreadable_store_is_named(uncached, monkeypatch, tmp_path):
+    bad = tmp_path / "mnist.zarr.zip"
+    bad.write_bytes(b"not a zip file")
+    monkeypatch.setattr(D, "source_path", lambda: bad)
+    with pytest.raises(D.DatasetError, match=f"{bad}: cannot read the zarr zip"):
+        D.load("test")
+
+
+def test_store_without_the_split_is_named(uncached, monkeypatch, tmp_path):
+    import zarr
+    path = tmp_path / "train-only.zarr.zip"
+    with zarr.storage.ZipStore(path, mode="w") as store:
+        g = zarr.open_group(store, mode="w")
+        g.create_array("train_images", shape=(2, 28, 28), dtype="uint8")
+        g.create_array("train_labels", shape=(2,), dtype="uint8")
+    monkeypatch.setattr(D, "source_path", lambda: path)
+    with pytest.raises(D.DatasetError, match=r"no array 'test_images' in the store \(it "
+                                             r"holds \['train_images', 'train_labels'\]\)"):
+        D.load("test")
 
 
 def _flip(arr):

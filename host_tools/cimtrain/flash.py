@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 
 from . import boards, dataset, fwbuild
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MARK = "CIMFLASH "            # prefix of the lines the probe and check scripts print
 # sys.implementation._mpy >> 10: the port's native-code architecture (py/persistentcode.h)
 ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",

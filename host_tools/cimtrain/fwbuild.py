@@ -23,8 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SRC = ROOT / "firmware"
+from .paths import FIRMWARE as SRC
+from .paths import ROOT
+
 OUT = ROOT / "build" / "firmware"
 ENTRY = "main.py"              # stays source: the boot/entry script
 NOT_BUILT = {"manifest", "board_cfg"}  # the manifest is for freezing; make flash writes the
@@ -73,6 +74,9 @@ def build(out: Path = OUT, quiet: bool = True, march: str | None = "host",
     if march == "host":
         march = host_march()
     tool = None
+    if not (SRC / "train.py").is_file():  # (an install without the firmware built nothing)
+        raise SystemExit(f"fwbuild: no firmware in {SRC} (firmware/train.py missing): "
+                         "a checkout, or a cimtrain wheel that ships it, is needed")
     for src in sorted(SRC.glob("*.py")):
         if src.stem in NOT_BUILT or (only is not None and src.stem not in only
                                       and src.name != ENTRY):

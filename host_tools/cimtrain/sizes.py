@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from . import boards, dataset, fwbuild
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "size.md"
 # (board, SoC, on-chip SRAM in KiB (datasheet), mpy-cross -march of its MicroPython port)
 RAM = (("Raspberry Pi Pico", "RP2040", 264, "armv6m"),

@@ -52,8 +52,8 @@ from . import boards
 from .bridge import status as S
 from .bridge.harness import unique_name
 from .fileio import write_atomic
+from .paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_PROMPT = b">>> "
 CTRL_A, CTRL_B = 0x01, 0x02

@@ -31,10 +31,11 @@ from pathlib import Path
 
 import cffi
 
+from ..paths import ROOT
 from . import protocol
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
+
 SOURCE = HERE / "cbridge.c"
 HEADER = HERE / "cbridge.h"
 MODULE = "_cimbridge"

@@ -17,13 +17,12 @@ import subprocess
 import sys
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
+from ..paths import ROOT
 from . import protocol as P
 from .model_server import ModelServer
 from .window import ServerWindow
 
-ROOT = Path(__file__).resolve().parents[3]
 _count = itertools.count()
 
 

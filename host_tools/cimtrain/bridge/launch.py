@@ -31,12 +31,11 @@ from pathlib import Path
 
 from .. import regs
 from ..lifetime import die_with_parent
+from ..paths import FIRMWARE
 from . import protocol as P
 from .window import BridgeError, BusError, FirmwareWindow, NoWindowError, StaleWindowError
 
-ROOT = Path(__file__).resolve().parents[3]
 BOOT = Path(__file__).resolve().parent / "mp_boot.py"
-FIRMWARE = ROOT / "firmware"
 TSO_MACHINES = {"x86_64", "amd64", "i386", "i686"}
 
 

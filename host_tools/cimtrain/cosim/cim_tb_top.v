@@ -280,4 +280,15 @@ module cim_tb_top import cim_reg_pkg::*; #(
     end
   end
 
+  // ---------------------------------------------------------------- fault hook
+  // Test hook of tests/cocotb/xact_tests.py (a macro that never accepts a request): while
+  // stall_macro is 1 the macro's bus slave looks busy for ever.  The force is HDL, and
+  // cocotb only deposits stall_macro, because Verilator ignores a VPI force on a net
+  // (cocotb issue 3831); an HDL force works in both simulators.  Nothing else drives it.
+  reg stall_macro = 1'b0;
+  always @(stall_macro) begin
+    if (stall_macro) force u_macro.u_axil.idle = 1'b0;
+    else             release u_macro.u_axil.idle;
+  end
+
 endmodule

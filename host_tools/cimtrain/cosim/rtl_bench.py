@@ -25,8 +25,10 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
+from ..paths import ROOT, RTL
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
+
 TB = HERE / "rtl_bench_tb.v"
 
 # (key, what, CASE, N, rows, cols): the VMM windows are those of LeNet-5's training loop
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         rtls = {}
         if a.baseline:
             rtls[f"rtl@{a.baseline}"] = export_rtl(a.baseline, Path(tmp))
-        rtls["rtl (this tree)"] = ROOT / "rtl"
+        rtls["rtl (this tree)"] = RTL
         res = measure(rtls, a.repeat)
     labels = list(rtls)
     a.json.parent.mkdir(parents=True, exist_ok=True)

@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import regs
+from ..paths import ROOT
+from ..paths import RTL as RTL_DIR
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-RTL_DIR = ROOT / "rtl"
+
 BUILD_ROOT = ROOT / "sim_build"
 SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
@@ -84,6 +85,7 @@ class Sim:
         if self.sim not in SIMULATORS:
             raise ValueError(f"SIM={self.sim!r}: choose from {', '.join(SIMULATORS)}")
         self._runner = None
+        self.failures: list[str] = []  # "test: message" of each failed test of the last run
 
     @property
     def build_dir(self) -> Path:
@@ -159,15 +161,36 @@ class Sim:
         from cocotb_tools.runner import get_results
 
         runner = self.build()
+        xml = self.build_dir / f"{results}.xml"
         # the runner gives the simulator's Python this process's sys.path as PYTHONPATH
         # (after extra_env, so that cannot set it)
         saved = sys.path[:]
         sys.path[:0] = [str(p) for p in path or ()]
         try:
-            xml = runner.test(hdl_toplevel=self.top, test_module=module, testcase=testcase,
-                              test_dir=self.build_dir, seed=seed, waves=self.waves,
-                              extra_env=env or {},
-                              results_xml=str(self.build_dir / f"{results}.xml"))
+            runner.test(hdl_toplevel=self.top, test_module=module, testcase=testcase,
+                        test_dir=self.build_dir, seed=seed, waves=self.waves,
+                        extra_env=env or {}, results_xml=str(xml))
+        except SystemExit as e:
+            # Under pytest the runner ends a run with a failed test by sys.exit(1), which
+            # pytest shows as a bare "SystemExit: 1"; read the results to say which failed.
+            if not xml.exists():
+                raise RuntimeError(f"{self.sim} exited with status {e.code} before writing "
+                                   f"{xml} (simulator log above)") from None
         finally:
             sys.path[:] = saved
+        self.failures = failures(xml)
         return get_results(xml)
+
+
+def failures(xml: Path) -> list[str]:
+    """``"module.test: message"`` for every failed test case of a cocotb results file."""
+    import xml.etree.ElementTree as ET
+
+    out = []
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        for bad in (*case.iter("failure"), *case.iter("error")):
+            msg = bad.get("message") or (bad.text or "").strip().splitlines()[-1:] or "failed"
+            kind = bad.get("type")
+            out.append(f"{case.get('classname')}.{case.get('name')}: "
+                       + (f"{kind}: " if kind else "") + "".join(msg))
+    return out

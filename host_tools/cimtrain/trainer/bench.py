@@ -5,6 +5,9 @@ float baseline in the same harness for the ratio.
 
     python -m cimtrain.trainer.bench [--images 60000] [--md docs/benchmarks.md]
 
+Figures go to results/bench_trainer.json; ``--md`` also writes them as this bench's
+section of the file (``make bench DOCS=1``), so that a plain run leaves the tree clean.
+
 Each measurement trains after the one-off costs (numba's compiled-code cache load, the
 initial write-verify, calibration), so the figures are the training loop's own.
 """
@@ -20,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
+from ..paths import ROOT
+
 BEGIN, END = "<!-- trainer-bench:begin -->", "<!-- trainer-bench:end -->"
 
 
@@ -112,7 +116,8 @@ def markdown(res: dict) -> str:
     target = 2900
     lines = [
         BEGIN, "## Trainer: LeNet-5 training throughput (`make bench`)", "",
-        "Written by `make bench` (host_tools/cimtrain/trainer/bench.py; only this section); "
+        "Written by `make bench DOCS=1` (host_tools/cimtrain/trainer/bench.py; only this "
+        "section); "
         "raw figures in results/bench_trainer.json.  LeNet-5 on the default preset, chip "
         "noise on, firmware defaults (open loop, batch 8, lr -11), training loop only "
         f"(after init and calibration).  Measured side by side in one run on "
@@ -145,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="training images per measurement (default: a full epoch; the "
                          "first thousands cost more: more threshold crossings); 0 redraws the "
                          "docs section from results/bench_trainer.json")
-    ap.add_argument("--md", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--md", help="also write the figures as this bench's section of MD "
+                                 "(docs/benchmarks.md)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child of two_runs
     ap.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -153,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(throughput(a.one, a.seed)))
         return 0
     if a.images <= 0:  # re-render the section from the last results (no measurement)
+        if not a.md:
+            ap.error("--images 0 re-renders the docs section: give --md FILE")
         res = json.loads((ROOT / "results" / "bench_trainer.json").read_text())
         from ..bridge.bench import write_md
         write_md(Path(a.md), markdown(res), BEGIN, END)
@@ -162,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")
     md = markdown(res)
-    from ..bridge.bench import write_md
-    write_md(Path(a.md), md, BEGIN, END)
     print(md)
+    if a.md:
+        from ..bridge.bench import write_md
+        write_md(Path(a.md), md, BEGIN, END)
     return 0
 
 

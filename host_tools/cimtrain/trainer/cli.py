@@ -16,11 +16,9 @@ stop at once and say how to resume from the last epoch's checkpoint.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,12 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import dataset, regs
-from ..fileio import write_atomic
+from ..paths import ROOT
+from ..progress import Progress
+from ..runs import provenance, publish, run_dir
 from . import options
 from .checkpoint import CheckpointError
 from .loop import Trainer, load_state, save_state
 
-ROOT = Path(__file__).resolve().parents[3]
 RESULTS = ROOT / "results"
 DEFAULT_EPOCHS = 5  # full MNIST: 98.5% and more with lr_step=1 (docs/results.md)
 
@@ -97,80 +96,8 @@ def build_cfg(a: argparse.Namespace) -> dict:
                           "mode": a.mode, **kv})
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                              capture_output=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def run_dir(out: Path, name: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    d = out / f"{stamp}-{name}"
-    k = 1
-    while d.exists():
-        k += 1
-        d = out / f"{stamp}-{name}-{k}"
-    d.mkdir(parents=True)
-    return d
-
-
-def publish(out: Path, d: Path, res: dict) -> None:
-    """results/train.json and results/latest for the newest run."""
-    write_atomic(out / "train.json", (json.dumps(res, indent=1) + "\n").encode())
-    link = out / "latest"
-    if link.is_symlink() or not link.exists():
-        tmp_link = out / ".latest.tmp"
-        tmp_link.unlink(missing_ok=True)
-        tmp_link.symlink_to(d.name)
-        os.replace(tmp_link, link)
-
-
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM during training; the message says where to resume."""
-
-
-class Progress:
-    """A tqdm bar with ETA on a terminal; plain lines (every 10%) in logs."""
-
-    def __init__(self, total: int, desc: str, unit: str = "img", units: str = "images"
-                 ) -> None:
-        self.tty = sys.stderr.isatty()
-        self.total, self.n, self.t0, self.next = total, 0, time.perf_counter(), total // 10
-        self.desc, self.unit, self.units = desc, unit, units
-        self.bar = None
-        if self.tty:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, desc=desc, unit=unit, smoothing=0.1,
-                            dynamic_ncols=True)
-
-    def update(self, k: int, **post) -> None:
-        self.n += k
-        if self.bar is not None:
-            self.bar.update(k)
-            if post:
-                self.bar.set_postfix(post, refresh=False)
-        elif self.n >= self.next or self.n == self.total:
-            dt_ = time.perf_counter() - self.t0
-            rate = self.n / dt_ if dt_ else 0.0
-            eta = (self.total - self.n) / rate if rate else 0.0
-            extra = "  ".join(f"{k_} {v}" for k_, v in post.items())
-            digits = 0 if rate >= 10 else 2
-            print(f"{self.desc}: {self.n}/{self.total} {self.units} "
-                  f"({100 * self.n // self.total}%) {rate:.{digits}f} {self.unit}/s, "
-                  f"ETA {eta:.0f} s  {extra}", flush=True)
-            self.next = self.n + max(self.total // 10, 1)
-
-    def write(self, msg: str) -> None:
-        if self.bar is not None:
-            self.bar.write(msg)
-        else:
-            print(msg, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def load_data(a: argparse.Namespace):
@@ -199,7 +126,7 @@ def run_baseline(a: argparse.Namespace, cfg: dict, train, test) -> dict:
     (d / "train.json").write_text(json.dumps(res, indent=1) + "\n")
     from .report import curve_png
     curve_png([res | {"label": "fp32"}], d / "accuracy.png", "fp32 software baseline")
-    publish(Path(a.out), d, res)
+    publish(Path(a.out), d, res, Path(a.out) / "train.json")
     print(f"fp32 baseline: {res['images_trained']} images, test accuracy "
           f"{100 * res['test_accuracy']:.2f}% on {cfg['n_test']}; {res['images_per_s']:.0f} "
           f"img/s; results in {d}")
@@ -207,12 +134,8 @@ def run_baseline(a: argparse.Namespace, cfg: dict, train, test) -> dict:
 
 
 def _provenance(a: argparse.Namespace) -> dict:
-    return {"commit": git_commit(), "date": dt.datetime.now().isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, "-m", "cimtrain.trainer",
-                                 *sys.argv[1:]]),
-            "env": {k: os.environ[k] for k in ("N_TRAIN", "N_TEST", "EPOCHS", "SEED",
-                                               "PRESET", "MODE", "ARGS", "RESUME")
-                    if os.environ.get(k)}}
+    return provenance("cimtrain.trainer", ("N_TRAIN", "N_TEST", "EPOCHS", "SEED", "PRESET",
+                                           "MODE", "ARGS", "RESUME"))
 
 
 def writes_stats(t: Trainer) -> dict:
@@ -287,7 +210,10 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
             eval_s[0] = 0.0
             # evaluated without advancing the op counter, so that the checkpoint holds
             # the training state: a resumed run continues exactly where this one does
-            correct, pred_digest, _ = t.evaluate(side_effect_free=True)
+            # (its bar: about 4 s for 10,000 images)
+            ev = Progress(cfg["n_test"], f"test after epoch {t.epoch}", leave=False)
+            correct, pred_digest, _ = t.evaluate(side_effect_free=True, on_images=ev.to)
+            ev.close()
             acc = correct / cfg["n_test"]
             curve.append({"images_seen": t.seen, "test_accuracy": acc})
             history.append({"epoch": t.epoch, "images_seen": t.seen, "test_accuracy": acc,
@@ -328,7 +254,7 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
     (d / "train.json").write_text(json.dumps(res, indent=1) + "\n")
     export(t, d / "chip.npz")
     figures(t, res, d)
-    publish(out, d, res)
+    publish(out, d, res, out / "train.json")
     print(f"RESULT test accuracy {100 * res['test_accuracy']:.2f}% on {cfg['n_test']} test "
           f"images after {t.seen} training images; {res['images_per_s']:.0f} training "
           f"images/s; writes per weight {res['writes_per_weight_mean']:.2f} mean, "

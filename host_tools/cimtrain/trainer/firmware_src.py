@@ -14,9 +14,8 @@ import ast
 import functools
 import importlib.util
 import sys
-from pathlib import Path
 
-FIRMWARE = Path(__file__).resolve().parents[3] / "firmware"
+from ..paths import FIRMWARE
 
 
 @functools.cache

@@ -155,17 +155,22 @@ class Trainer:
         self.last_epoch = {"train_correct": int(correct), "loss_q8": loss_q8 // max(n, 1)}
 
     # -- evaluation ----------------------------------------------------------------------
-    def evaluate(self, n_test: int | None = None, side_effect_free: bool = False
+    def evaluate(self, n_test: int | None = None, side_effect_free: bool = False,
+                 on_images: Callable[[int], None] | None = None
                  ) -> tuple[int, int, np.ndarray]:
         """(correct, FNV digest of the predictions, predictions) on the first n_test test
         images (firmware train.evaluate).  ``side_effect_free``: the op counter is put
-        back afterwards (``commit_evaluation`` applies it later if wanted)."""
+        back afterwards (``commit_evaluation`` applies it later if wanted).
+        ``on_images(k)``: k images evaluated so far, every 500 and at the end."""
         n = self.cfg["n_test"] if n_test is None else n_test
         chip = self.chip
         saved = (chip.op, chip.n_vmm)
         t = time.perf_counter()
-        preds = np.array([argmax_first(self.net.forward(self.test_x[i].reshape(-1)))
-                          for i in range(n)], dtype=np.int64)
+        preds = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            preds[i] = argmax_first(self.net.forward(self.test_x[i].reshape(-1)))
+            if on_images is not None and ((i + 1) % 500 == 0 or i + 1 == n):
+                on_images(i + 1)
         ms = _ms(t)
         if side_effect_free:
             self._evaluated = (chip.op, chip.n_vmm, ms)
@@ -209,6 +214,7 @@ class Trainer:
             "test_accuracy_x100": correct * 10000 // max(cfg["n_test"], 1),
             "weights": net.n_weights, "weight_updates": upd.n_updates,
             "weights_written": int((w > 0).sum()), "max_writes_per_weight": int(w.max()),
+            "writes_histogram": np.bincount(w, minlength=16).tolist(),
             "vmm_ops": chip.n_vmm, "read_ops": chip.n_read, "pulse_ops": chip.n_pulse_ops,
             "pulses": chip.n_pulses, "wv_misses": upd.n_wv_miss,
             "init_pulses": self.init_pulses, "init_reads": self.init_reads,

@@ -25,26 +25,50 @@ def _plt():
 
 
 def curve_png(runs: list[dict], out: Path, title: str = "") -> Path:
-    """Test accuracy against training images seen, one line per run."""
+    """Accuracy against training images seen, one line per run: the test subset of make
+    train's curve points, make cosim's running training accuracy (points with
+    ``train_accuracy``), each epoch's test; weight updates on a second axis where the
+    points carry them (make cosim)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    ax2 = None
+    accs = []
     for r in runs:
         pts = r.get("curve") or []
         label = r.get("label") or r.get("run", "run")
-        if pts:
-            ax.plot([p["images_seen"] for p in pts], [100 * p["test_accuracy"] for p in pts],
+        test = [p for p in pts if "test_accuracy" in p]
+        train = [p for p in pts if "train_accuracy" in p and "test_accuracy" not in p]
+        if test:
+            ax.plot([p["images_seen"] for p in test], [100 * p["test_accuracy"] for p in test],
                     marker=".", label=f"{label} (test subset)")
+        if train:
+            ax.plot([p["images_seen"] for p in train],
+                    [100 * p["train_accuracy"] for p in train], marker=".", ms=3,
+                    label=f"{label} (training, running mean of the epoch)")
         ep = r.get("per_epoch") or []
         if ep:
             ax.plot([e["images_seen"] for e in ep], [100 * e["test_accuracy"] for e in ep],
                     "o", ms=7, mfc="none", label=f"{label}: epoch end, {r.get('n_test')} test")
+        upd = [p for p in pts if p.get("weight_updates") is not None]
+        if upd:
+            ax2 = ax2 or ax.twinx()
+            ax2.plot([p["images_seen"] for p in upd], [p["weight_updates"] for p in upd],
+                     ":", lw=1.2, color="0.35", label=f"{label}: weight updates")
+        accs += [100 * p["test_accuracy"] for p in test]
+        accs += [100 * p["train_accuracy"] for p in train]
+        accs += [100 * e["test_accuracy"] for e in ep]
     ax.set_xlabel("training images seen")
-    ax.set_ylabel("test accuracy (%)")
-    accs = [100 * p["test_accuracy"] for r in runs for p in (r.get("curve") or [])]
-    accs += [100 * e["test_accuracy"] for r in runs for e in (r.get("per_epoch") or [])]
+    ax.set_ylabel("accuracy (%)")
     ax.set_ylim(max(0, 10 * int(min(accs, default=0) // 10) - 5) if accs else 0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    if ax2 is not None:
+        ax2.set_ylabel("weight updates (device writes)")
+        ax2.set_ylim(bottom=0)
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+    else:
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or "cimtrain: test accuracy")
     fig.tight_layout()
     fig.savefig(out)

@@ -21,11 +21,12 @@ import sys
 import time
 from pathlib import Path
 
+from ..paths import ROOT
+from ..progress import Progress
 from . import sweep
-from .cli import Progress, env_int
+from .cli import env_int
 from .options import OptionError
 
-ROOT = Path(__file__).resolve().parents[3]
 STUCK_UNIT = 1 << 16  # STUCK_RATE: stuck cells per 65536 (docs/registers.md)
 
 # study name -> (what it asks, [(label, options, spec fields), ...])

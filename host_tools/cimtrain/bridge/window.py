@@ -122,13 +122,19 @@ SHM_PREFIX = "cimtrain."
 
 
 def _pid_alive(pid: int) -> bool:
+    """As the C library's pid_alive: a zombie counts as gone (a killed server whose parent
+    died too waits as a zombie until init reaps it, which in a container can be never)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True     # another user's live process
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def sweep_stale(shm_dir: Path = SHM_DIR, keep: str = "") -> list[str]:

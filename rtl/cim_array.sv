@@ -8,8 +8,9 @@
 // * A command is evaluated completely on its accept edge (cmd_start_i): VMM and READ_ROW
 //   write the buffers, PULSE writes the cells.  Buffers and the debug backdoor are locked
 //   while BUSY (cim_regfile), so evaluating early is unobservable (§4).
-// * Loop temporaries are block-local blocking variables; state (buffers, cells) is only
-//   written with non-blocking assignments.
+// * Loop temporaries are block-local blocking variables.  The cells, their lane chunks
+//   and the buffers are memories written with blocking assignments, on edges on which
+//   nothing reads them (the comments at the write paths say why that is race free).
 // * A VMM multiplies whole lane chunks, not cells: every weight w = G+ - G- is kept, as well
 //   as in the cells, in two derived copies of LaneChunk lanes of 32 bits per vector, one
 //   with the lanes along a row (for FWD: the outputs are columns) and one along a column

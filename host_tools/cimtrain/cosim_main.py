@@ -48,8 +48,8 @@ from .runs import provenance, publish, run_dir
 COSIM_OPTIONS = ("n_min=1", "batch=4")
 # (training images per epoch, epochs, test images) per backend, chosen with the trainer
 # (bit-exact with these runs; docs/results.md, studies cosim and cosim-long): the fewest
-# images that learn on every seed of 1-5 (Icarus: 500 images, about 15 minutes on 2
-# shared cores; its 10 minutes train about 300, too few on some seeds).  Where time
+# images that learn on every seed of 1-5 (Icarus: 500 images, about 22 minutes on 2
+# quiet cores; 10 minutes train about 170, far too few).  Where time
 # allows, a few passes over a subset, the step halving each pass (lr_step=1), learn more
 # and more surely than one pass over as many new images (Verilator).
 DEFAULT_RUN = {("rtl", "icarus"): (500, 1, 80), ("rtl", "verilator"): (1500, 2, 200),

@@ -32,20 +32,26 @@ def _run_procs(window: str) -> list[int]:
     return out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_signal_mid_training_stops_everything(tmp_path, sig):
-    p = subprocess.Popen([sys.executable, "-m", "cimtrain.cosim_main", "--backend", "model",
+def _start_until_training(tmp_path, backend: str, timeout_s: float):
+    """make cosim on the seed-chip preset, read until calibration is done (training runs
+    next); returns the process, its window name and the lines read."""
+    p = subprocess.Popen([sys.executable, "-m", "cimtrain.cosim_main", "--backend", backend,
                           "--preset", "seed-chip", "--n-train", "2000", "--n-test", "10",
                           "--out", str(tmp_path / "cosim.json")],
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    window = f"cosim-{p.pid}-0"
-    lines = []
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    for line in p.stdout:
+        lines.append(line)
+        if "calibrated" in line or time.monotonic() > deadline:
+            break
+    return p, f"cosim-{p.pid}-0", lines
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_mid_training_stops_everything(tmp_path, sig):
+    p, window, lines = _start_until_training(tmp_path, "model", 180)
     try:
-        deadline = time.monotonic() + 180
-        for line in p.stdout:
-            lines.append(line)
-            if "calibrated" in line or time.monotonic() > deadline:
-                break
         assert any("calibrated" in x for x in lines), "".join(lines[-30:])
         assert _run_procs(window), "no server or launcher found for " + window
         p.send_signal(sig)
@@ -67,18 +73,8 @@ def test_signal_mid_training_stops_everything(tmp_path, sig):
 def test_sigkill_of_cosim_takes_server_simulator_and_firmware_with_it(tmp_path, backend):
     """kill -9 runs no cleanup in cosim_main: its children follow it by themselves
     (parent-death signal, cimtrain/lifetime.py), the RTL server's simulator too."""
-    p = subprocess.Popen([sys.executable, "-m", "cimtrain.cosim_main", "--backend", backend,
-                          "--preset", "seed-chip", "--n-train", "2000", "--n-test", "10",
-                          "--out", str(tmp_path / "cosim.json")],
-                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    window = f"cosim-{p.pid}-0"
-    lines = []
+    p, window, lines = _start_until_training(tmp_path, backend, 300)
     try:
-        deadline = time.monotonic() + 300
-        for line in p.stdout:
-            lines.append(line)
-            if "calibrated" in line or time.monotonic() > deadline:
-                break
         assert any("calibrated" in x for x in lines), "".join(lines[-30:])
         procs = _run_procs(window)
         if backend == "rtl":   # the simulator names the window only in its environment

@@ -48,11 +48,7 @@ module cim_tb_top import cim_reg_pkg::*; #(
   reg rst_ni = 1'b0;
   always #(ClkHalfNs) clk_i = ~clk_i;
 
-  reg [63:0] edge_q = 64'd0;  // index of the next rising edge
-  always @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) edge_q <= 64'd0;
-    else         edge_q <= edge_q + 64'd1;
-  end
+  reg [63:0] edge_q = 64'd0;  // index of the next rising edge (counted in per_edge below)
 
   // ---------------------------------------------------------------- the macro's bus
   wire          s_axil_awready, s_axil_wready, s_axil_bvalid, s_axil_arready, s_axil_rvalid;
@@ -145,10 +141,13 @@ module cim_tb_top import cim_reg_pkg::*; #(
   // Start: on the falling edge after cocotb asked for a program, present entry 0, so
   // that its handshake can be the very next rising edge.  (cocotb writes between
   // edges; during reset the entry waits for edge 0.)  IDLEs whose edge that rising
-  // edge already reaches are passed over.
-  always @(negedge clk_i) begin : starter
+  // edge already reaches are passed over.  The starter sleeps until cocotb writes
+  // req_seq (a process woken on every falling edge cost an idle cycle a sixth more).
+  always begin : starter
     reg [31:0] pc;
     reg [ProgW-1:0] e;
+    @(req_seq);
+    @(negedge clk_i);
     if (!x_run && req_seq != ack_seq) begin
       pc = 32'd0;
       e  = {prog_hi[0], prog_lo[0]};
@@ -165,72 +164,14 @@ module cim_tb_top import cim_reg_pkg::*; #(
     end
   end
 
-  // Play: a request stays presented, unchanged, from before its handshake until its
-  // response; on the response's edge the slave turns idle and the next request is
-  // presented, so it hand-shakes one edge later (2 edges per access, the slave's
-  // limit) and the macro sees the bus change once per access, together with its own
-  // response going (each change re-runs its large combinational blocks).  An IDLE
-  // holds the bus still until the edge it names can be reached.  Done when every entry
-  // was played and the last response received: ack_seq = req_seq.
-  always @(posedge clk_i) begin : transactor
-    reg [31:0] pc;
-    reg [ProgW-1:0] e;
-    reg pend, step;
-    // (an IDLE that cannot end on this edge costs one test of this condition per edge)
-    if (rst_ni && x_run && !(x_idle && {{(64 - ProgUntilW){1'b0}}, x_until} > edge_q + 64'd1)) begin
-      pc   = x_pc;
-      pend = x_pend;
-      step = 1'b0;
-      if ((x_arvalid && hs_ar) || (x_awvalid && hs_w)) begin
-        pend = 1'b1;                      // accepted; the slave is busy until its response
-      end else if (pend && (hs_r || hs_b)) begin
-        pend = 1'b0;
-        step = 1'b1;
-      end else if (x_idle && pc < prog_len) begin
-        step = ({{(64 - ProgUntilW){1'b0}}, x_until} <= edge_q + 64'd1);
-      end
-      if (step) begin
-        pc = pc + 32'd1;
-        e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
-        while (pc < prog_len && e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(e) <= edge_q + 64'd1) begin
-          pc = pc + 32'd1;
-          e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
-        end
-        `CIM_TB_PRESENT(e, pc < prog_len)
-        x_pc <= pc;
-      end
-      if (pend != x_pend) x_pend <= pend;
-      if (pc >= prog_len && !pend) begin
-        x_run    <= 1'b0;
-        ack_seq  <= req_seq;
-        rec_edge =  edge_q;   // blocking: cocotb reads it when ack_seq changes
-      end else if (step || x_idle) begin
-        x_stall <= 32'd0;
-      end else if (x_stall >= StallEdges) begin
-        // errors, not hangs: a macro that does not accept or answer a request ends
-        // the program; cocotb finds x_timeout set
-        x_awvalid <= 1'b0;
-        x_wvalid  <= 1'b0;
-        x_arvalid <= 1'b0;
-        x_run     <= 1'b0;
-        ack_seq   <= req_seq;
-        rec_edge  =  edge_q;
-        x_timeout =  1'b1;
-      end else begin
-        x_stall <= x_stall + 32'd1;
-      end
-    end
-  end
-`undef CIM_TB_PRESENT
-
   // ---------------------------------------------------------------- recorder
   // One entry per access, written on its response's edge: the request as the recorder
   // latched it from the bus at its handshake, the response, both edges.  Then, on the
   // same edge, a change of irq_o.  Entries are in edge order of their requests.
   // log_wp (and the transactor's rec_edge) are written with blocking assignments:
   // cocotb reads them when ack_seq changes (non-blocking, later in the same time step),
-  // and then they already cover this edge.  The recorder's process only runs on edges
-  // with something to log or latch: on the others it costs the simulator one net update.
+  // and then they already cover this edge.  On edges with nothing to log or latch the
+  // recorder costs one test of rec_any.
   reg [LogW-1:0] log_mem [0:LogDepth-1];
   reg [31:0]  log_wp = 32'd0;
   reg         irq_seen = 1'b0;
@@ -241,44 +182,110 @@ module cim_tb_top import cim_reg_pkg::*; #(
   reg [3:0]   rq_strb = '0;
   wire        rec_any = hs_ar | hs_w | hs_r | hs_b | (irq_o !== irq_seen);
 
-  always @(posedge clk_i) begin : recorder
-    reg [31:0] k;
+  // Play: a request stays presented, unchanged, from before its handshake until its
+  // response; on the response's edge the slave turns idle and the next request is
+  // presented, so it hand-shakes one edge later (2 edges per access, the slave's
+  // limit) and the macro sees the bus change once per access, together with its own
+  // response going (each change re-runs its large combinational blocks).  An IDLE
+  // holds the bus still until the edge it names can be reached.  Done when every entry
+  // was played and the last response received: ack_seq = req_seq.
+  //
+  // The edge counter, the transactor's player and the recorder are one process: each
+  // process woken on an edge costs Icarus about as much as a few statements, and an idle
+  // cycle of the whole bench was mostly such wake-ups.  Within the process the three
+  // parts only read what the others write with non-blocking assignments (or write what
+  // cocotb reads after the edge), so their order does not matter.
+  always @(posedge clk_i or negedge rst_ni) begin : per_edge
+    reg [31:0] pc;                // player
+    reg [ProgW-1:0] e;
+    reg pend, step;
+    reg [31:0] k;                 // recorder
     reg [63:0] dt;
     reg [LogW-1:0] ent;
     if (!rst_ni) begin
+      edge_q   <= 64'd0;
       irq_seen <= 1'b0;
-    end else if (rec_any) begin
-      k = log_wp;
-      if (hs_r || hs_b) begin
-        dt = edge_q - rq_edge;
-        ent = '0;
-        ent[LogEdgeLsb +: LogEdgeW] = rq_edge;
-        ent[LogDtLsb +: LogDtW]     = dt[LogDtW-1:0];
-        ent[LogKindLsb +: LogKindW] = hs_r ? KindRead : KindWrite;
-        ent[LogRespLsb +: LogRespW] = hs_r ? s_axil_rresp : s_axil_bresp;
-        ent[LogStrbLsb +: LogStrbW] = rq_strb;
-        ent[LogAddrLsb +: AW]       = rq_addr;
-        ent[LogDataLsb +: LogDataW] = hs_r ? s_axil_rdata : rq_data;
-        log_mem[k % LogDepth] = ent;
-        k = k + 32'd1;
+    end else begin
+      edge_q <= edge_q + 64'd1;
+      // player (an IDLE that cannot end on this edge costs one test of this condition)
+      if (x_run && !(x_idle && {{(64 - ProgUntilW){1'b0}}, x_until} > edge_q + 64'd1)) begin
+        pc   = x_pc;
+        pend = x_pend;
+        step = 1'b0;
+        if ((x_arvalid && hs_ar) || (x_awvalid && hs_w)) begin
+          pend = 1'b1;                      // accepted; the slave is busy until its response
+        end else if (pend && (hs_r || hs_b)) begin
+          pend = 1'b0;
+          step = 1'b1;
+        end else if (x_idle && pc < prog_len) begin
+          step = ({{(64 - ProgUntilW){1'b0}}, x_until} <= edge_q + 64'd1);
+        end
+        if (step) begin
+          pc = pc + 32'd1;
+          e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
+          while (pc < prog_len && e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(e) <= edge_q + 64'd1) begin
+            pc = pc + 32'd1;
+            e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
+          end
+          `CIM_TB_PRESENT(e, pc < prog_len)
+          x_pc <= pc;
+        end
+        if (pend != x_pend) x_pend <= pend;
+        if (pc >= prog_len && !pend) begin
+          x_run    <= 1'b0;
+          ack_seq  <= req_seq;
+          rec_edge =  edge_q;   // blocking: cocotb reads it when ack_seq changes
+        end else if (step || x_idle) begin
+          x_stall <= 32'd0;
+        end else if (x_stall >= StallEdges) begin
+          // errors, not hangs: a macro that does not accept or answer a request ends
+          // the program; cocotb finds x_timeout set
+          x_awvalid <= 1'b0;
+          x_wvalid  <= 1'b0;
+          x_arvalid <= 1'b0;
+          x_run     <= 1'b0;
+          ack_seq   <= req_seq;
+          rec_edge  =  edge_q;
+          x_timeout =  1'b1;
+        end else begin
+          x_stall <= x_stall + 32'd1;
+        end
       end
-      if (irq_o !== irq_seen) begin
-        ent = '0;
-        ent[LogEdgeLsb +: LogEdgeW] = edge_q;
-        ent[LogKindLsb +: LogKindW] = KindIrq;
-        ent[LogDataLsb]             = irq_o;
-        log_mem[k % LogDepth] = ent;
-        k = k + 32'd1;
-        irq_seen <= irq_o;
-      end
-      log_wp = k;
-      if (hs_ar) begin
-        {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KindRead, x_araddr, 32'd0, 4'hF};
-      end else if (hs_w) begin
-        {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KindWrite, x_awaddr, x_wdata, x_wstrb};
+      // recorder
+      if (rec_any) begin
+        k = log_wp;
+        if (hs_r || hs_b) begin
+          dt = edge_q - rq_edge;
+          ent = '0;
+          ent[LogEdgeLsb +: LogEdgeW] = rq_edge;
+          ent[LogDtLsb +: LogDtW]     = dt[LogDtW-1:0];
+          ent[LogKindLsb +: LogKindW] = hs_r ? KindRead : KindWrite;
+          ent[LogRespLsb +: LogRespW] = hs_r ? s_axil_rresp : s_axil_bresp;
+          ent[LogStrbLsb +: LogStrbW] = rq_strb;
+          ent[LogAddrLsb +: AW]       = rq_addr;
+          ent[LogDataLsb +: LogDataW] = hs_r ? s_axil_rdata : rq_data;
+          log_mem[k % LogDepth] = ent;
+          k = k + 32'd1;
+        end
+        if (irq_o !== irq_seen) begin
+          ent = '0;
+          ent[LogEdgeLsb +: LogEdgeW] = edge_q;
+          ent[LogKindLsb +: LogKindW] = KindIrq;
+          ent[LogDataLsb]             = irq_o;
+          log_mem[k % LogDepth] = ent;
+          k = k + 32'd1;
+          irq_seen <= irq_o;
+        end
+        log_wp = k;
+        if (hs_ar) begin
+          {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KindRead, x_araddr, 32'd0, 4'hF};
+        end else if (hs_w) begin
+          {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KindWrite, x_awaddr, x_wdata, x_wstrb};
+        end
       end
     end
   end
+`undef CIM_TB_PRESENT
 
   // ---------------------------------------------------------------- fault hook
   // Test hook of tests/cocotb/xact_tests.py (a macro that never accepts a request): while

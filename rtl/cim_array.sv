@@ -151,187 +151,6 @@ module cim_array import cim_reg_pkg::*; #(
   wire is_read  = (cmd_opcode_i == OP_READ_ROW);
   wire is_pulse = (cmd_opcode_i == OP_PULSE);
 
-  // The buffers, like the cells below, are written with blocking assignments (Verilator
-  // does not support non-blocking writes to an array in a loop, BLKLOOPINIT).  Race free:
-  // one bus access per edge, so no edge both writes a buffer and reads it (INBUF is
-  // written on its own access's edge and read on a CMD edge; OUTBUF, SATBUF and READBUF
-  // are written on a CMD edge and locked while BUSY).
-  /* verilator lint_off BLKSEQ */
-  // ---------------------------------------------------------------- INBUF
-  always @(posedge clk_i or negedge rst_ni) begin : inbuf_write
-    integer i;
-    if (!rst_ni) begin
-      for (i = 0; i < INBUF_WORDS; i = i + 1) inbuf_mem[i] = '0;
-    end else if (inbuf_we_i) begin
-      inbuf_mem[inbuf_wword_i] = inbuf_wdata_i;
-    end
-  end
-
-  // ---------------------------------------------------------------- VMM and READ_ROW
-  always @(posedge clk_i or negedge rst_ni) begin : read_path
-    integer x [0:InLines-1];  // input code of every line
-    integer tile, rs, rc, cs, cc, r, c, j, pol;
-    integer iout [0:MaxOut-1];  // I of every output line of the window
-    integer n_in, n_out, in0, out0, ch, k, wi;
-    integer ci, xv, acc, nsat, v;
-    reg [ChunkBits-1:0] accv;
-    reg [31:0] xa;  // |x|
-    integer ow_i, sw_i;            // the OUTBUF and SATBUF words being written
-    reg [31:0] ow, sw, w32;
-    reg [31:0] pre_read, pre_adc;
-    reg [63:0] sum_x2, q;
-    reg signed [63:0] s_read, s_adc, y, n_read;
-    reg noisy;
-    if (!rst_ni) begin
-      for (j = 0; j < OUTBUF_WORDS; j = j + 1) outbuf_mem[j] = '0;
-      for (j = 0; j < SATBUF_WORDS; j = j + 1) satbuf_mem[j] = '0;
-      for (j = 0; j < READBUF_WORDS; j = j + 1) readbuf_mem[j] = '0;
-      sat_count_q <= '0;
-    end else if (cmd_start_i && (is_vmm || is_read)) begin
-      tile     = 32'(cfg_i.tile);
-      rs       = 32'(cfg_i.row_start);
-      rc       = 32'(cfg_i.row_count);
-      cs       = 32'(cfg_i.col_start);
-      cc       = 32'(cfg_i.col_count);
-      noisy    = (cfg_i.noise_read_sigma != '0);
-      s_read   = cim_s443(cfg_i.noise_read_sigma);
-      s_adc    = cim_s443(cfg_i.noise_adc_sigma);
-      pre_read = cim_hash_prefix(cfg_i.seed, STREAM_READ, op_index_i);
-      pre_adc  = cim_hash_prefix(cfg_i.seed, STREAM_ADC, op_index_i);
-      if (is_vmm) begin
-        // FWD: output line = column, inputs run over the rows; TRANS: output line = row,
-        // inputs run over the columns.
-        if (is_trans) begin
-          n_out = rc;  out0 = rs;  n_in = cc;  in0 = cs;
-        end else begin
-          n_out = cc;  out0 = cs;  n_in = rc;  in0 = rs;
-        end
-        // Input codes of the window's lines: uint8, or int8 with CMD.SIGNED.  The
-        // bit-serial, two-phase input integrates to exactly x * W, so the current is
-        // computed once.
-        for (j = in0; j < in0 + n_in; j = j + 1) begin
-          w32  = inbuf_mem[j / 4];
-          x[j] = cmd_signed_i ? 32'($signed(w32[8 * (j % 4) +: 8])) : 32'(w32[8 * (j % 4) +: 8]);
-        end
-        // Read noise, output-referred: q = isqrt(2 * sum x^2 << 16) scales one draw per
-        // output line to the noise of its 2 * n_in independently noisy cells.
-        q = '0;
-        if (noisy) begin
-          sum_x2 = '0;
-          for (r = 0; r < n_in; r = r + 1) begin
-            sum_x2 = sum_x2 + 64'(x[in0 + r] * x[in0 + r]);
-          end
-          q = cim_isqrt64((sum_x2 << 1) << 16);
-        end
-        // I_j = sum_i x_i * (G+ - G-), a lane chunk of 16 output lines at a time
-        for (ch = out0 / LaneChunk; ch <= (out0 + n_out - 1) / LaneChunk; ch = ch + 1) begin
-          accv = '0;
-          if (is_trans) begin
-            wi = (tile * Cols + cs) * RowChunks + ch;
-            for (r = 0; r < n_in; r = r + 1) begin
-              xv = x[in0 + r];
-              xa = (xv < 0) ? -xv : xv;
-              if (xv > 0)      accv = accv + wcol_mem[wi] * ChunkBits'(xa);
-              else if (xv < 0) accv = accv - wcol_mem[wi] * ChunkBits'(xa);
-              wi = wi + RowChunks;
-            end
-          end else begin
-            wi = (tile * Rows + rs) * ColChunks + ch;
-            for (r = 0; r < n_in; r = r + 1) begin
-              xv = x[in0 + r];
-              xa = (xv < 0) ? -xv : xv;
-              if (xv > 0)      accv = accv + wrow_mem[wi] * ChunkBits'(xa);
-              else if (xv < 0) accv = accv - wrow_mem[wi] * ChunkBits'(xa);
-              wi = wi + ColChunks;
-            end
-          end
-          for (k = 0; k < LaneChunk; k = k + 1) begin
-            c = ch * LaneChunk + k;
-            if (c >= out0 && c < out0 + n_out) begin
-              iout[c - out0] = lane(accv, k);
-            end
-          end
-        end
-        // output lines out0.. are consecutive: each buffer word is read, updated and
-        // written back once
-        nsat = 0;
-        ow_i = out0 / 4;
-        sw_i = out0 / 32;
-        ow = outbuf_mem[ow_i];
-        sw = satbuf_mem[sw_i];
-        for (j = 0; j < n_out; j = j + 1) begin
-          acc = iout[j];
-          // ADC of output line out0 + j
-          c = out0 + j;
-          if (c / 4 != ow_i) begin
-            outbuf_mem[ow_i] = ow;
-            ow_i = c / 4;
-            ow = outbuf_mem[ow_i];
-          end
-          if (c / 32 != sw_i) begin
-            satbuf_mem[sw_i] = sw;
-            sw_i = c / 32;
-            sw = satbuf_mem[sw_i];
-          end
-          y = 64'(acc);
-          if (q != '0) begin
-            n_read = 64'(cim_gauss(cim_mix32(pre_read ^ 32'(c)))) * s_read * $signed(q);
-            y = y + ((n_read + (64'sd1 <<< (ReadNoiseShift - 1))) >>> ReadNoiseShift);
-          end
-          y = y * $signed(64'(cfg_i.adc_gain));
-          if (cfg_i.adc_shift != '0) begin
-            y = y + (64'sd1 <<< (cfg_i.adc_shift - 1'b1));  // round half up
-          end
-          y = y >>> cfg_i.adc_shift;
-          y = y + 64'($signed(cfg_i.adc_offset));
-          if (cfg_i.noise_adc_sigma != '0) begin
-            v = cim_noise_s443(cim_mix32(pre_adc ^ c), s_adc);
-            y = y + 64'(v);
-          end
-          if (y < 64'(AdcMin)) begin
-            sw[c % 32]         = 1'b1;
-            ow[8 * (c % 4) +: 8] = 8'(AdcMin);
-            nsat = nsat + 1;
-          end else if (y > 64'(AdcMax)) begin
-            sw[c % 32]         = 1'b1;
-            ow[8 * (c % 4) +: 8] = 8'(AdcMax);
-            nsat = nsat + 1;
-          end else begin
-            sw[c % 32]         = 1'b0;
-            ow[8 * (c % 4) +: 8] = y[7:0];
-          end
-        end
-        outbuf_mem[ow_i] = ow;
-        satbuf_mem[sw_i] = sw;
-        sat_count_q <= SAT_COUNT_VALUE_WIDTH'(nsat);
-      end else begin
-        // READ_ROW: r = clamp(g + read noise, 0, GCODE_MAX) of both cells of row rs
-        for (c = cs; c < cs + cc; c = c + 1) begin
-          for (pol = 0; pol < 2; pol = pol + 1) begin
-            ci = ((tile * Rows + rs) * Cols + c) * 2 + pol;
-            v = 32'(g_mem[ci]);
-            if (noisy) begin
-              v = v + cim_noise_s443(cim_mix32(pre_read ^ ci), s_read);
-            end
-            if (v < 0) begin
-              v = 0;
-            end else if (v > GCODE_MAX) begin
-              v = GCODE_MAX;
-            end
-            if (pol == 0) begin
-              w32[ReadbufGnLsb-1:0] = ReadbufGnLsb'(v);
-            end else begin
-              w32[31:ReadbufGnLsb] = (32-ReadbufGnLsb)'(v);
-            end
-          end
-          readbuf_mem[c] = w32;
-        end
-      end
-    end
-  end
-
-  /* verilator lint_on BLKSEQ */
-
   // ---------------------------------------------------------------- PULSE and backdoor
   // One phase of a PULSE on one cell (docs/arithmetic.md §2): cnt pulses of overdrive od
   // (amplitude minus the phase's threshold, mV), width wdt, gain k and the cell's step
@@ -370,7 +189,7 @@ module cim_array import cim_reg_pkg::*; #(
   // non-blocking writes to an array inside a loop (BLKLOOPINIT).  This is race free
   // because nothing reads the cells on an edge that writes them: one bus access per
   // edge, and the backdoor (the only reader besides commands) is locked while BUSY.
-  /* verilator lint_off BLKSEQ */  // in-place update of the behavioural cell memory (above)
+  /* verilator lint_off BLKSEQ */  // in-place updates of the cell and buffer memories
   // Keep the lane chunks equal to the cells: add delta to the weight of pair
   // (tile, row, col) in both copies (the chunk holds sum w_k * 2**(32k): adding
   // delta * 2**(32k) modulo 2**512 changes lane k alone).
@@ -388,76 +207,254 @@ module cim_array import cim_reg_pkg::*; #(
     end
   endtask
 
-  always @(posedge clk_i) begin : write_path
-    integer c, ci, base, g, wc, gmin_d, gmax_d, fset_d, freset_d, tile, row, cnt, wdt;
-    integer dw, pair;
-    reg [31:0] pre_d2d, pre_pulse;
-    reg [63:0] gw;
-    reg signed [63:0] s_pulse;
-    reg stuck, do_set, do_reset, noisy;
-    if (cmd_start_i && is_pulse) begin
-      tile    = 32'(cfg_i.tile);
-      row     = 32'(cfg_i.pulse_row);
-      cnt     = 32'(cfg_i.pulse_count);
-      wdt     = 32'(cfg_i.pulse_width);
-      s_pulse = cim_s443(cfg_i.noise_pulse_sigma);
-      noisy   = (cfg_i.noise_pulse_sigma != '0);
-      base    = ((tile * Rows + row) * Cols) * 2 + 32'(cmd_pol_i);
-      for (c = 0; c < Cols; c = c + 1) begin
-        do_set   = set_mask[c];
-        do_reset = reset_mask[c];
-        if (do_set || do_reset) begin
-          ci = base + 2 * c;
-          // device-to-device variation, a pure function of (SEED, cell)
-          pre_d2d  = cim_hash_prefix(cfg_i.seed, STREAM_D2D, ci);
-          gmin_d   = GMIN_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd0), 16'(D2D_GMIN_SIGMA));
-          gmin_d   = (gmin_d < 0) ? 0 : (gmin_d > GCODE_MAX - 1) ? GCODE_MAX - 1 : gmin_d;
-          gmax_d   = GMAX_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd1), 16'(D2D_GMAX_SIGMA));
-          gmax_d   = (gmax_d < gmin_d + 1) ? gmin_d + 1 : gmax_d;
-          gmax_d   = (gmax_d > GCODE_MAX) ? GCODE_MAX : gmax_d;
-          fset_d   = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd2), 16'(D2D_STEP_SIGMA));
-          fset_d   = (fset_d < 0) ? 0 : fset_d;
-          freset_d = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd3), 16'(D2D_STEP_SIGMA));
-          freset_d = (freset_d < 0) ? 0 : freset_d;
-          stuck    = (cfg_i.stuck_rate != '0)
-                     && (cim_hash(cfg_i.seed, STREAM_STUCK, ci, 32'd0) & 32'h0000_FFFF)
-                        < 32'(cfg_i.stuck_rate);
-          pre_pulse = cim_hash_prefix(cfg_i.seed, STREAM_PULSE, ci);
-          g  = 32'(g_mem[ci]);
-          wc = 32'(wc_mem[ci]);
-          // SET phase first, then RESET (a column in both masks gets SET first)
-          if (do_set) begin
-            gw = pulse_phase(1'b1, g, wc, 32'(cfg_i.pulse_set_amp) - VTH_SET_MV, K_SET, fset_d,
-                             gmin_d, gmax_d, stuck, cnt, wdt, noisy, pre_pulse, s_pulse);
-            g  = gw[63:32];
-            wc = gw[31:0];
+  // ---------------------------------------------------------------- the clocked process
+  // INBUF writes, VMM and READ_ROW, PULSE and the backdoor in one process: in Icarus each
+  // process the clock wakes costs about as much per edge as a few statements, whether it
+  // does anything or not, and the three processes this was made of were a fifth of the
+  // simulator's work in an idle cycle.  (The cells are not reset: the array is
+  // non-volatile; the buffers are.)
+  // The buffers, like the cells, are written with blocking assignments (BLKSEQ above).
+  // Race free: one bus access per edge, so no edge both writes a buffer and reads it
+  // (INBUF is written on its own access's edge and read on a CMD edge; OUTBUF, SATBUF and
+  // READBUF are written on a CMD edge and locked while BUSY).
+  always @(posedge clk_i or negedge rst_ni) begin : array_seq
+    integer i;
+    if (!rst_ni) begin
+      for (i = 0; i < INBUF_WORDS; i = i + 1) inbuf_mem[i] = '0;
+      for (i = 0; i < OUTBUF_WORDS; i = i + 1) outbuf_mem[i] = '0;
+      for (i = 0; i < SATBUF_WORDS; i = i + 1) satbuf_mem[i] = '0;
+      for (i = 0; i < READBUF_WORDS; i = i + 1) readbuf_mem[i] = '0;
+      sat_count_q <= '0;
+    end else begin
+      if (inbuf_we_i) begin
+        inbuf_mem[inbuf_wword_i] = inbuf_wdata_i;
+      end
+      if (cmd_start_i && (is_vmm || is_read)) begin : read_path
+        integer x [0:InLines-1];  // input code of every line
+        integer tile, rs, rc, cs, cc, r, c, j, pol;
+        integer iout [0:MaxOut-1];  // I of every output line of the window
+        integer n_in, n_out, in0, out0, ch, k, wi;
+        integer ci, xv, acc, nsat, v;
+        reg [ChunkBits-1:0] accv;
+        reg [31:0] xa;  // |x|
+        integer ow_i, sw_i;            // the OUTBUF and SATBUF words being written
+        reg [31:0] ow, sw, w32;
+        reg [31:0] pre_read, pre_adc;
+        reg [63:0] sum_x2, q;
+        reg signed [63:0] s_read, s_adc, y, n_read;
+        reg noisy;
+        tile     = 32'(cfg_i.tile);
+        rs       = 32'(cfg_i.row_start);
+        rc       = 32'(cfg_i.row_count);
+        cs       = 32'(cfg_i.col_start);
+        cc       = 32'(cfg_i.col_count);
+        noisy    = (cfg_i.noise_read_sigma != '0);
+        s_read   = cim_s443(cfg_i.noise_read_sigma);
+        s_adc    = cim_s443(cfg_i.noise_adc_sigma);
+        pre_read = cim_hash_prefix(cfg_i.seed, STREAM_READ, op_index_i);
+        pre_adc  = cim_hash_prefix(cfg_i.seed, STREAM_ADC, op_index_i);
+        if (is_vmm) begin
+          // FWD: output line = column, inputs run over the rows; TRANS: output line = row,
+          // inputs run over the columns.
+          if (is_trans) begin
+            n_out = rc;  out0 = rs;  n_in = cc;  in0 = cs;
+          end else begin
+            n_out = cc;  out0 = cs;  n_in = rc;  in0 = rs;
           end
-          if (do_reset) begin
-            gw = pulse_phase(1'b0, g, wc, 32'(cfg_i.pulse_reset_amp) - VTH_RESET_MV, K_RESET,
-                             freset_d, gmin_d, gmax_d, stuck, cnt, wdt, noisy, pre_pulse,
-                             s_pulse);
-            g  = gw[63:32];
-            wc = gw[31:0];
+          // Input codes of the window's lines: uint8, or int8 with CMD.SIGNED.  The
+          // bit-serial, two-phase input integrates to exactly x * W, so the current is
+          // computed once.
+          for (j = in0; j < in0 + n_in; j = j + 1) begin
+            w32  = inbuf_mem[j / 4];
+            x[j] = cmd_signed_i ? 32'($signed(w32[8 * (j % 4) +: 8])) : 32'(w32[8 * (j % 4) +: 8]);
           end
-          // w = G+ - G-: this cell's change, with the sign of its polarity
-          dw = g - 32'(g_mem[ci]);
-          if (dw != 0) begin
-            add_weight(tile, row, c, cmd_pol_i ? -dw : dw);
+          // Read noise, output-referred: q = isqrt(2 * sum x^2 << 16) scales one draw per
+          // output line to the noise of its 2 * n_in independently noisy cells.
+          q = '0;
+          if (noisy) begin
+            sum_x2 = '0;
+            for (r = 0; r < n_in; r = r + 1) begin
+              sum_x2 = sum_x2 + 64'(x[in0 + r] * x[in0 + r]);
+            end
+            q = cim_isqrt64((sum_x2 << 1) << 16);
           end
-          g_mem[ci]  = GCODE_BITS'(g);
-          wc_mem[ci] = WC_BITS'(wc);
+          // I_j = sum_i x_i * (G+ - G-), a lane chunk of 16 output lines at a time
+          for (ch = out0 / LaneChunk; ch <= (out0 + n_out - 1) / LaneChunk; ch = ch + 1) begin
+            accv = '0;
+            if (is_trans) begin
+              wi = (tile * Cols + cs) * RowChunks + ch;
+              for (r = 0; r < n_in; r = r + 1) begin
+                xv = x[in0 + r];
+                xa = (xv < 0) ? -xv : xv;
+                if (xv > 0)      accv = accv + wcol_mem[wi] * ChunkBits'(xa);
+                else if (xv < 0) accv = accv - wcol_mem[wi] * ChunkBits'(xa);
+                wi = wi + RowChunks;
+              end
+            end else begin
+              wi = (tile * Rows + rs) * ColChunks + ch;
+              for (r = 0; r < n_in; r = r + 1) begin
+                xv = x[in0 + r];
+                xa = (xv < 0) ? -xv : xv;
+                if (xv > 0)      accv = accv + wrow_mem[wi] * ChunkBits'(xa);
+                else if (xv < 0) accv = accv - wrow_mem[wi] * ChunkBits'(xa);
+                wi = wi + ColChunks;
+              end
+            end
+            for (k = 0; k < LaneChunk; k = k + 1) begin
+              c = ch * LaneChunk + k;
+              if (c >= out0 && c < out0 + n_out) begin
+                iout[c - out0] = lane(accv, k);
+              end
+            end
+          end
+          // output lines out0.. are consecutive: each buffer word is read, updated and
+          // written back once
+          nsat = 0;
+          ow_i = out0 / 4;
+          sw_i = out0 / 32;
+          ow = outbuf_mem[ow_i];
+          sw = satbuf_mem[sw_i];
+          for (j = 0; j < n_out; j = j + 1) begin
+            acc = iout[j];
+            // ADC of output line out0 + j
+            c = out0 + j;
+            if (c / 4 != ow_i) begin
+              outbuf_mem[ow_i] = ow;
+              ow_i = c / 4;
+              ow = outbuf_mem[ow_i];
+            end
+            if (c / 32 != sw_i) begin
+              satbuf_mem[sw_i] = sw;
+              sw_i = c / 32;
+              sw = satbuf_mem[sw_i];
+            end
+            y = 64'(acc);
+            if (q != '0) begin
+              n_read = 64'(cim_gauss(cim_mix32(pre_read ^ 32'(c)))) * s_read * $signed(q);
+              y = y + ((n_read + (64'sd1 <<< (ReadNoiseShift - 1))) >>> ReadNoiseShift);
+            end
+            y = y * $signed(64'(cfg_i.adc_gain));
+            if (cfg_i.adc_shift != '0) begin
+              y = y + (64'sd1 <<< (cfg_i.adc_shift - 1'b1));  // round half up
+            end
+            y = y >>> cfg_i.adc_shift;
+            y = y + 64'($signed(cfg_i.adc_offset));
+            if (cfg_i.noise_adc_sigma != '0) begin
+              v = cim_noise_s443(cim_mix32(pre_adc ^ c), s_adc);
+              y = y + 64'(v);
+            end
+            if (y < 64'(AdcMin)) begin
+              sw[c % 32]         = 1'b1;
+              ow[8 * (c % 4) +: 8] = 8'(AdcMin);
+              nsat = nsat + 1;
+            end else if (y > 64'(AdcMax)) begin
+              sw[c % 32]         = 1'b1;
+              ow[8 * (c % 4) +: 8] = 8'(AdcMax);
+              nsat = nsat + 1;
+            end else begin
+              sw[c % 32]         = 1'b0;
+              ow[8 * (c % 4) +: 8] = y[7:0];
+            end
+          end
+          outbuf_mem[ow_i] = ow;
+          satbuf_mem[sw_i] = sw;
+          sat_count_q <= SAT_COUNT_VALUE_WIDTH'(nsat);
+        end else begin
+          // READ_ROW: r = clamp(g + read noise, 0, GCODE_MAX) of both cells of row rs
+          for (c = cs; c < cs + cc; c = c + 1) begin
+            for (pol = 0; pol < 2; pol = pol + 1) begin
+              ci = ((tile * Rows + rs) * Cols + c) * 2 + pol;
+              v = 32'(g_mem[ci]);
+              if (noisy) begin
+                v = v + cim_noise_s443(cim_mix32(pre_read ^ ci), s_read);
+              end
+              if (v < 0) begin
+                v = 0;
+              end else if (v > GCODE_MAX) begin
+                v = GCODE_MAX;
+              end
+              if (pol == 0) begin
+                w32[ReadbufGnLsb-1:0] = ReadbufGnLsb'(v);
+              end else begin
+                w32[31:ReadbufGnLsb] = (32-ReadbufGnLsb)'(v);
+              end
+            end
+            readbuf_mem[c] = w32;
+          end
         end
       end
-    end
-    if (dbg_we_i) begin
-      dw = (32'(dbg_gp_i) - 32'(dbg_gn_i))
-           - (32'(g_mem[{dbg_pair_i, 1'b0}]) - 32'(g_mem[{dbg_pair_i, 1'b1}]));
-      if (dw != 0) begin
-        pair = 32'(dbg_pair_i);
-        add_weight(pair / (Rows * Cols), (pair / Cols) % Rows, pair % Cols, dw);
+      if ((cmd_start_i && is_pulse) || dbg_we_i) begin : write_path
+        integer c, ci, base, g, wc, gmin_d, gmax_d, fset_d, freset_d, tile, row, cnt, wdt;
+        integer dw, pair;
+        reg [31:0] pre_d2d, pre_pulse;
+        reg [63:0] gw;
+        reg signed [63:0] s_pulse;
+        reg stuck, do_set, do_reset, noisy;
+        if (cmd_start_i && is_pulse) begin
+          tile    = 32'(cfg_i.tile);
+          row     = 32'(cfg_i.pulse_row);
+          cnt     = 32'(cfg_i.pulse_count);
+          wdt     = 32'(cfg_i.pulse_width);
+          s_pulse = cim_s443(cfg_i.noise_pulse_sigma);
+          noisy   = (cfg_i.noise_pulse_sigma != '0);
+          base    = ((tile * Rows + row) * Cols) * 2 + 32'(cmd_pol_i);
+          for (c = 0; c < Cols; c = c + 1) begin
+            do_set   = set_mask[c];
+            do_reset = reset_mask[c];
+            if (do_set || do_reset) begin
+              ci = base + 2 * c;
+              // device-to-device variation, a pure function of (SEED, cell)
+              pre_d2d  = cim_hash_prefix(cfg_i.seed, STREAM_D2D, ci);
+              gmin_d   = GMIN_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd0), 16'(D2D_GMIN_SIGMA));
+              gmin_d   = (gmin_d < 0) ? 0 : (gmin_d > GCODE_MAX - 1) ? GCODE_MAX - 1 : gmin_d;
+              gmax_d   = GMAX_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd1), 16'(D2D_GMAX_SIGMA));
+              gmax_d   = (gmax_d < gmin_d + 1) ? gmin_d + 1 : gmax_d;
+              gmax_d   = (gmax_d > GCODE_MAX) ? GCODE_MAX : gmax_d;
+              fset_d   = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd2), 16'(D2D_STEP_SIGMA));
+              fset_d   = (fset_d < 0) ? 0 : fset_d;
+              freset_d = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd3), 16'(D2D_STEP_SIGMA));
+              freset_d = (freset_d < 0) ? 0 : freset_d;
+              stuck    = (cfg_i.stuck_rate != '0)
+                         && (cim_hash(cfg_i.seed, STREAM_STUCK, ci, 32'd0) & 32'h0000_FFFF)
+                            < 32'(cfg_i.stuck_rate);
+              pre_pulse = cim_hash_prefix(cfg_i.seed, STREAM_PULSE, ci);
+              g  = 32'(g_mem[ci]);
+              wc = 32'(wc_mem[ci]);
+              // SET phase first, then RESET (a column in both masks gets SET first)
+              if (do_set) begin
+                gw = pulse_phase(1'b1, g, wc, 32'(cfg_i.pulse_set_amp) - VTH_SET_MV, K_SET, fset_d,
+                                 gmin_d, gmax_d, stuck, cnt, wdt, noisy, pre_pulse, s_pulse);
+                g  = gw[63:32];
+                wc = gw[31:0];
+              end
+              if (do_reset) begin
+                gw = pulse_phase(1'b0, g, wc, 32'(cfg_i.pulse_reset_amp) - VTH_RESET_MV, K_RESET,
+                                 freset_d, gmin_d, gmax_d, stuck, cnt, wdt, noisy, pre_pulse,
+                                 s_pulse);
+                g  = gw[63:32];
+                wc = gw[31:0];
+              end
+              // w = G+ - G-: this cell's change, with the sign of its polarity
+              dw = g - 32'(g_mem[ci]);
+              if (dw != 0) begin
+                add_weight(tile, row, c, cmd_pol_i ? -dw : dw);
+              end
+              g_mem[ci]  = GCODE_BITS'(g);
+              wc_mem[ci] = WC_BITS'(wc);
+            end
+          end
+        end
+        if (dbg_we_i) begin
+          dw = (32'(dbg_gp_i) - 32'(dbg_gn_i))
+               - (32'(g_mem[{dbg_pair_i, 1'b0}]) - 32'(g_mem[{dbg_pair_i, 1'b1}]));
+          if (dw != 0) begin
+            pair = 32'(dbg_pair_i);
+            add_weight(pair / (Rows * Cols), (pair / Cols) % Rows, pair % Cols, dw);
+          end
+          g_mem[{dbg_pair_i, 1'b0}] = dbg_gp_i;
+          g_mem[{dbg_pair_i, 1'b1}] = dbg_gn_i;
+        end
       end
-      g_mem[{dbg_pair_i, 1'b0}] = dbg_gp_i;
-      g_mem[{dbg_pair_i, 1'b1}] = dbg_gn_i;
     end
   end
   /* verilator lint_on BLKSEQ */

@@ -47,11 +47,11 @@ module cim_axil_slave import cim_reg_pkg::*; (
 );
 
   // ---------------------------------------------------------------- state
-  reg        rvalid_q, rvalid_d;
-  reg [31:0] rdata_q, rdata_d;
-  reg [1:0]  rresp_q, rresp_d;
-  reg        bvalid_q, bvalid_d;
-  reg [1:0]  bresp_q, bresp_d;
+  reg        rvalid_q;
+  reg [31:0] rdata_q;
+  reg [1:0]  rresp_q;
+  reg        bvalid_q;
+  reg [1:0]  bresp_q;
 
   // ---------------------------------------------------------------- handshakes
   wire idle     = ~rvalid_q & ~bvalid_q;
@@ -72,28 +72,10 @@ module cim_axil_slave import cim_reg_pkg::*; (
   assign req_wdata_o = s_axil_wdata;
   assign req_wstrb_o = s_axil_wstrb;
 
-  always @(*) begin
-    rvalid_d = rvalid_q;
-    rdata_d  = rdata_q;
-    rresp_d  = rresp_q;
-    bvalid_d = bvalid_q;
-    bresp_d  = bresp_q;
-    if (rvalid_q && s_axil_rready) begin
-      rvalid_d = 1'b0;
-    end
-    if (bvalid_q && s_axil_bready) begin
-      bvalid_d = 1'b0;
-    end
-    if (rd_go) begin
-      rvalid_d = 1'b1;
-      rdata_d  = rsp_rdata_i;
-      rresp_d  = rsp_resp_i;
-    end else if (wr_go) begin
-      bvalid_d = 1'b1;
-      bresp_d  = rsp_resp_i;
-    end
-  end
-
+  // One clocked block with enables, no next-state process: rsp_rdata_i changes on every
+  // edge (the cycle counter is readable), and a combinational process reading it ran on
+  // every edge too; here the response is only looked at on a handshake edge.  Later
+  // assignments win: a new response over the end of the last one.
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       rvalid_q <= 1'b0;
@@ -102,11 +84,20 @@ module cim_axil_slave import cim_reg_pkg::*; (
       bvalid_q <= 1'b0;
       bresp_q  <= 2'b00;
     end else begin
-      rvalid_q <= rvalid_d;
-      rdata_q  <= rdata_d;
-      rresp_q  <= rresp_d;
-      bvalid_q <= bvalid_d;
-      bresp_q  <= bresp_d;
+      if (rvalid_q && s_axil_rready) begin
+        rvalid_q <= 1'b0;
+      end
+      if (bvalid_q && s_axil_bready) begin
+        bvalid_q <= 1'b0;
+      end
+      if (rd_go) begin
+        rvalid_q <= 1'b1;
+        rdata_q  <= rsp_rdata_i;
+        rresp_q  <= rsp_resp_i;
+      end else if (wr_go) begin
+        bvalid_q <= 1'b1;
+        bresp_q  <= rsp_resp_i;
+      end
     end
   end
 

@@ -354,9 +354,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   // inside the mux's process it re-ran the whole mux on every edge (in Icarus a clock
   // cycle with nothing else to do cost 3x as much).
   wire [31:0] rdata_all = (raddr == ADDR_CYCLE_LO) ? cycle_q[31:0] : rdata;
-  always @(*) begin
-    rsp_rdata_o = (acc_err == ERR_NONE) ? rdata_all : 32'd0;
-  end
+  assign rsp_rdata_o = (acc_err == ERR_NONE) ? rdata_all : 32'd0;
 
   // ---------------------------------------------------------------- state
   // The hwext registers (the plain ones are in cim_reg_store.svh, enabled by store_we).

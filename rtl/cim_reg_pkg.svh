@@ -318,67 +318,68 @@ function automatic [ATTR_BITS-1:0] cim_reg_attr(input [12:0] a);
   begin
     a32 = 32'(a);
     cim_reg_attr = 5'b0;
-    case (a)
-      // ro, info
-      ADDR_ID,
-      ADDR_VERSION,
-      ADDR_HWCFG,
-      ADDR_STATUS,
-      ADDR_ERR_ADDR,
-      ADDR_CYCLE_LO,
-      ADDR_CYCLE_HI,
-      ADDR_OP_COUNT,
-      ADDR_ENERGY_LO,
-      ADDR_ENERGY_HI,
-      ADDR_PULSE_TOTAL,
-      ADDR_SAT_COUNT,
-      ADDR_LAST_CYCLES: cim_reg_attr = 5'b11000;
-      // rw, info
-      ADDR_CTRL,
-      ADDR_IRQ_STATUS,
-      ADDR_ERR_CODE: cim_reg_attr = 5'b10000;
-      // wo, config
-      ADDR_CMD: cim_reg_attr = 5'b10110;
-      // rw, config
-      ADDR_SEED,
-      ADDR_TILE,
-      ADDR_ROW_START,
-      ADDR_ROW_COUNT,
-      ADDR_COL_START,
-      ADDR_COL_COUNT,
-      ADDR_ADC_GAIN,
-      ADDR_ADC_SHIFT,
-      ADDR_ADC_OFFSET,
-      ADDR_PULSE_ROW,
-      ADDR_PULSE_SET_AMP,
-      ADDR_PULSE_RESET_AMP,
-      ADDR_PULSE_WIDTH,
-      ADDR_PULSE_COUNT,
-      ADDR_PULSE_SET_MASK_LO,
-      ADDR_PULSE_SET_MASK_HI,
-      ADDR_PULSE_RESET_MASK_LO,
-      ADDR_PULSE_RESET_MASK_HI,
-      ADDR_NOISE_READ_SIGMA,
-      ADDR_NOISE_PULSE_SIGMA,
-      ADDR_NOISE_ADC_SIGMA,
-      ADDR_STUCK_RATE: cim_reg_attr = 5'b10010;
-      // rw, debug
-      ADDR_DBG_ADDR,
-      ADDR_DBG_G: cim_reg_attr = 5'b10011;
-      // ro, debug
-      ADDR_DBG_WC: cim_reg_attr = 5'b11011;
-      default: begin
-        if (a32 >= 32'(ADDR_INBUF) && a32 < 32'(ADDR_INBUF) + 32'd256) begin
-          cim_reg_attr = 5'b10010;  // buffer INBUF, rw
-        end else if (a32 >= 32'(ADDR_OUTBUF) && a32 < 32'(ADDR_OUTBUF) + 32'd256) begin
-          cim_reg_attr = 5'b11010;  // buffer OUTBUF, ro
-        end else if (a32 >= 32'(ADDR_SATBUF) && a32 < 32'(ADDR_SATBUF) + 32'd32) begin
-          cim_reg_attr = 5'b11010;  // buffer SATBUF, ro
-        end else if (a32 >= 32'(ADDR_READBUF) && a32 < 32'(ADDR_READBUF) + 32'd256) begin
-          cim_reg_attr = 5'b11010;  // buffer READBUF, ro
+    if (a32 >= 32'(ADDR_INBUF) && a32 < 32'(ADDR_INBUF) + 32'd256) begin
+      cim_reg_attr = 5'b10010;  // buffer INBUF, rw
+    end else if (a32 >= 32'(ADDR_OUTBUF) && a32 < 32'(ADDR_OUTBUF) + 32'd256) begin
+      cim_reg_attr = 5'b11010;  // buffer OUTBUF, ro
+    end else if (a32 >= 32'(ADDR_SATBUF) && a32 < 32'(ADDR_SATBUF) + 32'd32) begin
+      cim_reg_attr = 5'b11010;  // buffer SATBUF, ro
+    end else if (a32 >= 32'(ADDR_READBUF) && a32 < 32'(ADDR_READBUF) + 32'd256) begin
+      cim_reg_attr = 5'b11010;  // buffer READBUF, ro
+    end else begin
+      case (a)
+        // ro, info
+        ADDR_ID,
+        ADDR_VERSION,
+        ADDR_HWCFG,
+        ADDR_STATUS,
+        ADDR_ERR_ADDR,
+        ADDR_CYCLE_LO,
+        ADDR_CYCLE_HI,
+        ADDR_OP_COUNT,
+        ADDR_ENERGY_LO,
+        ADDR_ENERGY_HI,
+        ADDR_PULSE_TOTAL,
+        ADDR_SAT_COUNT,
+        ADDR_LAST_CYCLES: cim_reg_attr = 5'b11000;
+        // rw, info
+        ADDR_CTRL,
+        ADDR_IRQ_STATUS,
+        ADDR_ERR_CODE: cim_reg_attr = 5'b10000;
+        // wo, config
+        ADDR_CMD: cim_reg_attr = 5'b10110;
+        // rw, config
+        ADDR_SEED,
+        ADDR_TILE,
+        ADDR_ROW_START,
+        ADDR_ROW_COUNT,
+        ADDR_COL_START,
+        ADDR_COL_COUNT,
+        ADDR_ADC_GAIN,
+        ADDR_ADC_SHIFT,
+        ADDR_ADC_OFFSET,
+        ADDR_PULSE_ROW,
+        ADDR_PULSE_SET_AMP,
+        ADDR_PULSE_RESET_AMP,
+        ADDR_PULSE_WIDTH,
+        ADDR_PULSE_COUNT,
+        ADDR_PULSE_SET_MASK_LO,
+        ADDR_PULSE_SET_MASK_HI,
+        ADDR_PULSE_RESET_MASK_LO,
+        ADDR_PULSE_RESET_MASK_HI,
+        ADDR_NOISE_READ_SIGMA,
+        ADDR_NOISE_PULSE_SIGMA,
+        ADDR_NOISE_ADC_SIGMA,
+        ADDR_STUCK_RATE: cim_reg_attr = 5'b10010;
+        // rw, debug
+        ADDR_DBG_ADDR,
+        ADDR_DBG_G: cim_reg_attr = 5'b10011;
+        // ro, debug
+        ADDR_DBG_WC: cim_reg_attr = 5'b11011;
+        default: begin
         end
-      end
-    endcase
+      endcase
+    end
   end
 endfunction
 

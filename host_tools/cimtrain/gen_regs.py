@@ -300,27 +300,30 @@ def gen_verilog_attr(s: Spec) -> list[str]:
     arms: dict[str, list[str]] = {}
     for r in s.regs:
         arms.setdefault(vec(reg_attr(r.access, r.group)), []).append(r.name)
+    # The buffers first: most accesses are buffer words, and a simulator walks a case
+    # arm by arm (in Icarus an INBUF write compared its address with every register's).
     out.append(f"function automatic [ATTR_BITS-1:0] cim_reg_attr(input [{aw - 1}:0] a);")
     out.append("  reg [31:0] a32;")
     out.append("  begin")
     out.append("    a32 = 32'(a);")
     out.append(f"    cim_reg_attr = {n}'b0;")
-    out.append("    case (a)")
-    for v, names in arms.items():
-        r0 = s.reg(names[0])
-        out.append(f"      // {r0.access}, {r0.group}")
-        out.append("      " + ",\n      ".join(f"ADDR_{nm}" for nm in names)
-                   + f": cim_reg_attr = {v};")
-    out.append("      default: begin")
     for i, b in enumerate(s.buffers):
         kw = "if" if i == 0 else "end else if"
-        out.append(f"        {kw} (a32 >= 32'(ADDR_{b.name}) "
+        out.append(f"    {kw} (a32 >= 32'(ADDR_{b.name}) "
                    f"&& a32 < 32'(ADDR_{b.name}) + 32'd{4 * b.words}) begin")
-        out.append(f"          cim_reg_attr = {vec(reg_attr(b.access, 'config'))};"
+        out.append(f"      cim_reg_attr = {vec(reg_attr(b.access, 'config'))};"
                    f"  // buffer {b.name}, {b.access}")
+    out.append("    end else begin")
+    out.append("      case (a)")
+    for v, names in arms.items():
+        r0 = s.reg(names[0])
+        out.append(f"        // {r0.access}, {r0.group}")
+        out.append("        " + ",\n        ".join(f"ADDR_{nm}" for nm in names)
+                   + f": cim_reg_attr = {v};")
+    out.append("        default: begin")
     out.append("        end")
-    out.append("      end")
-    out.append("    endcase")
+    out.append("      endcase")
+    out.append("    end")
     out.append("  end")
     out.append("endfunction")
     out.append("")

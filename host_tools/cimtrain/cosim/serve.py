@@ -49,6 +49,7 @@ class RtlServer:
         self.log = logging.getLogger("cocotb.rtl_server")
         self.stats = {"records": 0, "writes": 0, "reads": 0, "waits": 0, "errors": 0,
                       "polls": 0}
+        self.fw_wait_s = 0.0    # wall time waiting for the firmware's next records
 
     async def serve_session(self, attach_timeout_s: float) -> int:
         win = self.win
@@ -59,7 +60,9 @@ class RtlServer:
                 raise BridgeTimeout(f"no firmware attached to window '{win.name}' within "
                                     f"{attach_timeout_s:g} s")
         while True:
+            t0 = time.perf_counter()
             recs = win.fetch(100)
+            self.fw_wait_s += time.perf_counter() - t0
             if recs is None:
                 break
             if recs:
@@ -157,7 +160,8 @@ def session_stats(srv: RtlServer) -> dict:
     s, xt = srv.stats, srv.xt
     return {"requests": s["records"], "writes": s["writes"], "reads": s["reads"],
             "waits": s["waits"], "bus_errors": s["errors"], "responses_checked": xt.sb.checked,
-            "cycles": xt.edge}
+            "cycles": xt.edge, "programs": xt.programs, "sim_s": round(xt.sim_s, 2),
+            "fw_wait_s": round(srv.fw_wait_s, 2)}
 
 
 @cocotb.test()
@@ -197,7 +201,10 @@ async def serve_window(dut):
                   f"{dt:.2f} s; {s['records']} requests, {s['writes']} "
                   f"writes, {s['reads']} reads, {s['waits']} waits ({s['polls']} STATUS "
                   f"reads), {s['errors']} bus errors, {xt.sb.checked} responses checked "
-                  f"against the model, {xt.edge} cycles", flush=True)
+                  f"against the model, {xt.edge} cycles; {xt.programs} transactor programs "
+                  f"({xt.entries} entries); {xt.sim_s:.1f} s in the simulator, "
+                  f"{srv.fw_wait_s:.1f} s waiting for the firmware",
+                  flush=True)
         xt.finish()
     except BaseException as e:
         msg = f"rtl server: {e}" if not isinstance(e, BridgeError) else str(e)

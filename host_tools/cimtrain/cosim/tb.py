@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import logging
 import os
+import time
 from collections import deque
 
 import cocotb
@@ -389,6 +390,8 @@ class XactTb:
         self._rp = 0            # log entries consumed
         self.edge = 0           # index of the next rising edge
         self.programs = 0
+        self.entries = 0        # program entries played (requests and IDLEs)
+        self.sim_s = 0.0        # wall time spent in the simulator, awaiting programs
         self._len = _raw(dut.prog_len)
         self._req = _raw(dut.req_seq)
         self._wp = _raw(dut.log_wp)
@@ -469,8 +472,11 @@ class XactTb:
         return out
 
     async def _finish(self, prog: list) -> list:
+        t0 = time.perf_counter()
         await self.dut.ack_seq.value_change
+        self.sim_s += time.perf_counter() - t0
         self.programs += 1
+        self.entries += len(prog)
         out = self._drain(prog)
         if self._get(self.dut.x_timeout, self._timeout):
             d = self.dut

@@ -357,7 +357,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   assign rsp_rdata_o = (acc_err == ERR_NONE) ? rdata_all : 32'd0;
 
   // ---------------------------------------------------------------- state
-  // The hwext registers (the plain ones are in cim_reg_store.svh, enabled by store_we).
+  // The hwext registers, and the plain ones through the tasks of cim_reg_store.svh.
   // One clocked block with enables: a register changes only on the edges that write it
   // (a simulator then does per edge what the hardware does, not re-evaluate a
   // next-state copy of every register and the 2048-bit INBUF on every input change).
@@ -368,6 +368,7 @@ module cim_regfile import cim_reg_pkg::*; #(
 
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
+      store_reset();  // the plain registers (cim_reg_store.svh)
       dbg_addr_q        <= RESET_DBG_ADDR & MASK_DBG_ADDR;
       busy_q            <= 1'b0;
       busy_cnt_q        <= 32'd0;
@@ -404,6 +405,10 @@ module cim_regfile import cim_reg_pkg::*; #(
         if (err_count_q != {ERR_CODE_COUNT_WIDTH{1'b1}}) begin
           err_count_q <= err_count_q + 1'b1;
         end
+      end
+
+      if (store_we) begin
+        store_write();  // the plain registers (cim_reg_store.svh)
       end
 
       if (wr_ok) begin

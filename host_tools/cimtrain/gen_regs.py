@@ -337,10 +337,11 @@ def gen_store(s: Spec) -> str:
     w = max(len(r.name) for r in rw) + len("_q")
     out = [f"// {HEADER}",
            "// Included in the body of cim_regfile (which imports cim_reg_pkg): the registers",
-           "// that the spec does not mark hwext.  Expects clk_i, rst_ni, the parameters "
+           "// that the spec does not mark hwext.  Expects the parameters "
            + ", ".join(s.hdl_params.values()) + ",",
-           "// addr, req_wdata_i, store_we (a write that passed the access checks) and raddr",
-           "// (the address of a read).  Provides <name>_q of every plain rw register (the",
+           "// addr, req_wdata_i and raddr (the address of a read); cim_regfile's clocked block",
+           "// calls store_reset and, on a write that passed the access checks, store_write.",
+           "// Provides <name>_q of every plain rw register (the",
            "// whole word; bits outside its fields stay 0), store_hit (raddr is a plain",
            "// register), store_rdata (its value: a mux on raddr, so writes never re-run it) and",
            "// store_cfg (the config fields for cim_array).",
@@ -348,8 +349,13 @@ def gen_store(s: Spec) -> str:
     for r in rw:
         out.append(f"reg [31:0] {r.name.lower()}_q;")
     out.append("")
-    out.append("always @(posedge clk_i or negedge rst_ni) begin : plain_store")
-    out.append("  if (!rst_ni) begin")
+    # Tasks, not a clocked process of their own: cim_regfile's clocked block calls them,
+    # so the clock wakes one process for all its registers (in Icarus each process the
+    # clock wakes costs about as much per edge as a few statements).
+    out.append("// Reset and write of the plain registers: called from cim_regfile's clocked block")
+    out.append("// (its reset branch, and on store_we).")
+    out.append("task store_reset;")
+    out.append("  begin")
     for r in rw:
         q = f"{r.name.lower()}_q".ljust(w)
         if r.reset_param:
@@ -357,7 +363,11 @@ def gen_store(s: Spec) -> str:
                        f"  // reset: {r.reset_param}")
         else:
             out.append(f"    {q} <= RESET_{r.name};")
-    out.append("  end else if (store_we) begin")
+    out.append("  end")
+    out.append("endtask")
+    out.append("")
+    out.append("task store_write;")
+    out.append("  begin")
     out.append("    case (addr)")
     for r in rw:
         out.append(f"      ADDR_{r.name}: {r.name.lower()}_q <= req_wdata_i & MASK_{r.name};")
@@ -365,7 +375,7 @@ def gen_store(s: Spec) -> str:
     out.append("      end")
     out.append("    endcase")
     out.append("  end")
-    out.append("end")
+    out.append("endtask")
     out.append("")
     members = cfg_members(s)
     out.append("// The config bundle to cim_array (cim_cfg_t: member order = concatenation order).")

@@ -241,7 +241,8 @@ module cim_array import cim_reg_pkg::*; #(
         reg [31:0] ow, sw, w32;
         reg [31:0] pre_read, pre_adc;
         reg [63:0] sum_x2, q;
-        reg signed [63:0] s_read, s_adc, y, n_read;
+        reg signed [63:0] s_read, s_adc, y, n_read, pn;
+        reg [31:0] hv;               // a hash being mixed
         reg noisy;
         tile     = 32'(cfg_i.tile);
         rs       = 32'(cfg_i.row_start);
@@ -303,7 +304,13 @@ module cim_array import cim_reg_pkg::*; #(
             for (k = 0; k < LaneChunk; k = k + 1) begin
               c = ch * LaneChunk + k;
               if (c >= out0 && c < out0 + n_out) begin
-                iout[c - out0] = lane(accv, k);
+                // lane(accv, k), inline (a call per line cost more than its arithmetic)
+                if (k > 0) begin
+                  iout[c - out0] = $signed(accv[LaneBits * k +: LaneBits])
+                                   + 32'(accv[LaneBits * k - 1]);
+                end else begin
+                  iout[c - out0] = $signed(accv[LaneBits - 1:0]);
+                end
               end
             end
           end
@@ -330,7 +337,9 @@ module cim_array import cim_reg_pkg::*; #(
             end
             y = 64'(acc);
             if (q != '0) begin
-              n_read = 64'(cim_gauss(cim_mix32(pre_read ^ 32'(c)))) * s_read * $signed(q);
+              hv = pre_read ^ 32'(c);
+              `CIM_MIX32(hv)
+              n_read = 64'(`CIM_GAUSS(hv)) * s_read * $signed(q);
               y = y + ((n_read + (64'sd1 <<< (ReadNoiseShift - 1))) >>> ReadNoiseShift);
             end
             y = y * $signed(64'(cfg_i.adc_gain));
@@ -340,7 +349,10 @@ module cim_array import cim_reg_pkg::*; #(
             y = y >>> cfg_i.adc_shift;
             y = y + 64'($signed(cfg_i.adc_offset));
             if (cfg_i.noise_adc_sigma != '0) begin
-              v = cim_noise_s443(cim_mix32(pre_adc ^ c), s_adc);
+              hv = pre_adc ^ c;
+              `CIM_MIX32(hv)
+              `CIM_NOISE_S443(pn, hv, s_adc)
+              v = pn[31:0];
               y = y + 64'(v);
             end
             if (y < 64'(AdcMin)) begin
@@ -366,7 +378,10 @@ module cim_array import cim_reg_pkg::*; #(
               ci = ((tile * Rows + rs) * Cols + c) * 2 + pol;
               v = 32'(g_mem[ci]);
               if (noisy) begin
-                v = v + cim_noise_s443(cim_mix32(pre_read ^ ci), s_read);
+                hv = pre_read ^ ci;
+                `CIM_MIX32(hv)
+                `CIM_NOISE_S443(pn, hv, s_read)
+                v = v + $signed(pn[31:0]);
               end
               if (v < 0) begin
                 v = 0;

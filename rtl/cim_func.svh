@@ -17,14 +17,33 @@
 // [noise] through cim_reg_pkg.svh; the model (host_tools/cimtrain/model/kernels.py) takes
 // the same names from the same entries.
 
+// The hash and noise steps also as statement macros, for the per-line and per-cell loops
+// of cim_array: in Icarus a function call costs about as much as twenty statements (a
+// thread per call), and a transposed VMM of 150 lines made 600 of them.  The functions
+// below are written with the same macros, so there is one definition.
+//   `CIM_MIX32(v)               v = mix32(v), in place (v: reg [31:0])
+//   `CIM_GAUSS(h)               z(h), an expression (signed 32 bits)
+//   `CIM_NOISE_S443(p, h, s)    p = noise of h with s = sigma * 443 (p: reg signed [63:0];
+//                               the noise is p[31:0])
+`define CIM_MIX32(v) \
+    v = v ^ (v >> 16); \
+    v = v * MIX32_MUL1; /* 32-bit context: the product wraps mod 2**32 */ \
+    v = v ^ (v >> 15); \
+    v = v * MIX32_MUL2; \
+    v = v ^ (v >> 16);
+`define CIM_GAUSS(h) \
+    (32'($signed({24'd0, h[7:0]}) + $signed({24'd0, h[15:8]}) \
+         + $signed({24'd0, h[23:16]}) + $signed({24'd0, h[31:24]}) - GAUSS_BIAS))
+`define CIM_NOISE_S443(p, h, s) \
+    p = 64'(`CIM_GAUSS(h)); /* signed: sign-extended to 64 bits */ \
+    p = (p * (s) + (64'sd1 <<< (NOISE_SHIFT - 1))) >>> NOISE_SHIFT; /* round half up */
+
 function [31:0] cim_mix32(input [31:0] x);
   reg [31:0] v;
   begin
-    v = x ^ (x >> 16);
-    v = v * MIX32_MUL1;  // 32-bit context: the product wraps mod 2**32
-    v = v ^ (v >> 15);
-    v = v * MIX32_MUL2;
-    cim_mix32 = v ^ (v >> 16);
+    v = x;
+    `CIM_MIX32(v)
+    cim_mix32 = v;
   end
 endfunction
 
@@ -52,8 +71,7 @@ endfunction
 // Irwin-Hall sum of the four bytes, centred: [-510, 510].
 function integer cim_gauss(input [31:0] h);
   begin
-    cim_gauss = $signed({24'd0, h[7:0]}) + $signed({24'd0, h[15:8]})
-              + $signed({24'd0, h[23:16]}) + $signed({24'd0, h[31:24]}) - GAUSS_BIAS;
+    cim_gauss = `CIM_GAUSS(h);
   end
 endfunction
 
@@ -68,8 +86,7 @@ endfunction
 function integer cim_noise_s443(input [31:0] h, input signed [63:0] s443);
   reg signed [63:0] p;
   begin
-    p = 64'(cim_gauss(h));  // signed: sign-extended to 64 bits
-    p = (p * s443 + (64'sd1 <<< (NOISE_SHIFT - 1))) >>> NOISE_SHIFT;  // round half up
+    `CIM_NOISE_S443(p, h, s443)
     cim_noise_s443 = p[31:0];  // |noise| <= 883: fits
   end
 endfunction

@@ -2,6 +2,7 @@
 rtl/ and, side by side, another revision's (``--baseline REV``).
 
     python -m cimtrain.cosim.rtl_bench [--baseline REV] [--repeat 3] [--json FILE] [--docs]
+    python -m cimtrain.cosim.rtl_bench --instructions [--baseline REV]   # valgrind counts
 
 The bench is rtl_bench_tb.v: a Verilog AXI4-Lite master, no cocotb, no Python, no model,
 so the figures are the simulator's own share of an RTL server's time (the server adds its
@@ -9,6 +10,11 @@ Python, the scoreboard and the bridge: bridge/bench.py --floor).  Each case is b
 with N repetitions and once with none; its cost is the difference of the two runs' CPU
 time (user + system of vvp, the least of ``--repeat`` runs each: CPU time, not wall time,
 because these machines are shared) divided by N.  Revisions take turns case by case.
+
+``--instructions`` counts the host instructions vvp executes instead (valgrind's
+cachegrind, ``I refs``), with N a twentieth of the above: slower to run, but the same
+count on a busy machine as on a quiet one, so small changes show.  (On these machines
+no hardware counters are available to ``perf``.)
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -78,30 +85,49 @@ def build(rtl: Path, case: int, n: int, rows: int, cols: int, out: Path) -> Path
     return out
 
 
-def measure(rtls: dict[str, Path], repeat: int = 3, progress=print) -> dict:
-    """{case key: {label: us per repetition}}."""
+def _instructions(cmd: list[str]) -> float:
+    r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                        "--cachegrind-out-file=/dev/null", *cmd], capture_output=True, text=True)
+    m = re.search(r"I\s+refs:\s+([\d,]+)", r.stderr)
+    if r.returncode != 0 or m is None or "FATAL" in r.stdout:
+        raise RuntimeError(f"valgrind {' '.join(cmd)} failed:\n"
+                           f"{r.stdout[-2000:]}{r.stderr[-2000:]}")
+    return float(m.group(1).replace(",", ""))
+
+
+def measure(rtls: dict[str, Path], repeat: int = 3, progress=print,
+            instructions: bool = False) -> dict:
+    """{case key: {label: us (or host instructions) per repetition}}."""
     out: dict = {}
     with tempfile.TemporaryDirectory(prefix="cimrtlbench") as tmp:
         for key, what, case, n, rows, cols in CASES:
             out[key] = {}
             for label, rtl in rtls.items():
                 runs = {}
-                for reps in (0, n):
+                n_run = max(n // 20, 10) if instructions else n
+                for reps in (0, n_run):
                     vvp = build(rtl, case, reps, rows, cols, Path(tmp) / f"{label}_{reps}.vvp")
-                    runs[reps] = min(_cpu_s(["vvp", "-n", str(vvp)]) for _ in range(repeat))
-                out[key][label] = max(runs[n] - runs[0], 0.0) / n * 1e6
+                    cmd = ["vvp", "-n", str(vvp)]
+                    runs[reps] = (_instructions(cmd) if instructions
+                                  else min(_cpu_s(cmd) for _ in range(repeat)))
+                scale = 1.0 if instructions else 1e6
+                out[key][label] = max(runs[n_run] - runs[0], 0.0) / n_run * scale
+            unit = "instructions" if instructions else "us"
             progress(f"rtl_bench: {what}: " + ", ".join(
-                f"{lab} {us:,.1f} us" for lab, us in out[key].items()))
+                f"{lab} {v:,.1f} {unit}" for lab, v in out[key].items()))
     return out
 
 
-def markdown(res: dict, labels: list[str], cmd: str) -> str:
-    lines = [f"`{cmd}`: CPU time of Icarus alone (rtl_bench_tb.v, a Verilog master; no "
-             "cocotb, Python or model), the least of the repeats, per repetition in us.", "",
+def markdown(res: dict, labels: list[str], cmd: str, instructions: bool = False) -> str:
+    what = ("thousands of host instructions vvp executes (valgrind), per repetition"
+            if instructions else "CPU time, the least of the repeats, per repetition in us")
+    lines = [f"`{cmd}`: Icarus alone (rtl_bench_tb.v, a Verilog master; no cocotb, Python "
+             f"or model); {what}.", "",
              "| case | " + " | ".join(labels) + (" | ratio |" if len(labels) == 2 else " |"),
              "| --- |" + " --- |" * (len(labels) + (len(labels) == 2))]
     for key, what, *_ in CASES:
         v = [res[key][lab] for lab in labels]
+        v = [x / 1000 for x in v] if instructions else v
         row = f"| {what} | " + " | ".join(f"{x:,.1f}" for x in v)
         if len(labels) == 2:
             row += f" | {v[0] / v[1]:.1f}x" if v[1] > 0 else " | -"
@@ -110,6 +136,7 @@ def markdown(res: dict, labels: list[str], cmd: str) -> str:
 
 
 BEGIN, END = "<!-- rtl-bench:begin -->", "<!-- rtl-bench:end -->"
+IR_BEGIN, IR_END = "<!-- rtl-bench-instructions:begin -->", "<!-- rtl-bench-instructions:end -->"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,31 +144,45 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", metavar="REV", help="also measure rtl/ of this git revision")
     ap.add_argument("--repeat", type=int, default=3, help="runs per build (the least counts)")
-    ap.add_argument("--json", type=Path, default=ROOT / "results" / "rtl_bench.json")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count host instructions with valgrind instead of CPU time")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="results file (default results/rtl_bench.json, or "
+                         "results/rtl_bench_instructions.json)")
     ap.add_argument("--docs", action="store_true", help="also write docs/benchmarks.md")
     a = ap.parse_args(argv)
     if shutil.which("iverilog") is None:
         print("rtl_bench: iverilog not found (make venv installs it)", file=sys.stderr)
         return 2
+    if a.instructions and shutil.which("valgrind") is None:
+        print("rtl_bench: --instructions needs valgrind (apt-get install valgrind)",
+              file=sys.stderr)
+        return 2
+    if a.json is None:
+        a.json = ROOT / "results" / ("rtl_bench_instructions.json" if a.instructions
+                                     else "rtl_bench.json")
     with tempfile.TemporaryDirectory(prefix="cimrtlrev") as tmp:
         rtls = {}
         if a.baseline:
             rtls[f"rtl@{a.baseline}"] = export_rtl(a.baseline, Path(tmp))
         rtls["rtl (this tree)"] = RTL
-        res = measure(rtls, a.repeat)
+        res = measure(rtls, a.repeat, instructions=a.instructions)
     labels = list(rtls)
     a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps({"us": res, "labels": labels, "repeat": a.repeat,
+    a.json.write_text(json.dumps({"instructions" if a.instructions else "us": res,
+                                  "labels": labels, "repeat": a.repeat,
                                   "cpu_count": os.cpu_count()}, indent=1))
-    cmd = "python -m cimtrain.cosim.rtl_bench" + (f" --baseline {a.baseline}"
-                                                   if a.baseline else "")
-    text = markdown(res, labels, cmd)
+    cmd = ("python -m cimtrain.cosim.rtl_bench" + (" --instructions" if a.instructions else "")
+           + (f" --baseline {a.baseline}" if a.baseline else ""))
+    text = markdown(res, labels, cmd, a.instructions)
     print(text)
     if a.docs:
         from ..bridge.bench import write_md
+        begin, end, title = ((IR_BEGIN, IR_END, "host instructions") if a.instructions
+                             else (BEGIN, END, "CPU time"))
         write_md(ROOT / "docs" / "benchmarks.md",
-                 f"{BEGIN}\n## Icarus alone: per access and per command\n\n{text}{END}",
-                 BEGIN, END)
+                 f"{begin}\n## Icarus alone: per access and per command ({title})\n\n"
+                 f"{text}{end}", begin, end)
         print("rtl_bench: docs/benchmarks.md updated")
     return 0
 

@@ -267,8 +267,9 @@ def main(argv):
     if cfg["resume"]:
         path = ckpt.latest(cfg["resume"])
         ck.load(path)
-        print("resumed from %s: epoch %d, image %d of %d, %d images trained"
-              % (path, run.epoch + 1, run.k, n, run.seen))
+        print("resumed from %s: %d images trained, " % (path, run.seen)
+              + ("epoch %d from image %d of %d" % (run.epoch + 1, run.k, n)
+                 if run.epoch < cfg["epochs"] else "the test next"))
     else:
         t = time.ticks_ms()
         miss = upd.program_initial(net, rng, cfg["init_amp"], cfg["init_iters"], progress)

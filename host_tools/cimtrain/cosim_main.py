@@ -199,8 +199,7 @@ def check_resume(a: argparse.Namespace, train: Path, test: Path) -> tuple[Path, 
         raise SystemExit(f"cosim: {e}; nothing was started") from None
     if a.ckpt_every is None:
         a.ckpt_every = meta.get("ckpt_every", CKPT_EVERY)
-    print(f"cosim: resuming {state} (epoch {meta['ints']['epoch'] + 1}, "
-          f"{meta['ints']['seen']} images trained)", flush=True)
+    print(f"cosim: resuming {state} ({meta['ints']['seen']} images trained)", flush=True)
     return state, chip
 
 

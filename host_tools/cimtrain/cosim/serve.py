@@ -129,13 +129,16 @@ class RtlServer:
         if path is None:
             return P.RESP_SLVERR
         from ..model.chip_image import save
+        t0 = time.perf_counter()
         img = await read_image(self.xt)
         try:
             save(path, self.preset, img["seed"], img["g"], img["wc"], op_count=img["op_count"])
         except OSError as e:
-            self.log.error("chip image %s not saved: %s", path, e)
+            print(f"rtl server: chip image {path} not saved: {e}", flush=True)
             return P.RESP_SLVERR
         self.simctl.saved(tag)
+        print(f"rtl server: chip image {path.name} saved ({img['g'].size // 2} cell pairs "
+              f"read through DBG_WC/DBG_G in {time.perf_counter() - t0:.1f} s)", flush=True)
         return P.RESP_OKAY
 
     def _results(self, acc: list, res: list) -> None:

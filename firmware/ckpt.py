@@ -145,6 +145,11 @@ class Checkpoint:
         self.data = data        # [train CRC, train count, test CRC, test count]
         self.objs = objs
         self.sim = getattr(board, "CHIP_IMAGE", False)  # the server keeps the chip image
+        if self.dir:
+            try:
+                os.mkdir(self.dir)
+            except OSError:  # it exists (make cosim made it), or save() names the problem
+                pass
 
     def _ints(self, kind):
         o = self.objs

@@ -237,6 +237,42 @@ def test_rtl_interrupted_and_resumed_ends_as_the_model_never_interrupted(tmp_pat
     assert "resumed chip image" in out, out[-3000:]
     model, rtl = result(tmp_path, "model"), result(tmp_path, "rtl1")
     assert rtl["resumed_at"] == 3 and rtl["state_digest"] == model["state_digest"]
-    skip = {"backend", "sim"}
+    skip = {"backend", "sim", "options"}
     assert ({k: v for k, v in state(rtl).items() if k not in skip}
             == {k: v for k, v in state(model).items() if k not in skip})
+
+
+def test_firmware_checks_its_checkpoint_by_itself(tmp_path):
+    """A board has no host to check a checkpoint: the firmware refuses one of another
+    configuration, and a chip whose image was not restored (its OP_COUNT), by itself."""
+    from cimtrain import dataset, fwbuild
+    from cimtrain.bridge.harness import launch_cmd, serve_in_thread, unique_name
+    from cimtrain.bridge.simctl import SimCtl
+    from cimtrain.model import CimMacro
+
+    fw = fwbuild.build()
+    train = dataset.pack("train", count=4, out=tmp_path / "train.bin")
+    test = dataset.pack("test", count=2, out=tmp_path / "test.bin")
+    d = tmp_path / "ck"
+    base = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=4", "n_test=2",
+            "init_iters=1", "n_calib=1", "batch=2"]
+
+    def run(args: list[str], model: CimMacro, ckpt_dir: Path | None):
+        with serve_in_thread(unique_name("ck"), model, attach_timeout_s=60) as srv:
+            srv.server.simctl = SimCtl(ckpt_dir)
+            cmd = launch_cmd(srv.name, fw / fwbuild.ENTRY, args,
+                             ["--heap", "16M", "--firmware-dir", str(fw)])
+            return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    r = run([*base, f"ckpt={d}", "ckpt_every=2"], CimMacro("seed-chip"), d)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert sorted(p.name for p in d.iterdir()) == ["chip-00000004.npz", "fw-00000004.ckpt"]
+    restored = CimMacro("seed-chip")
+    img = restored.array.load_image(d / "chip-00000004.npz")
+    restored.op_count = int(img["op_count"])
+    r = run([*base, "seed=2", f"resume={d}"], restored, None)
+    assert r.returncode != 0 and "option seed=1, this run has 2" in r.stderr, r.stderr[-2000:]
+    r = run([*base, f"resume={d}"], CimMacro("seed-chip"), None)   # a fresh chip
+    assert r.returncode != 0, r.stdout[-2000:]
+    assert f"the macro's OP_COUNT is 0, the checkpoint's {int(img['op_count'])}" in r.stderr, \
+        r.stderr[-2000:]

@@ -40,6 +40,7 @@ from .lifetime import child_env
 from .paths import ROOT
 from .progress import FirmwareProgress
 from .runs import provenance, publish, run_dir
+from .trainer.firmware_src import defaults
 
 # Firmware options of make cosim's short runs, before the user's (which override them):
 # the firmware's default write threshold (n_min=6) saves writes over full epochs but
@@ -55,7 +56,9 @@ COSIM_OPTIONS = ("n_min=1", "batch=4")
 DEFAULT_RUN = {("rtl", "icarus"): (500, 1, 80), ("rtl", "verilator"): (1500, 2, 200),
                "model": (2000, 1, 500)}
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
-CKPT_EVERY = 100     # training images between checkpoints when CKPT is set (Icarus: ~4 min)
+# training images between checkpoints when CKPT is set: the firmware's default (100: about
+# 4 minutes of LeNet-5 on Icarus at 2.2 s an image)
+CKPT_EVERY = defaults()["ckpt_every"]
 
 
 def env_int(name: str, default: int | None) -> int | None:

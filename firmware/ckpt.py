@@ -193,6 +193,15 @@ class Checkpoint:
             hal.wr32(_BR_SIM_COMMIT, tag)
         return final
 
+    def resume(self, path):
+        """load() the newest checkpoint of ``path`` (a folder, or a file) and say so."""
+        path = latest(path)
+        self.load(path)
+        run, n = self.objs["run"], self.cfg["n_train"]
+        print("resumed from %s: %d images trained, " % (path, run.seen)
+              + ("epoch %d from image %d of %d" % (run.epoch + 1, run.k, n)
+                 if run.epoch < self.cfg["epochs"] else "the test next"))
+
     def load(self, path):
         """Read a checkpoint into the objects; raises CheckpointError naming what differs
         (before anything is changed, except the arrays of a file whose CRC is bad)."""

@@ -195,31 +195,6 @@ def evaluate(net, data, n, pix, h=0x811C9DC5):
     return correct, h
 
 
-def digest_state(net, cimdev):
-    """FNV digests of the accumulators, and (through the debug backdoor) of the
-    conductances and write counters of every cell the network uses; and ``state``, one
-    digest of the three (results' state_digest: two runs compared from outside)."""
-    import hal
-    from cim_regs import CTRL_DBG_EN_MSK, R_CTRL, R_DBG_ADDR, R_DBG_G, R_DBG_WC, pack_dbg_addr
-    ha = 0x811C9DC5
-    for L in net.layers:
-        for v in L.acc:
-            ha = fnv(ha, v)
-    hg = hw = 0x811C9DC5
-    hal.wr32(R_CTRL, hal.rd32(R_CTRL) | CTRL_DBG_EN_MSK)
-    for L in net.layers:
-        for b in L.blocks:
-            for i in range(b.nr):
-                hal.wr32(R_DBG_ADDR, pack_dbg_addr(col=b.tc0, row=i, tile=b.tile))
-                words = hal.rd_burst(R_DBG_G, b.nc, fixed=True)
-                for w in words:
-                    hg = fnv(hg, w)
-                for j in range(b.nc):  # DBG_WC does not advance DBG_ADDR
-                    hal.wr32(R_DBG_ADDR, pack_dbg_addr(col=b.tc0 + j, row=i, tile=b.tile))
-                    hw = fnv(hw, hal.rd32(R_DBG_WC))
-    return ha, hg, fnv(fnv(fnv(0x811C9DC5, ha), hg), hw)
-
-
 class Run:
     """The training loop's position and running totals (ckpt.STATE saves them)."""
 
@@ -265,11 +240,7 @@ def main(argv):
              dev.ntiles, dev.rows, dev.cols, cfg["mode"], cfg["acc_bits"]))
     n = cfg["n_train"]
     if cfg["resume"]:
-        path = ckpt.latest(cfg["resume"])
-        ck.load(path)
-        print("resumed from %s: %d images trained, " % (path, run.seen)
-              + ("epoch %d from image %d of %d" % (run.epoch + 1, run.k, n)
-                 if run.epoch < cfg["epochs"] else "the test next"))
+        ck.resume(cfg["resume"])
     else:
         t = time.ticks_ms()
         miss = upd.program_initial(net, rng, cfg["init_amp"], cfg["init_iters"], progress)
@@ -356,6 +327,16 @@ def main(argv):
     ms_test = time.ticks_diff(time.ticks_ms(), t)
     print("test: %d/%d correct, accuracy %s%%" % (correct, cfg["n_test"],
                                                  pct(correct, cfg["n_test"])))
+    dg = None
+    if cfg["digest"]:  # the heap is fullest at the end: the backward pass's buffers make
+        pix = prob = None  # room for the digest's code (the 128 KiB virtual-seed board)
+        for L in net.layers:
+            L.err_in = None
+            if L.kind == "conv":
+                L.derr = L.gsum = L.col = None
+        gc.collect()
+        from digest import digest_state  # (its own module: no heap until it is used)
+        dg = digest_state(net, fnv)
     written = wmax = 0
     whist = [0] * 16  # weights by writes (the 4-bit counters: 15 means 15 or more)
     for b in upd.writes:
@@ -385,8 +366,8 @@ def main(argv):
     }
     if cfg["resume"]:
         res["resumed_at"] = seen0
-    if cfg["digest"]:
-        res["acc_digest"], res["g_digest"], res["state_digest"] = digest_state(net, dev)
+    if dg:
+        res["acc_digest"], res["g_digest"], res["state_digest"] = dg
     print("RESULT " + json.dumps(res))
     return res
 

@@ -208,7 +208,7 @@ def test_other_or_corrupted_checkpoint_is_refused_before_anything_starts(
     assert msg in out and "nothing was started" in out, out
     assert "server" not in out and not (tmp_path / "refused.json").exists()
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before  # nothing overwritten
-    assert not {f for f in set(os.listdir("/dev/shm")) - shm if "cosim-" in f}
+    assert not {f for f in set(os.listdir("/dev/shm")) - shm if f"cosim-{p.pid}-" in f}
 
 
 def test_preset_mismatch_is_refused(chain, tmp_path):

@@ -15,6 +15,8 @@ RESPONSE_MS = 60000     # wall-clock cap on one server response; a dead server i
 SPIN = 400              # polls of a response before sleeping between polls
 SLEEP_US = 20           # first sleep between polls after SPIN, doubling up to
 SLEEP_MAX_US = 200      # this (a slow server, e.g. the RTL one, costs little CPU)
+CHIP_IMAGE = True       # the array's state does not outlive the server: a checkpoint asks
+                        # the server for a chip image (SIM_SNAPSHOT, firmware/ckpt.py)
 
 
 def bus():

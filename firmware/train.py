@@ -60,7 +60,10 @@ DEFAULTS = {
                             # step halves each epoch, docs/results.md)
     "n_calib": 2,           # images for the forward ADC-shift calibration
     "progress": 50,         # images per progress line
-    "digest": 0,            # 1: add CRCs of accumulators and conductances to RESULT
+    "digest": 0,            # 1: add the accumulator and conductance digests to RESULT
+    "ckpt": "",             # folder for checkpoints (ckpt.py); "" none
+    "ckpt_every": 100,      # a checkpoint every this many training images
+    "resume": "",           # continue from this checkpoint (a fw-*.ckpt, or its folder)
     "noise": 1,             # 0: read, pulse and ADC noise off (ablation); 1: chip defaults
     "noise_read": -1,       # read-noise sigma, Q8.8 codes (-1: the chip's default)
     "noise_pulse": -1,      # pulse-noise sigma, Q8.8 codes (-1: the chip's default)
@@ -90,6 +93,8 @@ def parse_args(argv):
         raise ValueError("n_min=%d: 1 .. n_max (%d)" % (cfg["n_min"], cfg["n_max"]))
     if cfg["residue"] not in (0, 1):
         raise ValueError("residue=%d: 0 or 1" % cfg["residue"])
+    if cfg["ckpt_every"] < 1:
+        raise ValueError("ckpt_every=%d: 1 or more" % cfg["ckpt_every"])
     cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
     return cfg
 
@@ -190,24 +195,13 @@ def evaluate(net, data, n, pix, h=0x811C9DC5):
     return correct, h
 
 
-def digest_state(net, cimdev):
-    """FNV digests of the accumulators and (through the debug backdoor) conductances."""
-    import hal
-    from cim_regs import CTRL_DBG_EN_MSK, R_CTRL, R_DBG_ADDR, R_DBG_G, pack_dbg_addr
-    ha = 0x811C9DC5
-    for L in net.layers:
-        for v in L.acc:
-            ha = fnv(ha, v)
-    hg = 0x811C9DC5
-    hal.wr32(R_CTRL, hal.rd32(R_CTRL) | CTRL_DBG_EN_MSK)
-    for L in net.layers:
-        for b in L.blocks:
-            for i in range(b.nr):
-                hal.wr32(R_DBG_ADDR, pack_dbg_addr(col=b.tc0, row=i, tile=b.tile))
-                words = hal.rd_burst(R_DBG_G, b.nc, fixed=True)
-                for w in words:
-                    hg = fnv(hg, w)
-    return ha, hg
+class Run:
+    """The training loop's position and running totals (ckpt.STATE saves them)."""
+
+    def __init__(self):
+        self.epoch = self.k = self.seen = self.stride = self.start = 0
+        self.correct = self.loss_q8 = 0
+        self.init_pulses = self.init_reads = self.init_ms = self.calib_ms = 0
 
 
 def main(argv):
@@ -235,48 +229,65 @@ def main(argv):
     upd.writes = net.writes
     rng = XorShift32(cfg["seed"])
     pix = bytearray(mnist.PIXELS)
+    run = Run()
+    ck = None
+    if cfg["ckpt"] or cfg["resume"]:
+        import ckpt
+        ck = ckpt.Checkpoint(cfg, [train.crc, train.count, test.crc, test.count],
+                             {"net": net, "upd": upd, "dev": dev, "rng": rng, "run": run})
     print("cimtrain: %s, %d weights on %d of %d tiles (%d x %d), mode %s, acc %d bits"
           % (cfg["net"], net.n_weights, sum(1 for u in net.tiles_used if u),
              dev.ntiles, dev.rows, dev.cols, cfg["mode"], cfg["acc_bits"]))
-    t = time.ticks_ms()
-    miss = upd.program_initial(net, rng, cfg["init_amp"], cfg["init_iters"], progress)
-    init_pulses, init_reads = dev.n_pulses, dev.n_read
-    ms_init = time.ticks_diff(time.ticks_ms(), t)
-    # "outside" by the last, noisy read: read sigma 15 codes against +-wv_tol
-    print("init: %d weights write-verified in %d ms (%d rounds), %d of %d cells read "
-          "outside +-%d codes" % (net.n_weights, ms_init, cfg["init_iters"], miss,
-                                  2 * net.n_weights, cfg["wv_tol"]))
-    t = time.ticks_ms()
-    calibrate(net, train, min(cfg["n_calib"], max(train.count, 1)), pix)
-    ms_calib = time.ticks_diff(time.ticks_ms(), t)
-    print("calibrated forward ADC shifts: %s in %d ms" % ([L.fshift for L in net.layers],
-                                                           ms_calib))
+    n = cfg["n_train"]
+    if cfg["resume"]:
+        ck.resume(cfg["resume"])
+    else:
+        t = time.ticks_ms()
+        miss = upd.program_initial(net, rng, cfg["init_amp"], cfg["init_iters"], progress)
+        run.init_pulses, run.init_reads = dev.n_pulses, dev.n_read
+        run.init_ms = time.ticks_diff(time.ticks_ms(), t)
+        # "outside" by the last, noisy read: read sigma 15 codes against +-wv_tol
+        print("init: %d weights write-verified in %d ms (%d rounds), %d of %d cells read "
+              "outside +-%d codes" % (net.n_weights, run.init_ms, cfg["init_iters"], miss,
+                                      2 * net.n_weights, cfg["wv_tol"]))
+        t = time.ticks_ms()
+        calibrate(net, train, min(cfg["n_calib"], max(train.count, 1)), pix)
+        run.calib_ms = time.ticks_diff(time.ticks_ms(), t)
+        print("calibrated forward ADC shifts: %s in %d ms" % ([L.fshift for L in net.layers],
+                                                               run.calib_ms))
+        # visiting order: a full-period stride through the file (no index array in RAM)
+        stride = 1 + 2 * rng.below(n // 2 + 1) if n > 2 else 1
+        while n > 1 and _gcd(stride, n) != 1:
+            stride += 1
+        run.stride = stride
     gc.collect()
     heap_setup = gc.mem_alloc()
     heap_max = heap_setup
 
     prob = [0] * net.layers[-1].C
     err = net.err
-    n = cfg["n_train"]
-    # visiting order: a full-period stride through the file (no index array in RAM)
-    stride = 1 + 2 * rng.below(n // 2 + 1) if n > 2 else 1
-    while n > 1 and _gcd(stride, n) != 1:
-        stride += 1
-    seen = 0
+    stride = run.stride
+    every = cfg["ckpt_every"] if cfg["ckpt"] else 0
     t_train = time.ticks_ms()
-    for epoch in range(cfg["epochs"]):
+    seen0 = run.seen
+    while run.epoch < cfg["epochs"]:
+        epoch = run.epoch
         shifts = [s + (epoch // cfg["lr_step"] if cfg["lr_step"] else 0)
                   for s in cfg["lr_shifts"]]
-        correct = loss_q8 = 0
-        start = rng.below(n) if n else 0
-        for k in range(n):
+        if run.k == 0:  # a new epoch (a resumed one keeps its start and running totals)
+            run.correct = run.loss_q8 = 0
+            run.start = rng.below(n) if n else 0
+        start = run.start
+        while run.k < n:
+            k = run.k
             idx = (start + k * stride) % n
             label = train.read_into(idx, pix)
             logits = net.forward(pix)
-            correct += argmax(logits) == label
-            loss_q8 += ln_q8(softmax_xent_err(logits, label, prob, err))
+            run.correct += argmax(logits) == label
+            run.loss_q8 += ln_q8(softmax_xent_err(logits, label, prob, err))
             net.backward(err, shifts)
-            seen += 1
+            run.seen += 1
+            run.k = k + 1
             if cfg["verbose"]:
                 print("  dbg", label, logits, "nz", [sum(1 for v in L.out if v) if L.kind == "conv"
                       else sum(1 for v in L.act if v) for L in net.layers],
@@ -288,22 +299,44 @@ def main(argv):
                 a = gc.mem_alloc()
                 if a > heap_max:
                     heap_max = a
-            if progress_due("train", seen, n * cfg["epochs"]):  # (formatted only when due)
+            if progress_due("train", run.seen, n * cfg["epochs"]):  # (formatted when due)
                 print("PROGRESS train %d %d epoch=%d k=%d correct=%d updates=%d"
-                      % (seen, n * cfg["epochs"], epoch + 1, k + 1, correct, upd.n_updates))
+                      % (run.seen, n * cfg["epochs"], epoch + 1, k + 1, run.correct,
+                         upd.n_updates))
             if (k + 1) % cfg["progress"] == 0 or k + 1 == n:
                 ms = time.ticks_diff(time.ticks_ms(), t_train)
+                c, lq = run.correct, run.loss_q8
                 print("epoch %d  %d/%d images  train acc %s%%  loss %d.%02d  updates %d  "
                       "pulses %d  %d ms/image" % (
-                          epoch + 1, k + 1, n, pct(correct, k + 1),
-                          loss_q8 // (k + 1) >> 8, (loss_q8 // (k + 1) & 255) * 100 >> 8,
-                          upd.n_updates, dev.n_pulses, ms // max(seen, 1)))
+                          epoch + 1, k + 1, n, pct(c, k + 1),
+                          lq // (k + 1) >> 8, (lq // (k + 1) & 255) * 100 >> 8,
+                          upd.n_updates, dev.n_pulses, ms // max(run.seen - seen0, 1)))
+            end = run.k == n
+            if end:  # the epoch's end: a checkpoint here resumes at the next one
+                run.epoch += 1
+                run.k = 0
+            if every and run.seen % every == 0:
+                print("checkpoint: %s" % ck.save(run.seen))
+            if end:
+                break
+        else:  # no training images: only the epoch count moves
+            run.epoch += 1
     ms_train = time.ticks_diff(time.ticks_ms(), t_train)
     t = time.ticks_ms()
     correct, hp = evaluate(net, test, cfg["n_test"], pix)
     ms_test = time.ticks_diff(time.ticks_ms(), t)
     print("test: %d/%d correct, accuracy %s%%" % (correct, cfg["n_test"],
                                                  pct(correct, cfg["n_test"])))
+    dg = None
+    if cfg["digest"]:  # the heap is fullest at the end: the backward pass's buffers make
+        pix = prob = None  # room for the digest's code (the 128 KiB virtual-seed board)
+        for L in net.layers:
+            L.err_in = None
+            if L.kind == "conv":
+                L.derr = L.gsum = L.col = None
+        gc.collect()
+        from digest import digest_state  # (its own module: no heap until it is used)
+        dg = digest_state(net, fnv)
     written = wmax = 0
     whist = [0] * 16  # weights by writes (the 4-bit counters: 15 means 15 or more)
     for b in upd.writes:
@@ -316,7 +349,7 @@ def main(argv):
     whist[0] = net.n_weights - written  # (the last byte's spare half is not a weight)
     res = {
         "net": cfg["net"], "mode": cfg["mode"], "acc_bits": cfg["acc_bits"],
-        "seed": cfg["seed"], "epochs": cfg["epochs"], "images_trained": seen,
+        "seed": cfg["seed"], "epochs": cfg["epochs"], "images_trained": run.seen,
         "n_test": cfg["n_test"], "test_correct": correct,
         "test_accuracy_x100": correct * 10000 // max(cfg["n_test"], 1),
         "weights": net.n_weights, "weight_updates": upd.n_updates,
@@ -324,15 +357,17 @@ def main(argv):
         "writes_histogram": whist,
         "vmm_ops": dev.n_vmm, "read_ops": dev.n_read, "pulse_ops": dev.n_pulse_ops,
         "pulses": dev.n_pulses, "wv_misses": upd.n_wv_miss,
-        "init_pulses": init_pulses, "init_reads": init_reads,
+        "init_pulses": run.init_pulses, "init_reads": run.init_reads,
         "fshift": [L.fshift for L in net.layers], "bshift": [L.bshift for L in net.layers],
-        "init_ms": ms_init, "calib_ms": ms_calib, "train_ms": ms_train, "test_ms": ms_test,
-        "total_ms": time.ticks_diff(time.ticks_ms(), t_start),
+        "init_ms": run.init_ms, "calib_ms": run.calib_ms, "train_ms": ms_train,
+        "test_ms": ms_test, "total_ms": time.ticks_diff(time.ticks_ms(), t_start),
         "heap_setup": heap_setup, "heap_max": heap_max,
         "pred_digest": hp,
     }
-    if cfg["digest"]:
-        res["acc_digest"], res["g_digest"] = digest_state(net, dev)
+    if cfg["resume"]:
+        res["resumed_at"] = seen0
+    if dg:
+        res["acc_digest"], res["g_digest"], res["state_digest"] = dg
     print("RESULT " + json.dumps(res))
     return res
 

@@ -46,3 +46,44 @@ def test_bad_knob_is_refused_by_name_before_anything_starts(tmp_path, env, args,
     assert not (tmp_path / "cosim.json").exists()
     assert "server" not in r.stdout
     assert not {f for f in set(os.listdir("/dev/shm")) - shm_before if "cosim-" in f}
+
+
+# CKPT, CKPT_EVERY, RESUME: paths made under tmp_path ({t} in a value)
+CKPT_CASES = [
+    ({"CKPT": "{t}/ck", "CKPT_EVERY": "0"}, [],
+     "CKPT_EVERY=0: a positive integer (training images between checkpoints)"),
+    ({"CKPT": "{t}/ck", "CKPT_EVERY": "many"}, [], "CKPT_EVERY='many' is not an integer"),
+    ({"CKPT_EVERY": "8"}, [], "CKPT_EVERY=8 without CKPT=DIR"),
+    ({"CKPT": "{t}/file"}, [], "CKPT={t}/file: exists and is not a folder"),
+    ({"CKPT": "{t}/no/such/ck"}, [], "CKPT={t}/no/such/ck: cannot be created"),
+    ({"CKPT": "{t}/full"}, [], "CKPT={t}/full already holds a checkpoint (fw-00000008.ckpt): "
+                               "continue it with RESUME={t}/full"),
+    ({"RESUME": "{t}/none"}, [], "RESUME={t}/none: no such folder"),
+    ({"RESUME": "{t}/empty"}, [], "RESUME={t}/empty: no checkpoint (fw-*.ckpt) in this folder"),
+    ({"CKPT": "{t}/ck"}, ["ckpt_every=5"], "COSIM_ARGS: ckpt_every=...: use CKPT_EVERY="),
+]
+
+
+@pytest.mark.parametrize("env,args,message", CKPT_CASES,
+                         ids=[c[2].split(":")[0].split("=")[0] + "-" + str(i)
+                              for i, c in enumerate(CKPT_CASES)])
+def test_bad_checkpoint_knob_is_refused_before_anything_starts(tmp_path, env, args, message):
+    (tmp_path / "file").write_text("")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "fw-00000008.ckpt").write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    env = {k: v.format(t=tmp_path) for k, v in env.items()}
+    message = message.format(t=tmp_path)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("BACKEND", "PRESET", "N_TRAIN", "N_TEST", "CKPT", "CKPT_EVERY",
+                         "RESUME")}
+    r = subprocess.run([sys.executable, "-m", "cimtrain.cosim_main", "--backend", "model",
+                        "--preset", "seed-chip", "--n-train", "8", "--n-test", "4", "--out",
+                        str(tmp_path / "cosim.json"), *args], cwd=ROOT, env={**full, **env},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr
+    assert "server" not in r.stdout
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing made or removed
+    assert (tmp_path / "full" / "fw-00000008.ckpt").read_bytes() == b"x"

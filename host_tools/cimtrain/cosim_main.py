@@ -33,13 +33,14 @@ import threading
 import time
 from pathlib import Path
 
-from . import dataset, fwbuild, regs
+from . import ckpt, dataset, fwbuild, regs
 from .bridge import status as S
 from .bridge.harness import unique_name
 from .lifetime import child_env
 from .paths import ROOT
 from .progress import FirmwareProgress
 from .runs import provenance, publish, run_dir
+from .trainer.firmware_src import defaults
 
 # Firmware options of make cosim's short runs, before the user's (which override them):
 # the firmware's default write threshold (n_min=6) saves writes over full epochs but
@@ -55,6 +56,9 @@ COSIM_OPTIONS = ("n_min=1", "batch=4")
 DEFAULT_RUN = {("rtl", "icarus"): (500, 1, 80), ("rtl", "verilator"): (1500, 2, 200),
                "model": (2000, 1, 500)}
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
+# training images between checkpoints when CKPT is set: the firmware's default (100: about
+# 4 minutes of LeNet-5 on Icarus at 2.2 s an image)
+CKPT_EVERY = defaults()["ckpt_every"]
 
 
 def env_int(name: str, default: int | None) -> int | None:
@@ -102,6 +106,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="the copy of the newest run's JSON (default RESULTS/cosim.json)")
     ap.add_argument("--name", default=e("NAME", ""),
                     help="run name (the run folder's suffix; default cosim-BACKEND-NET-sSEED)")
+    ap.add_argument("--ckpt", default=e("CKPT", ""), metavar="DIR",
+                    help="save a checkpoint (firmware state and chip image) into DIR every "
+                         "CKPT_EVERY training images (docs/checkpoint.md)")
+    ap.add_argument("--ckpt-every", type=int, default=env_int("CKPT_EVERY", None), metavar="N",
+                    help=f"training images between checkpoints (default {CKPT_EVERY})")
+    ap.add_argument("--resume", default=e("RESUME", ""), metavar="DIR",
+                    help="continue from the newest checkpoint in DIR")
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
@@ -134,12 +145,65 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"COSIM_ARGS: {bad[0]!r} is not key=value")
     from .trainer import options as opt
     fw = dict(x.split("=", 1) for x in (*COSIM_OPTIONS, *a.fw_args))
+    for k, knob in (("ckpt", "CKPT"), ("ckpt_every", "CKPT_EVERY"), ("resume", "RESUME")):
+        if k in fw:
+            ap.error(f"COSIM_ARGS: {k}=...: use {knob}=")
     try:
-        opt.parse({"net": net, "n_train": a.n_train, "n_test": a.n_test, "epochs": a.epochs,
-                   "seed": a.seed, "mode": a.mode, **fw})
+        a.fw_cfg = opt.parse({"net": net, "n_train": a.n_train, "n_test": a.n_test,
+                              "epochs": a.epochs, "seed": a.seed, "mode": a.mode, **fw})
     except opt.OptionError as err:
         ap.error(f"COSIM_ARGS: {err}")
+    check_ckpt_knobs(ap, a)
     return a
+
+
+def check_ckpt_knobs(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """CKPT, CKPT_EVERY, RESUME: paths and counts (the checkpoint itself is checked
+    against the run in check_resume, once the data files are known)."""
+    if a.ckpt_every is not None and a.ckpt_every < 1:
+        ap.error(f"CKPT_EVERY={a.ckpt_every}: a positive integer (training images between "
+                 "checkpoints)")
+    if a.ckpt_every is not None and not (a.ckpt or a.resume):
+        ap.error(f"CKPT_EVERY={a.ckpt_every} without CKPT=DIR: where should the checkpoints "
+                 "go?")
+    if a.resume:
+        r = Path(a.resume)
+        if not r.is_dir():
+            ap.error(f"RESUME={a.resume}: no such folder (a CKPT folder of an earlier run)")
+        if not a.ckpt:  # go on saving where the run saved
+            a.ckpt = a.resume
+    if a.ckpt:
+        d = Path(a.ckpt)
+        if d.exists() and not d.is_dir():
+            ap.error(f"CKPT={a.ckpt}: exists and is not a folder")
+        if d.is_dir() and not os.access(d, os.W_OK | os.X_OK):
+            ap.error(f"CKPT={a.ckpt}: not writable")
+        if not d.exists() and not (d.parent.is_dir() and os.access(d.parent, os.W_OK)):
+            ap.error(f"CKPT={a.ckpt}: cannot be created ({d.parent} is not a writable "
+                     "folder)")
+        same = a.resume and d.resolve() == Path(a.resume).resolve()
+        old = ckpt.saved(d)
+        if old and not same:
+            ap.error(f"CKPT={a.ckpt} already holds a checkpoint ({old[-1].name}): continue "
+                     f"it with RESUME={a.ckpt}, or choose an empty folder (nothing saved is "
+                     "overwritten)")
+
+
+def check_resume(a: argparse.Namespace, train: Path, test: Path) -> tuple[Path, Path] | None:
+    """The newest checkpoint of RESUME, verified and matched with this run (preset,
+    options, seed, data, firmware version); SystemExit naming the first difference."""
+    if not a.resume:
+        return None
+    try:
+        state, chip, meta = ckpt.find(Path(a.resume))
+        ckpt.check(meta, a.fw_cfg, ckpt.pack_id(train) + ckpt.pack_id(test), a.preset,
+                   f"RESUME={a.resume}")
+    except ckpt.CheckpointError as e:
+        raise SystemExit(f"cosim: {e}; nothing was started") from None
+    if a.ckpt_every is None:
+        a.ckpt_every = meta.get("ckpt_every", CKPT_EVERY)
+    print(f"cosim: resuming {state} ({meta['ints']['seen']} images trained)", flush=True)
+    return state, chip
 
 
 def data_files(n_train: int, n_test: int) -> tuple[Path, Path]:
@@ -172,12 +236,16 @@ class Server:
     """The RTL or model server as a subprocess: its state from its status file
     (bridge/status.py), its output echoed when it says something worth seeing."""
 
-    def __init__(self, a: argparse.Namespace, window: str) -> None:
+    def __init__(self, a: argparse.Namespace, window: str, chip: Path | None = None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="cimcosim")
         self.status_path = Path(self._dir.name) / "status.json"
         mod = "cimtrain.cosim.rtl_server" if a.backend == "rtl" else "cimtrain.bridge.model_server"
         cmd = [sys.executable, "-m", mod, "--window", window, "--preset", a.preset,
                "--attach-timeout", "300", "--status", str(self.status_path)]
+        if a.ckpt:
+            cmd += ["--ckpt", str(Path(a.ckpt).resolve())]
+        if chip is not None:
+            cmd += ["--resume-image", str(chip.resolve())]
         env = child_env(dict(os.environ, SIM=a.sim))   # the server dies with this process
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
@@ -243,14 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     net = NET_OF_PRESET[a.preset]
     train, test = data_files(a.n_train, a.n_test)
+    resume = check_resume(a, train, test)
+    if a.ckpt:
+        Path(a.ckpt).mkdir(parents=True, exist_ok=True)
     window = unique_name("cosim")
     where = f"RTL in {a.sim}" if a.backend == "rtl" else "the bit-exact model"
     print(f"cosim: {net} on the {a.preset} macro, {where}; {a.n_train} training images x "
           f"{a.epochs} epoch(s), {a.n_test} test images, mode {a.mode}, seed {a.seed}",
           flush=True)
-    srv = Server(a, window)
+    srv = Server(a, window, resume[1] if resume else None)
     try:
-        return run(a, srv, window, net, where, train, test, t0)
+        return run(a, srv, window, net, where, train, test, t0, resume[0] if resume else None)
     except KeyboardInterrupt:  # before the firmware started (run() handles it after)
         print("\ncosim: interrupted; stopping the server", file=sys.stderr)
         srv.stop(0)
@@ -260,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, train: Path,
-        test: Path, t0: float) -> int:
+        test: Path, t0: float, resume: Path | None = None) -> int:
     if not srv.wait_ready(600):
         print("\n".join(srv.lines[-30:]), file=sys.stderr)
         err = srv.status.get("error")
@@ -270,7 +341,12 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
         return 1
     fw_args = [f"net={net}", f"train={train}", f"test={test}", f"n_train={a.n_train}",
                f"n_test={a.n_test}", f"epochs={a.epochs}", f"seed={a.seed}",
-               f"mode={a.mode}", *COSIM_OPTIONS, *a.fw_args]
+               f"mode={a.mode}", *COSIM_OPTIONS, "digest=1", *a.fw_args]
+    if a.ckpt:  # (digest=1: the result's state_digest)
+        fw_args += [f"ckpt={Path(a.ckpt).resolve()}",
+                    f"ckpt_every={a.ckpt_every if a.ckpt_every is not None else CKPT_EVERY}"]
+    if resume is not None:
+        fw_args.append(f"resume={resume.resolve()}")
     fw_dir = fwbuild.build()
     cmd = [sys.executable, "-m", "cimtrain.bridge.launch", "--window", window, "--wait", "60",
            "--heap", a.heap, "--firmware-dir", str(fw_dir), str(fw_dir / fwbuild.ENTRY),
@@ -294,6 +370,7 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
         fw.send_signal(signal.SIGINT)
         fw.wait(10)
         srv.stop(10)
+        say_checkpoint(a)
         return 130
     srv_rc = srv.stop(120)
     wall = time.monotonic() - t0
@@ -304,6 +381,7 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
               + (f": {st['error']}" if st.get("error") else "") + ")", file=sys.stderr)
         for line in srv.lines[-15:]:
             print(f"  [server] {line}", file=sys.stderr)
+        say_checkpoint(a)
         return 1
     sess = srv.session
     s = sess.get("stats", {})
@@ -349,6 +427,15 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
     print(f"  results in {d.relative_to(ROOT) if d.is_relative_to(ROOT) else d}/ "
           f"(cosim.json, accuracy.png, writes.png); a copy of cosim.json in {copy}")
     return 0
+
+
+def say_checkpoint(a: argparse.Namespace) -> None:
+    """After a failed or interrupted run: where its last checkpoint is, if any."""
+    if a.ckpt:
+        states = [p for p in ckpt.saved(Path(a.ckpt)) if p.suffix == ".ckpt"]
+        if states:
+            print(f"cosim: the last checkpoint is {states[-1]}; RESUME={a.ckpt} continues "
+                  "from it", file=sys.stderr)
 
 
 def save_run(a: argparse.Namespace, net: str, summary: dict, curve: list[dict]) -> Path:

@@ -10,6 +10,7 @@ tests/test_fwconst.py (the pattern of gen_regs.py --check):
 
 - firmware/hal_ring.py: the bridge protocol (host_tools/cimtrain/bridge/protocol.py), as
   ``_BR_<NAME>``: every name the rest of the file uses, no more.
+- firmware/ckpt.py: the same, for the interconnect's SIM_* registers.
 - firmware/mnist.py: the MNIST pack header (host_tools/cimtrain/dataset.py HEADER_FIELDS).
 """
 
@@ -34,13 +35,13 @@ def _hex(v: int) -> str:
     return f"0x{v:X}" if v > 9 else str(v)
 
 
-def gen_bridge(rest: str) -> list[str]:
+def gen_bridge(rest: str, name: str = "hal_ring.py") -> list[str]:
     """``_BR_<NAME> = const(...)`` for every _BR_ name the hand-written part uses."""
     consts = protocol.constants()
     used = sorted(set(re.findall(r"\b_BR_([A-Z0-9_]+)\b", rest)))
     missing = [n for n in used if n not in consts]
     if missing:
-        raise SystemExit(f"gen_fwconst: hal_ring.py uses _BR_{missing[0]}, which "
+        raise SystemExit(f"gen_fwconst: {name} uses _BR_{missing[0]}, which "
                          "bridge/protocol.py does not define")
     return [f"_BR_{n} = const({_hex(consts[n])})" for n in used]
 
@@ -69,6 +70,8 @@ def gen_mnist(rest: str) -> list[str]:
 OUTPUTS = {
     "firmware/hal_ring.py": ("host_tools/cimtrain/bridge/protocol.py", gen_bridge),
     "firmware/mnist.py": ("host_tools/cimtrain/dataset.py", gen_mnist),
+    "firmware/ckpt.py": ("host_tools/cimtrain/bridge/protocol.py",
+                         lambda rest: gen_bridge(rest, "ckpt.py")),
 }
 
 

@@ -32,6 +32,7 @@ from ..lifetime import die_with_parent
 from . import protocol as P
 from . import status as S
 from . import trace as T
+from .simctl import SimCtl
 from .window import BridgeError, BridgeTimeout, PeerError, ServerWindow
 
 
@@ -41,10 +42,14 @@ class ModelServer:
     ``read(addr) -> (data, resp)``, ``cycle``, ``idle_cycle`` and ``advance_to(cycle)``.
     ``trace``: a ``trace.TraceWriter`` that gets every transaction."""
 
-    def __init__(self, win: ServerWindow, model, trace: T.TraceWriter | None = None) -> None:
+    def __init__(self, win: ServerWindow, model, trace: T.TraceWriter | None = None,
+                 simctl: SimCtl | None = None, preset: str = "") -> None:
         self.win = win
         self.model = model
         self.trace = trace
+        # the interconnect's registers above the window (checkpoints' chip images)
+        self.simctl = simctl if simctl is not None else SimCtl(None, _log)
+        self.preset = preset
         # the SoC interconnect answers DECERR outside the macro's window: the macro (and
         # so the model) never sees those accesses, as with the RTL server
         self.limit = win.hdr(P.H_MACRO_BYTES)
@@ -88,7 +93,7 @@ class ModelServer:
             if op == P.OP_WRITE or op == P.OP_WRITE_FIXED:
                 for a, d in zip(addrs, wdata):
                     t = m.cycle
-                    resp = write(a, d) if a < limit else P.RESP_DECERR
+                    resp = write(a, d) if a < limit else self.simctl.write(a, d, self._save)
                     if resp:
                         win.error(seq, op, a, resp)
                         st["errors"] += 1
@@ -98,7 +103,7 @@ class ModelServer:
             elif op == P.OP_READ or op == P.OP_READ_FIXED:
                 for k, a in enumerate(addrs):
                     t = m.cycle
-                    data, resp = read(a) if a < limit else (0, P.RESP_DECERR)
+                    data, resp = read(a) if a < limit else self.simctl.read(a)
                     rd[k] = data
                     if resp:
                         win.error(seq, op, a, resp)
@@ -112,6 +117,12 @@ class ModelServer:
                 if tr is not None:
                     tr.add(T.OP_WAIT, arg, status, 0, m.cycle)
         win.complete(seq, status)
+
+    def _save(self, path) -> None:
+        """The chip image of a checkpoint: the array, its seed and OP_COUNT."""
+        from ..model.chip_image import save
+        m = self.model
+        save(path, self.preset, m.reg["SEED"], m.array.g, m.array.wc, op_count=m.op_count)
 
     def _wait(self, timeout_ms: int) -> int:
         m = self.model
@@ -141,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="give up when no firmware attaches within S seconds")
     ap.add_argument("--chip-image", metavar="FILE",
                     help="start from a chip image (e.g. a trained chip from make train)")
+    ap.add_argument("--ckpt", metavar="DIR",
+                    help="answer the firmware's SIM_SNAPSHOT: chip images into DIR "
+                         "(docs/checkpoint.md)")
+    ap.add_argument("--resume-image", metavar="FILE",
+                    help="start from a checkpoint's chip image (its OP_COUNT too)")
     ap.add_argument("--trace", metavar="FILE",
                     help="record every transaction to FILE (binary, docs/bridge.md)")
     ap.add_argument("--status", metavar="FILE", help="keep a JSON status file (status.py)")
@@ -180,6 +196,15 @@ def _serve(args: argparse.Namespace, status: S.StatusFile | None) -> int:
             _fail(status, f"model server: {e}")
             return 2
         _log(f"chip image {args.chip_image} loaded (preset {img['preset']}, seed {img['seed']})")
+    if args.resume_image:
+        from ..model.chip_image import ChipImageError
+        try:
+            img = model.array.load_image(args.resume_image)
+        except ChipImageError as e:
+            _fail(status, f"model server: {e}")
+            return 2
+        model.op_count = int(img.get("op_count", 0))
+        _log(f"resumed chip image {args.resume_image} (OP_COUNT {model.op_count})")
     try:
         win = ServerWindow(args.window, kind=P.KIND_MODEL)
     except BridgeError as e:
@@ -193,7 +218,7 @@ def _serve(args: argparse.Namespace, status: S.StatusFile | None) -> int:
         _log(f"window '{args.window}' ready (pid {os.getpid()}, preset {args.preset})")
         if status is not None:
             status.ready()
-        srv = ModelServer(win, model, trace)
+        srv = ModelServer(win, model, trace, SimCtl(args.ckpt, _log), args.preset)
         served = 0
         while args.sessions == 0 or served < args.sessions:
             t0 = time.perf_counter()

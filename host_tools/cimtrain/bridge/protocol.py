@@ -118,6 +118,15 @@ RESP_OKAY = 0
 RESP_SLVERR = 2
 RESP_DECERR = 3
 
+# -- the simulation's interconnect registers: byte offsets above the macro's window that
+#    only the servers answer (everything else up there is DECERR), never the macro; the
+#    virtual board's stand-in for a non-volatile array (docs/checkpoint.md)
+SIM_SNAPSHOT = 0x3000       # write T: save the chip image as chip-T.npz in the server's
+                            # --ckpt folder (SLVERR: no folder, or the save failed);
+                            # read: T of the last chip image saved (0: none)
+SIM_COMMIT = 0x3004         # write T: the firmware committed its state T; the server
+                            # removes its other chip images
+
 # -- timing
 HEARTBEAT_MS = 50           # watchdog period on both sides
 STALE_MS = 10000            # a heartbeat unchanged this long means the peer hangs (2 s

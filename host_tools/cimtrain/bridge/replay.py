@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from . import trace as T
+from .simctl import SimCtl
 
 
 def _resp(r: int) -> str:
@@ -56,8 +57,8 @@ def replay_model(header: dict, records: list) -> tuple[int, dict | None]:
         n += 1
         name = T.OP_NAME[op]
         exp = {"data": data if op == T.OP_READ else 0, "resp": resp}
-        if flags & T.F_INTERCONNECT:
-            got = {"data": 0, "resp": 3}
+        if flags & T.F_INTERCONNECT:  # (SIM_*: the server's own registers, as recorded)
+            got = exp if SimCtl.claims(addr) else {"data": 0, "resp": 3}
         else:
             try:
                 if op == T.OP_WRITE:

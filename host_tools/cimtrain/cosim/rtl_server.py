@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--attach-timeout", type=float, default=60.0, metavar="S")
     ap.add_argument("--trace", type=Path, metavar="FILE",
                     help="record every transaction to FILE (binary, docs/bridge.md)")
+    ap.add_argument("--ckpt", type=Path, metavar="DIR",
+                    help="answer the firmware's SIM_SNAPSHOT: chip images into DIR "
+                         "(docs/checkpoint.md)")
+    ap.add_argument("--resume-image", type=Path, metavar="FILE",
+                    help="start from a checkpoint's chip image (its OP_COUNT too)")
     ap.add_argument("--status", type=Path, metavar="FILE",
                     help="keep a JSON status file (bridge/status.py)")
     ap.add_argument("--waves", action="store_true",
@@ -58,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         env["CIMTRAIN_TRACE"] = str(args.trace.resolve())
     if status is not None:
         env["CIMTRAIN_STATUS"] = str(status.path)
+    if args.ckpt:
+        env["CIMTRAIN_CKPT"] = str(args.ckpt.resolve())
+    if args.resume_image:
+        env["CIMTRAIN_RESUME_IMAGE"] = str(args.resume_image.resolve())
     try:
         n, failed = sim.run(MODULE, env=env, results=f"results_{args.window}")
     except (Exception, SystemExit) as e:   # the build failed (the runner exits on errors)

@@ -2,7 +2,9 @@
 module that rtl_server.py runs; its one cocotb test, ``serve_window``, is the server).
 
 Environment: CIMTRAIN_WINDOW, CIMTRAIN_SESSIONS, CIMTRAIN_ATTACH_TIMEOUT, CIMTRAIN_TRACE,
-CIMTRAIN_STATUS (the status file, bridge/status.py).  Creates the window, then per
+CIMTRAIN_STATUS (the status file, bridge/status.py), CIMTRAIN_CKPT (the folder of the chip
+images of SIM_SNAPSHOT), CIMTRAIN_RESUME_IMAGE (a checkpoint's chip image to start from;
+see chipimage.py).  Creates the window, then per
 firmware session drains the ring in batches (C library) and plays every batch into the
 RTL as one program of the HDL transactor of cim_tb_top (cim_tb_top.v): AXI4-Lite
 accesses back to back, one transaction at a time, in ring order.  The HDL recorder logs
@@ -33,8 +35,10 @@ from .. import regs
 from ..bridge import protocol as P
 from ..bridge import status as S
 from ..bridge import trace as T
+from ..bridge.simctl import SimCtl
 from ..bridge.window import BridgeError, BridgeTimeout, PeerError, ServerWindow
 from ..lifetime import die_with_parent
+from .chipimage import read_image, restore_image
 from .tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
 
 STATUS = regs.ADDR["STATUS"]
@@ -42,8 +46,11 @@ BUSY = regs.MSK["STATUS_BUSY"]
 
 
 class RtlServer:
-    def __init__(self, xt: XactTb, win: ServerWindow, trace: T.TraceWriter | None = None) -> None:
+    def __init__(self, xt: XactTb, win: ServerWindow, trace: T.TraceWriter | None = None,
+                 simctl: SimCtl | None = None, preset: str = "") -> None:
         self.xt, self.win, self.trace = xt, win, trace
+        self.simctl = simctl if simctl is not None else SimCtl(None)
+        self.preset = preset
         # outside the macro's window the interconnect answers DECERR; the bus never sees it
         self.limit = win.hdr(P.H_MACRO_BYTES)
         self.log = logging.getLogger("cocotb.rtl_server")
@@ -78,8 +85,9 @@ class RtlServer:
         interconnect's DECERRs take no bus time."""
         win, st, limit = self.win, self.stats, self.limit
         prog: list = []
-        acc: list = []     # (seq, op, addr, is_read, wdata, on the bus) in ring order
+        acc: list = []     # (seq, op, addr, is_read, wdata, on the bus, answer off the bus)
         seq, status = 0, P.RSP_OK
+        self._rk = 0       # next word of the read buffer
         for seq, op, arg, addrs, wdata in P.decode(recs):
             st["records"] += 1
             if op == P.OP_WRITE or op == P.OP_WRITE_FIXED:
@@ -87,14 +95,21 @@ class RtlServer:
                     bus = a < limit
                     if bus:
                         prog.append((OP_WRITE, a, d))
-                    acc.append((seq, op, a, False, d, bus))
+                        pre = None
+                    elif a == P.SIM_SNAPSHOT:  # the bus in ring order, then the snapshot
+                        await self._play(prog, acc)
+                        prog, acc = [], []
+                        pre = (0, await self._snapshot(d))
+                    else:
+                        pre = (0, self.simctl.write(a, d, None))
+                    acc.append((seq, op, a, False, d, bus, pre))
                 st["writes"] += len(wdata)
             elif op == P.OP_READ or op == P.OP_READ_FIXED:
                 for a in addrs:
                     bus = a < limit
                     if bus:
                         prog.append((OP_READ, a, 0))
-                    acc.append((seq, op, a, True, 0, bus))
+                    acc.append((seq, op, a, True, 0, bus, None if bus else self.simctl.read(a)))
                 st["reads"] += len(addrs)
             elif op == P.OP_WAIT:
                 await self._play(prog, acc)
@@ -111,16 +126,35 @@ class RtlServer:
         if acc:
             self._results(acc, await self.xt.run(prog) if prog else [])
 
+    async def _snapshot(self, tag: int) -> int:
+        """SIM_SNAPSHOT: the chip image read through the debug backdoor (bridge/simctl.py)."""
+        path = self.simctl.snapshot_path(tag)
+        if path is None:
+            return P.RESP_SLVERR
+        from ..model.chip_image import save
+        t0 = time.perf_counter()
+        img = await read_image(self.xt)
+        try:
+            save(path, self.preset, img["seed"], img["g"], img["wc"], op_count=img["op_count"])
+        except OSError as e:
+            print(f"rtl server: chip image {path} not saved: {e}", flush=True)
+            return P.RESP_SLVERR
+        self.simctl.saved(tag)
+        print(f"rtl server: chip image {path.name} saved ({img['g'].size // 2} cell pairs "
+              f"read through DBG_WC/DBG_G in {time.perf_counter() - t0:.1f} s)", flush=True)
+        return P.RESP_OKAY
+
     def _results(self, acc: list, res: list) -> None:
         win, rd, tr = self.win, self.win.rdbuf, self.trace
-        j = k = 0
+        j = 0
+        k = self._rk
         edge = self.xt.edge
-        for seq, op, a, is_read, wdata, bus in acc:
+        for seq, op, a, is_read, wdata, bus, pre in acc:
             if bus:
                 data, resp, edge = res[j]
                 j += 1
             else:
-                data, resp = 0, P.RESP_DECERR
+                data, resp = pre   # the interconnect's answer (DECERR but for SIM_*)
             if is_read:
                 rd[k] = data
                 k += 1
@@ -130,6 +164,7 @@ class RtlServer:
             if tr is not None:
                 tr.add(T.OP_READ if is_read else T.OP_WRITE, a, data if is_read else wdata,
                        resp, edge, 0 if bus else T.F_INTERCONNECT)
+        self._rk = k
 
     async def _wait(self, timeout_ms: int) -> int:
         xt, tr = self.xt, self.trace
@@ -176,10 +211,23 @@ async def serve_window(dut):
         else None
     xt = XactTb(dut)
     await xt.start()
+    preset = os.environ.get("CIMTRAIN_PRESET", "")
+    resume = os.environ.get("CIMTRAIN_RESUME_IMAGE")
+    if resume:  # before the window exists: the firmware finds the chip as it was saved
+        try:
+            img = await restore_image(xt, resume)
+        except Exception as e:
+            if status is not None:
+                status.fail(f"rtl server: {e}")
+            raise
+        print(f"rtl server: resumed chip image {resume} (OP_COUNT {img.get('op_count', 0)})",
+              flush=True)
     win = ServerWindow(name, kind=P.KIND_RTL)
-    trace = (T.TraceWriter(trace_path, "rtl", xt.params, os.environ.get("CIMTRAIN_PRESET", ""),
+    trace = (T.TraceWriter(trace_path, "rtl", xt.params, preset,
                            P.CLOCK_KHZ) if trace_path else None)
-    srv = RtlServer(xt, win, trace)
+    srv = RtlServer(xt, win, trace, SimCtl(os.environ.get("CIMTRAIN_CKPT"),
+                                           lambda m: print(f"rtl server: {m}", flush=True)),
+                    preset)
     try:
         if win.note:
             print(f"rtl server: {win.note}", flush=True)

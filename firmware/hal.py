@@ -27,7 +27,15 @@ code never chooses):
   naming the address of the failing access.  Not on a real board (fwbuild.board_modules).
 
 BusError names the address, the response and the ERR_CODE name; the HAL clears ERR_CODE
-after reading it, so that the next error is named right.  Integers only.
+after reading it, so that the next error is named right.  HalTimeout names the command,
+the timeout and the wait (a posted wait's timeout is raised by the next blocking call,
+not left to show as the BUSY errors of the accesses after it).  Integers only.
+
+Values: wr32 takes 0 <= val < 2**32 and raises ValueError naming the register and the
+value otherwise (a uctypes store would keep the low 32 bits silently).  The word
+helpers (wr_burst, wr_words) are the hot path and do not check: give them bytes,
+array("I") or uctypes UINT32 views, which cannot hold anything else; a list or tuple of
+words is the caller's to keep in range.
 """
 
 import board
@@ -37,8 +45,10 @@ from cim_regs import (
     CIM_ID,
     CIM_VERSION,
     CIM_WINDOW_BYTES,
+    CMD_OPCODE_MSK,
     ERR_CODE_CODE_MSK,
     ERR_NAMES,
+    OP_NAMES,
     R_ERR_ADDR,
     R_ERR_CODE,
     R_HWCFG,
@@ -69,7 +79,9 @@ class BridgeError(HalError):
 
 
 class HalTimeout(HalError):
-    """wait_done: the command was not done within the timeout."""
+    """wait_done: the command was not done within the timeout (the message names the
+    command, the timeout and the wait; a posted wait's timeout is raised by the next
+    blocking call)."""
 
 
 # -- for the backends ---------------------------------------------------------------------
@@ -102,6 +114,28 @@ def bus_error(bus, what, addr, resp, more):
     if more > 1:
         msg += " (and %d more errors)" % (more - 1)
     return BusError(msg, addr, resp, code)
+
+
+def wr32_range(off, val):
+    """wr32's error for a value that is negative or wider than 32 bits."""
+    return ValueError("wr32 0x%04x: value %d is not a 32-bit word (allowed 0 .. 0xffffffff)"
+                      % (off, val))
+
+
+def wait_timeout(bus, timeout_ms, cmd, seq, posted, more):
+    """HalTimeout for a wait_done (request ``seq``) whose command, CMD word ``cmd``, still
+    ran after ``timeout_ms`` of device time.  ``more``: errors counted with it (accesses
+    the busy macro refused after a posted wait); ERR_CODE, which they set, is cleared as
+    bus_error does."""
+    op = cmd & CMD_OPCODE_MSK
+    name = OP_NAMES[op] if op < len(OP_NAMES) and OP_NAMES[op] else "?"
+    msg = ("CIM command %s (CMD 0x%x) not done within %d ms of device time (%s, request %d)"
+           % (name, cmd, timeout_ms, "posted wait_done, reported at the next blocking call"
+              if posted else "wait_done", seq))
+    if more > 1:
+        bus.wr32(R_ERR_CODE, 0)
+        msg += " (and %d more errors)" % (more - 1)
+    return HalTimeout(msg)
 
 
 # -- the API: the board's backend ------------------------------------------------------------

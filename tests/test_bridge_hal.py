@@ -99,10 +99,18 @@ ROUND_TRIPS = """
 
     r = {}
     vals = []
-    for v in (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, -1, 0x1234_5678):
+    for v in (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x1234_5678):
         hal.wr32(R_SEED, v)
         vals.append(hal.rd32(R_SEED))
     r["seed"] = vals
+    wide = []
+    for v in (-1, 1 << 32, 0x1_2345_6789, -(1 << 40)):
+        try:
+            hal.wr32(R_SEED, v)
+            wide.append(None)
+        except ValueError as e:
+            wide.append(str(e))
+    r["wide"] = (wide, hal.rd32(R_SEED))
     words = [0x01020304 * (k + 1) & 0xFFFFFFFF for k in range(64)]
     hal.wr_burst(B_INBUF, words)
     r["list"] = hal.rd_burst(B_INBUF, 64)
@@ -141,7 +149,11 @@ ROUND_TRIPS = """
 def test_round_trips(tmp_path):
     with serve_in_thread(unique_name("rt"), CimMacro("seed-chip")) as srv:
         r = _result(run_firmware(srv.name, _script(tmp_path, ROUND_TRIPS)))
-    assert r["seed"] == [0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFF, 0x12345678]
+    assert r["seed"] == [0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x12345678]
+    # out of range: refused by name, nothing written (a uctypes store kept the low 32 bits)
+    assert r["wide"] == ([f"wr32 0x0024: value {v} is not a 32-bit word (allowed 0 .. "
+                          "0xffffffff)" for v in (-1, 1 << 32, 0x1_2345_6789, -(1 << 40))],
+                         0x12345678)
     words = [0x01020304 * (k + 1) & 0xFFFFFFFF for k in range(64)]
     assert r["list"] == words
     assert r["tuple"] == [words[0], words[1], 5, 6]
@@ -192,9 +204,22 @@ ERRORS = """
         hal.wr32(R_CMD, OP_VMM_FWD)
         hal.wait_done(0)
     except hal.HalTimeout as e:
-        r.append(str(e))
+        r.append((str(e), hal._bus._seq))   # the firmware's count of records: the wait
     hal.wait_done(1)
     r.append(hal.rd32(R_STATUS) & STATUS_BUSY_MSK)
+    # a posted wait that times out: a HalTimeout naming it at the next blocking call, not
+    # the BUSY error of the write after it; ERR_CODE cleared so the next error is named
+    try:
+        hal.wr32(R_CMD, OP_VMM_TRANS | CMD_SIGNED_MSK)
+        hal.wait_done(0, True)
+        seq = hal._bus._seq
+        hal.wr32(R_TILE, 1)          # refused: the command still runs
+        hal.rd32(R_SEED)             # refused too (config group); raises the timeout
+        r.append(None)
+    except hal.HalTimeout as e:
+        r.append((str(e), seq))
+    hal.wait_done(1, True)
+    r.append((hal.rd32(R_ERR_CODE), hal.rd32(R_TILE)))
     print("RESULT", repr(r))
     hal.wr32(R_VERSION, 0)
     hal.rd32(R_ID)                  # uncaught: the firmware fails with the address
@@ -222,9 +247,17 @@ def test_bus_errors_and_timeouts(tmp_path):
                     E["BAD_CMD"])
     assert r[6] == ("bus error: write 0x0028 -> SLVERR, ERR_CODE BUSY", 0x28, 2, E["BUSY"])
     assert r[7] == 0
-    assert r[8] == "CIM command not done within 0 ms"
+    # the server's record number (ERR_SEQ) is the firmware's count at the wait
+    msg, seq = r[8]
+    assert msg == ("CIM command VMM_FWD (CMD 0x1) not done within 0 ms of device time "
+                   f"(wait_done, request {seq})")
     assert r[9] == 0
-    assert srv.server.stats["errors"] == 9 and srv.server.stats["timeouts"] == 1
+    msg, seq = r[10]
+    assert msg == ("CIM command VMM_TRANS (CMD 0x102) not done within 0 ms of device time "
+                   f"(posted wait_done, reported at the next blocking call, request {seq}) "
+                   "(and 2 more errors)")      # the TILE write and the SEED read: BUSY
+    assert r[11] == (0, 0)
+    assert srv.server.stats["errors"] == 11 and srv.server.stats["timeouts"] == 2
 
 
 class WrongChip(CimMacro):
@@ -288,6 +321,10 @@ MMIO_FW = """
     r = {"backend": hal.BACKEND, "hwcfg": hal.rd32(R_HWCFG)}
     hal.wr32(R_SEED, 0xDEADBEEF)
     r["seed"] = hal.rd32(R_SEED)
+    try:
+        hal.wr32(R_SEED, -2)
+    except ValueError as e:
+        r["wide"] = str(e)
     hal.wr_burst(B_INBUF, bytearray([1, 2, 3, 4, 5, 6, 7, 8]))
     hal.wr_burst(B_INBUF + 8, [9, 10])
     r["words"] = hal.rd_burst(B_INBUF, 4)
@@ -316,6 +353,7 @@ def test_mmio_backend_on_plain_memory(tmp_path):
     proc = _run_mmio(tmp_path, "board_mem")
     r = _result(proc)
     assert r["backend"] == "mmio" and r["hwcfg"] == 0x04010008 and r["seed"] == 0xDEADBEEF
+    assert r["wide"] == "wr32 0x0024: value -2 is not a 32-bit word (allowed 0 .. 0xffffffff)"
     assert r["words"] == [0x04030201, 0x08070605, 9, 10]
     assert r["bytes"] == bytes([1, 2, 3, 4, 5, 6, 7, 8])
     assert r["err"] == ("bus error: access 0x0028, ERR_CODE BAD_TILE", 0x28, 7)

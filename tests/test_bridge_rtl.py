@@ -55,6 +55,16 @@ FW = """
         hal.rd32(0x0FFC)
     except hal.BusError as e:
         r["decerr"] = (str(e), e.addr)
+    hal.wr32(R_ROW_START, 0)
+    hal.wr32(R_CMD, OP_VMM_FWD)
+    hal.wait_done(0, True)           # times out: named at the next blocking call
+    hal.wr32(R_TILE, 1)              # BUSY
+    try:
+        hal.rd32(R_STATUS)
+    except hal.HalTimeout as e:
+        r["posted_timeout"] = str(e)
+    hal.wait_done(1)
+    r["err_after"] = hal.rd32(R_ERR_CODE)
     print("RESULT", repr(r))
 """
 
@@ -100,6 +110,11 @@ def test_same_firmware_same_answers_on_rtl_and_model(tmp_path):
     assert r_rtl["status"] & 0b11 == 0b10 and r_rtl["irq"] == 1 and r_rtl["ops"] == 1
     assert r_rtl["last"] == 2 + 1 * 9       # CMD_OVERHEAD + one ADC round of 9 cycles
     assert r_rtl["decerr"] == ("bus error: read 0x0ffc -> DECERR, ERR_CODE DECODE", 0xFFC)
+    assert r_rtl["posted_timeout"].startswith(
+        "CIM command VMM_FWD (CMD 0x1) not done within 0 ms of device time (posted wait_done, "
+        "reported at the next blocking call, request ")
+    assert r_rtl["posted_timeout"].endswith(") (and 1 more errors)")
+    assert r_rtl["err_after"] == 0
 
 
 def test_firmware_killed_stops_rtl_server(tmp_path):

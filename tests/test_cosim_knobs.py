@@ -28,6 +28,8 @@ CASES = [
     ({}, ["bogus=1"], "COSIM_ARGS: unknown option 'bogus'"),
     ({}, ["n_min=99"], "COSIM_ARGS: n_min=99: 1 .. n_max (8)"),
     ({}, ["lr"], "COSIM_ARGS: 'lr' is not key=value"),
+    ({}, ["n_test=20000"], "COSIM_ARGS: n_test=20000: allowed up to 10000 (MNIST's test images)"),
+    ({"NAME": "a/b"}, [], "NAME='a/b': a run name is letters, digits and . _ + -"),
 ]
 
 

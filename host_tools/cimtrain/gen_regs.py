@@ -513,6 +513,10 @@ def gen_micropython(s: Spec) -> str:
     out.append("# Opcodes")
     for k, v in s.opcodes.items():
         out.append(f"OP_{k} = const({v})")
+    names = [""] * (max(s.opcodes.values()) + 1)
+    for k, v in s.opcodes.items():
+        names[v] = k
+    out.append("OP_NAMES = (" + ", ".join(f'"{k}"' for k in names) + ")  # by opcode")
     out.append("")
     out.append("# Error codes (ERR_CODE.CODE)")
     for k, v in s.errors.items():

@@ -6,6 +6,7 @@ newest run's JSON of that kind."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shlex
@@ -13,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .fileio import write_atomic
+from .fileio import temp_name, write_atomic
 from .paths import ROOT
 
 
@@ -34,28 +35,39 @@ def git_commit() -> str:
 
 
 def run_dir(out: Path, name: str) -> Path:
-    """A new folder out/<date>-<time>-<name>/ (-2, -3, ... if that exists)."""
+    """A new folder out/<date>-<time>-<name>/ (-2, -3, ... if that exists), claimed by its
+    mkdir: two runs started in the same second never share one."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    d = out / f"{stamp}-{name}"
+    out.mkdir(parents=True, exist_ok=True)
     k = 1
-    while d.exists():
-        k += 1
-        d = out / f"{stamp}-{name}-{k}"
-    d.mkdir(parents=True)
-    return d
+    while True:
+        d = out / (f"{stamp}-{name}" + (f"-{k}" if k > 1 else ""))
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            k += 1
 
 
 def publish(out: Path, d: Path, res: dict, copy: Path) -> None:
     """``copy`` (of the run's JSON: results/train.json, results/cosim.json) and
-    out/latest -> d, for the newest run."""
+    out/latest -> d, for the newest run.  Each is replaced atomically (a temporary of a
+    unique name, renamed), and both under one lock (out/.publish.lock), so that runs
+    finishing together leave the copy and the link of one and the same run."""
     copy.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(copy, (json.dumps(res, indent=1) + "\n").encode())
-    link = out / "latest"
-    if link.is_symlink() or not link.exists():
-        tmp_link = out / ".latest.tmp"
-        tmp_link.unlink(missing_ok=True)
-        tmp_link.symlink_to(d.name if d.parent.resolve() == out.resolve() else d.resolve())
-        os.replace(tmp_link, link)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".publish.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        write_atomic(copy, (json.dumps(res, indent=1) + "\n").encode())
+        link = out / "latest"
+        if link.is_symlink() or not link.exists():
+            tmp_link = temp_name(link)
+            try:
+                tmp_link.symlink_to(d.name if d.parent.resolve() == out.resolve()
+                                    else d.resolve())
+                os.replace(tmp_link, link)
+            finally:
+                tmp_link.unlink(missing_ok=True)
 
 
 def command_line(module: str) -> str:

@@ -506,6 +506,10 @@ static int take_error(cb_win *w) {
     w->err_ack = cnt;
     STR(w, CB_H_ERR_ACK, cnt);
     uint32_t op = w->err_info[2], r = w->err_info[4];
+    if (op == CB_OP_WAIT)           /* a timed-out wait: ERR_ADDR its timeout, RESP CMD */
+        return fail(w, CB_E_DEVTIMEOUT, "command (CMD 0x%x) not done within %u ms (request "
+                    "%u%s)", r, w->err_info[3], w->err_info[1],
+                    w->err_info[0] > 1 ? ", more errors followed" : "");
     return fail(w, CB_E_BUS, "bus error: %s 0x%04x -> %s (request %u%s)",
                 (op == CB_OP_WRITE || op == CB_OP_WRITE_FIXED) ? "write" : "read",
                 w->err_info[3], r == 3 ? "DECERR" : r == 2 ? "SLVERR" : "resp?",

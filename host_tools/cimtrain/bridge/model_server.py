@@ -114,6 +114,8 @@ class ModelServer:
             elif op == P.OP_WAIT:
                 status = self._wait(arg)
                 st["waits"] += 1
+                if status:      # reported as an error too: a posted wait has no status
+                    win.error(seq, op, arg, getattr(m, "cmd", 0))
                 if tr is not None:
                     tr.add(T.OP_WAIT, arg, status, 0, m.cycle)
         win.complete(seq, status)

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 MAGIC = 0x424D4943          # b"CIMB" in memory
-VERSION = 0x00010000        # protocol major.minor (16.16); majors must match
+VERSION = 0x00010001        # protocol major.minor (16.16); majors must match (1.1: a
+                            # timed-out WAIT is counted as an error, below)
 VERSION_MAJOR_SHIFT = 16
 
 # -- identity line (server writes once at creation; offsets of MAGIC, VERSION and
@@ -65,6 +66,10 @@ H_ERR_SEQ = 0x184           # record sequence number of the first unacknowledged
 H_ERR_OP = 0x188            # its OP_*
 H_ERR_ADDR = 0x18C          # byte address of the failing word
 H_ERR_RESP = 0x190          # AXI response: 2 SLVERR, 3 DECERR
+# A WAIT that times out is an error too (so that a posted wait_done's timeout is reported
+# at the next blocking call, naming the wait, not as the BUSY errors that follow it):
+# ERR_OP = OP_WAIT, ERR_ADDR = its timeout_ms, ERR_RESP = the CMD word of the command
+# still running.  RSP_STATUS of a blocking WAIT still says RSP_TIMEOUT.
 
 H_MSG = 0x800               # server's fatal message, NUL-terminated text
 MSG_BYTES = 0x800

@@ -116,6 +116,8 @@ class RtlServer:
                 prog, acc = [], []
                 status = await self._wait(arg)
                 st["waits"] += 1
+                if status:      # reported as an error too: a posted wait has no status
+                    win.error(seq, op, arg, self.xt.model.cmd)
         await self._play(prog, acc)
         sb = self.xt.sb
         if sb.errors:

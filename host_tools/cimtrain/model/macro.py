@@ -77,6 +77,7 @@ class CimMacro:
         self.done = False
         self.sat = False
         self.pending = False
+        self.cmd = 0        # CMD word of the last accepted command (names a timed-out wait)
         self.t0 = self.dur = 0
         self.cycle_hi_latch = self.energy_hi_latch = 0
         self.op_count = self.energy = self.pulse_total = self.sat_count = self.last_cycles = 0
@@ -335,6 +336,7 @@ class CimMacro:
         op_code, signed, pol = regs.unpack_cmd(data)
         op = self.op_count
         self.op_count = (self.op_count + 1) & M32
+        self.cmd = data
         seed, tile = r["SEED"], r["TILE"]
         rs, rc, cs, cc = r["ROW_START"], r["ROW_COUNT"], r["COL_START"], r["COL_COUNT"]
         cpa, adc_cycles = p["COLS_PER_ADC"], p["ADC_CYCLES"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import dataset, regs
+from .. import dataset, knobs, regs
 from ..paths import ROOT
 from ..progress import Progress
 from ..runs import provenance, publish, run_dir
@@ -38,20 +39,20 @@ DEFAULT_EPOCHS = 5  # full MNIST: 98.5% and more with lr_step=1 (docs/results.md
 
 
 def env_int(name: str, default: int | None) -> int | None:
-    v = os.environ.get(name, "")
-    try:
-        return int(v) if v else default
-    except ValueError:
-        raise SystemExit(f"train: {name}={v!r} is not an integer") from None
+    return knobs.env_int("train", name, default)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Every knob is checked here, before MNIST is loaded or a folder made, as make cosim's
+    are (cimtrain/knobs.py): an error names the knob, the value and what is allowed."""
     e = os.environ.get
+    choices = {"preset": ("PRESET", sorted(regs.PRESETS)), "mode": ("MODE", ["open", "wv"]),
+               "baseline": ("BASELINE", ["", "fp32"])}
     ap = argparse.ArgumentParser(prog="python -m cimtrain.trainer",
                                  description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))
-    ap.add_argument("--preset", default=e("PRESET", "default"), choices=sorted(regs.PRESETS))
+    ap.add_argument("--preset", default=e("PRESET", "default"), choices=choices["preset"][1])
     ap.add_argument("--n-train", type=int, default=env_int("N_TRAIN", 60000),
                     help="training images per epoch (default 60000: full MNIST)")
     ap.add_argument("--n-test", type=int, default=env_int("N_TEST", 10000),
@@ -60,8 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help=f"epochs (default {DEFAULT_EPOCHS}: the learning rate halves each "
                     "epoch, lr_step=1); with RESUME, raise the checkpoint's epoch count to it")
     ap.add_argument("--seed", type=int, default=env_int("SEED", 1))
-    ap.add_argument("--mode", default=e("MODE", "open"), choices=["open", "wv"])
-    ap.add_argument("--baseline", default=e("BASELINE", ""), choices=["", "fp32"],
+    ap.add_argument("--mode", default=e("MODE", "open"), choices=choices["mode"][1])
+    ap.add_argument("--baseline", default=e("BASELINE", ""), choices=choices["baseline"][1],
                     help="fp32: train the float software baseline instead")
     ap.add_argument("--lr-fp32", type=float, default=0.02, help="baseline SGD learning rate")
     ap.add_argument("--resume", default=e("RESUME", ""), metavar="CHECKPOINT",
@@ -76,24 +77,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="firmware options (firmware/train.py DEFAULTS), e.g. lr=-12")
     a = ap.parse_intermixed_args(argv)
     a.args = e("ARGS", "").split() + a.args
-    if not 1 <= a.n_train <= 60000 or not 1 <= a.n_test <= 10000:
-        ap.error("need 1 <= N_TRAIN <= 60000 and 1 <= N_TEST <= 10000")
-    if a.epochs is not None and a.epochs < 1:
-        ap.error(f"EPOCHS={a.epochs}: need at least 1")
+    knobs.check_choices(ap, a, choices)
+    knobs.check_name(ap, "NAME", a.name)
+    knobs.check_ranges(ap, (("N_TRAIN", a.n_train, 1, 60000), ("N_TEST", a.n_test, 1, 10000),
+                            ("EPOCHS", a.epochs, 1, 1000), ("SEED", a.seed, 0, (1 << 32) - 1),
+                            ("--curve-points", a.curve_points, 0, 1000),
+                            ("--curve-test", a.curve_test, 1, 10000)))
+    if not (math.isfinite(a.lr_fp32) and a.lr_fp32 > 0):
+        ap.error(f"--lr-fp32={a.lr_fp32}: a learning rate > 0")
+    if a.resume and not Path(a.resume).is_file():
+        ap.error(f"RESUME={a.resume}: no such file (a run's checkpoint, e.g. "
+                 "results/latest/checkpoint.npz)")
+    knobs.check_options(ap, "ARGS", _base_cfg(a), a.args)
     return a
 
 
+def _base_cfg(a: argparse.Namespace) -> dict:
+    return {"net": options.NET_OF_PRESET[a.preset], "n_train": a.n_train, "n_test": a.n_test,
+            "epochs": a.epochs or DEFAULT_EPOCHS, "seed": a.seed, "mode": a.mode}
+
+
 def build_cfg(a: argparse.Namespace) -> dict:
-    kv = {}
-    for s in a.args:
-        if "=" not in s:
-            raise options.OptionError(f"argument {s!r} is not key=value")
-        k, v = s.split("=", 1)
-        kv[k] = v
-    return options.parse({"net": options.NET_OF_PRESET[a.preset], "n_train": a.n_train,
-                          "n_test": a.n_test, "epochs": a.epochs or DEFAULT_EPOCHS,
-                          "seed": a.seed,
-                          "mode": a.mode, **kv})
+    """The run's options (checked already by parse_args)."""
+    return options.parse({**_base_cfg(a), **dict(s.split("=", 1) for s in a.args)})
 
 
 class Interrupted(Exception):
@@ -287,7 +293,13 @@ def figures(t: Trainer, res: dict, d: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = parse_args(argv)
+    try:
+        a = parse_args(argv)
+    except SystemExit as e:     # a refused knob (argparse printed why) or --help
+        if isinstance(e.code, int):
+            return e.code
+        print(e.code, file=sys.stderr)      # env_int's message
+        return 2
     # SIGTERM (a CI cancel, kill) ends the run like Ctrl-C: no traceback, a resume hint
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -295,8 +307,6 @@ def main(argv: list[str] | None = None) -> int:
             cfg = build_cfg(a)
             run_baseline(a, cfg, *load_data(a))
         else:
-            if not a.resume:
-                build_cfg(a)  # bad options fail before MNIST is loaded
             train(a, *load_data(a))
     except (options.OptionError, CheckpointError) as e:
         print(f"train: {e}", file=sys.stderr)

@@ -21,6 +21,18 @@ share commands.
     u = Updater(cim, cfg)
     u.program_initial(net, rng, init_amp=256, iters=3)  # every pair to REF + w0, REF
     u.apply(net)                      # after a batch: threshold scan and device writes
+
+Stuck cells (cfg["stuck_check"] = 1): a cell that write-verify pulsed in every round of a
+call (outside tolerance at every read) and that moved less than half of its first
+distance to the target toward it, and is not at the nominal bound it is pulsed toward
+(a healthy cell pinned at its own Gmax or Gmin still moves the other way), is taken as
+stuck.  The weight it belongs to is retired: its other cell is write-verified to the
+stuck cell's read (the weight to about 0, as if pruned), the pair is recorded in
+``stuck`` (2 bits a weight: 1 G+, 2 G- stuck; allocated at the first one found) and
+neither cell is pulsed again; its accumulator is cleared whenever it crosses.  The
+initial programming moves every cell from GINIT (128) by 128 codes or more, so it finds
+the stuck cells of a fresh chip in both modes; write-verify updates (mode wv) find those
+of a chip loaded from an image too.  Open loop has no reads, so finds none of its own.
 """
 
 from cim_regs import (
@@ -44,6 +56,10 @@ REF = const(512)           # G- reference code: mid-range, w in about [-384, +38
 _AMP_LO = const(1500)      # write-verify amplitude range, mV (source chip: 1.5 V .. 3 V)
 _AMP_HI = const(3000)
 _WV_MAX_COUNT = const(8)   # write-verify: pulses per round at most
+_STUCK_MARGIN = const(100)  # stuck-cell check: a cell read this close to the nominal bound
+                            # it is pulsed toward may be pinned at its own bound (the
+                            # device-to-device spread of Gmax is 20 codes, read noise 15)
+_STUCK_ROUNDS = const(4)   # stuck-cell check: more rounds for the suspects of a write-verify
 
 
 def schedule(set_counts, reset_counts, max_count=255):
@@ -126,6 +142,14 @@ def open_loop_counts(acc, i, eps, fire, n_max):
     return 0
 
 
+def _no_move(d0, moved, g):
+    """Stuck-cell test of a cell outside tolerance at every read of a write-verify call:
+    first distance to the target d0, net move since the first read, last read g."""
+    if d0 > 0:
+        return 2 * moved < d0 and g < P_GMAX_NOM - _STUCK_MARGIN
+    return 2 * moved > d0 and g > P_GMIN_NOM + _STUCK_MARGIN
+
+
 def pulse_plan(step, g, is_set):
     """(amplitude mV, count) whose nominal move from code g is about ``step`` codes.
 
@@ -168,6 +192,19 @@ class Updater:
         self.n_updates = 0      # weights whose threshold was crossed
         self.n_wv_miss = 0      # write-verify ended outside tolerance
         self.writes = None      # per-weight programming events, 4-bit (see _count_write)
+        self.check = cfg.get("stuck_check", 0)
+        self.n_weights = 0      # weights of the network (the size of ``stuck``)
+        self.stuck = None       # 2 bits a weight (module docstring); None: none found
+        self.n_stuck = 0        # cells found stuck
+        self.n_retired = 0      # weights retired (a cell of theirs stuck)
+        cols = cim.cols
+        self.found = [0] * cols       # write_verify: cells found stuck, bit pol, by column
+        self._g0 = [0] * (2 * cols)   # write_verify: first read of each cell
+        self._nout = [0] * (2 * cols)  # write_verify: reads that found it outside
+        self._zp = [-1] * cols        # targets of the partners of stuck cells
+        self._zn = [-1] * cols
+        self._sp = [-1] * cols        # targets of the suspects' extra rounds
+        self._sn = [-1] * cols
 
     # -- write-verify of some cells of one row -----------------------------------------
     def write_verify(self, tile, row, c0, nc, tgt_p, tgt_n=None, iters=-1, have_read=False):
@@ -178,7 +215,41 @@ class Updater:
         the others one pulse sized for the nearest of them (so none overshoots).  At most
         ``iters`` rounds (default: cfg wv_iters); returns the number of cells still outside
         tolerance.  ``have_read``: cim.readbuf already holds this row's read (first round).
+        With the stuck check, the suspects of these rounds (outside at every read, moved
+        less than half way) get _STUCK_ROUNDS more rounds of their own; those still
+        suspect then get bit pol of ``found[j]`` (module docstring).
         """
+        if iters < 0:
+            iters = self.iters
+        found = self.found
+        check = self.check and iters > 0
+        for j in range(nc):
+            found[j] = 0
+        left = self._rounds(tile, row, c0, nc, tgt_p, tgt_n, iters, have_read, True,
+                            iters + 1, check)
+        if check:
+            hit = False
+            for j in range(nc):
+                if found[j]:
+                    hit = True
+            if hit:
+                sp, sn = self._sp, self._sn
+                for j in range(nc):
+                    f = found[j]
+                    sp[j] = tgt_p[j] if f & 1 else -1
+                    if tgt_n is not None:
+                        sn[j] = tgt_n[j] if f & 2 else -1
+                    found[j] = 0
+                self._rounds(tile, row, c0, nc, sp, sn if tgt_n is not None else None,
+                             _STUCK_ROUNDS, True, False, iters + 1 + _STUCK_ROUNDS, True)
+        return left
+
+    def _rounds(self, tile, row, c0, nc, tgt_p, tgt_n, iters, have_read, first, nreads,
+                check):
+        """The rounds of write_verify; ``first``: the first reads and the outside counts
+        start here (else round 0 is the previous call's last read, not counted again);
+        a cell outside at all ``nreads`` counted reads that did not move (_no_move) gets
+        bit pol of ``found``."""
         cim = self.cim
         tol = self.tol
         rb = cim.readbuf
@@ -186,8 +257,7 @@ class Updater:
         coarse_s = {}
         coarse_r = {}
         left = 0
-        if iters < 0:
-            iters = self.iters
+        found, g0, nout = self.found, self._g0, self._nout
         for it in range(iters + 1):
             if it or not have_read:
                 cim.read_row(tile, row, c0, nc)
@@ -206,9 +276,19 @@ class Updater:
                     o = 4 * (c0 + j) + 2 * pol
                     g = rb[o] | rb[o + 1] << 8
                     d = t - g
+                    k = 2 * j + pol
+                    if it == 0 and first:
+                        g0[k] = g
+                        nout[k] = 0
                     if -tol <= d <= tol:
                         continue
+                    if it or first:
+                        nout[k] += 1
                     left += 1
+                    if it == iters:
+                        if check and nout[k] == nreads and _no_move(t - g0[k], g - g0[k], g):
+                            found[j] |= 1 << pol
+                        continue
                     c = c0 + j
                     if d > 0:
                         n = pulse_plan(d, g, True)[1]
@@ -251,7 +331,9 @@ class Updater:
         tn = [0] * self.cim.cols
         miss = 0
         rows = sum(b.nr for L in net.layers for b in L.blocks)
+        self.n_weights = net.n_weights
         done = 0
+        base = 0
         for L in net.layers:
             for b in L.blocks:
                 tile, nr, nc, tc0 = b.tile, b.nr, b.nc, b.tc0
@@ -261,11 +343,63 @@ class Updater:
                     for j in range(nc):
                         tp[j] = REF + rng.symmetric(init_amp)
                     miss += self.write_verify(tile, i, tc0, nc, tp, tn, iters)
+                    if self.check:
+                        self._retire(tile, i, tc0, nc, base + (b.r0 + i) * L.C + b.c0, iters)
                     done += 1
                     if progress is not None:
                         progress("init", done, rows)
+            base += L.R * L.C
         self.n_wv_miss += miss
         return miss
+
+    # -- stuck cells ---------------------------------------------------------------------
+    def retired(self, w):
+        """True if weight w (the network's flat index) is retired (a cell of it stuck)."""
+        st = self.stuck
+        return st is not None and (st[w >> 2] >> ((w & 3) << 1)) & 3 != 0
+
+    def _mark(self, w, bits):
+        st = self.stuck
+        if st is None:
+            st = self.stuck = bytearray((self.n_weights + 3) >> 2)
+        sh = (w & 3) << 1
+        v = st[w >> 2]
+        if not (v >> sh) & 3:
+            self.n_retired += 1
+        st[w >> 2] = v | bits << sh
+
+    def _retire(self, tile, row, c0, nc, w0, iters):
+        """After a write_verify of columns c0.. of a row (weights w0 + j): record the cells
+        it found stuck, and write-verify each one's partner to its read (weight about 0).
+        A partner found stuck then too is recorded (both cells stuck)."""
+        found = self.found
+        hit = False
+        for j in range(nc):
+            if found[j]:
+                hit = True
+                break
+        if not hit:
+            return
+        rb = self.cim.readbuf
+        zp, zn = self._zp, self._zn
+        for j in range(nc):
+            f = found[j]
+            zp[j] = zn[j] = -1
+            if not f:
+                continue
+            self._mark(w0 + j, f)
+            self.n_stuck += (f & 1) + (f >> 1)
+            o = 4 * (c0 + j)
+            if f == 1:    # G+ stuck: G- to its read
+                zn[j] = rb[o] | rb[o + 1] << 8
+            elif f == 2:  # G- stuck: G+ to its read
+                zp[j] = rb[o + 2] | rb[o + 3] << 8
+        self.write_verify(tile, row, c0, nc, zp, zn, iters)
+        for j in range(nc):
+            f = found[j]
+            if f:
+                self._mark(w0 + j, f)
+                self.n_stuck += (f & 1) + (f >> 1)
 
     # -- after a batch -------------------------------------------------------------------
     def apply(self, net):
@@ -308,6 +442,9 @@ class Updater:
                     rc.clear()
                     for j in range(nc):
                         n = open_loop_counts(acc, ab + j, eps, fire, n_max)
+                        if n and self.stuck is not None and self.retired(base + ab + j):
+                            acc[ab + j] = 0
+                            n = 0
                         if n > 0:
                             sc[tc0 + j] = n
                         elif n < 0:
@@ -337,6 +474,9 @@ class Updater:
                     for j in range(nc):
                         a = acc[ab + j]
                         if a >= thr or a <= -thr:
+                            if self.stuck is not None and self.retired(base + ab + j):
+                                acc[ab + j] = 0
+                                continue
                             hit = True
                             break
                     if not hit:
@@ -344,7 +484,11 @@ class Updater:
                     cim.read_row(tile, i, tc0, nc)  # current G+ of the row
                     for j in range(nc):
                         a = acc[ab + j]
-                        if a >= thr or a <= -thr:
+                        if (a >= thr or a <= -thr) and self.stuck is not None \
+                                and self.retired(base + ab + j):
+                            acc[ab + j] = 0
+                            tp[j] = -1
+                        elif a >= thr or a <= -thr:
                             o = 4 * (tc0 + j)
                             g = rb[o] | rb[o + 1] << 8
                             d = (a + half) >> frac
@@ -355,4 +499,6 @@ class Updater:
                         else:
                             tp[j] = -1
                     self.n_wv_miss += self.write_verify(tile, i, tc0, nc, tp, have_read=True)
+                    if self.check:
+                        self._retire(tile, i, tc0, nc, base + ab, self.iters)
             base += L.R * C

@@ -62,7 +62,11 @@ class Trainer:
         noise = (None, None, None) if cfg["noise"] else (0, 0, 0)
         sig = [s if (not cfg["noise"] or cfg[k] < 0) else cfg[k]
                for s, k in zip(noise, ("noise_read", "noise_pulse", "noise_adc"))]
-        self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate)
+        opt_rate = cfg.get("stuck_rate", 0)  # the firmware's option (writes STUCK_RATE)
+        if stuck_rate and opt_rate and stuck_rate != opt_rate:
+            raise ValueError(f"stuck_rate={stuck_rate} and option stuck_rate={opt_rate} "
+                             "differ: give one")
+        self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate or opt_rate)
         if chip_image is not None:
             self.chip.array.load_image(chip_image)
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])
@@ -217,6 +221,7 @@ class Trainer:
             "writes_histogram": np.bincount(w, minlength=16).tolist(),
             "vmm_ops": chip.n_vmm, "read_ops": chip.n_read, "pulse_ops": chip.n_pulse_ops,
             "pulses": chip.n_pulses, "wv_misses": upd.n_wv_miss,
+            "stuck_cells": upd.n_stuck, "retired_weights": upd.n_retired,
             "init_pulses": self.init_pulses, "init_reads": self.init_reads,
             "fshift": [L.fshift for L in net.layers], "bshift": [L.bshift for L in net.layers],
             **self.ms,
@@ -224,7 +229,15 @@ class Trainer:
         }
         if digest:
             res["acc_digest"], res["g_digest"] = self.digests()
+            res["stuck_digest"] = fnv_words(FNV0, self.stuck_map())
         return res
+
+    def stuck_map(self) -> np.ndarray:
+        """The firmware's stuck-cell map (update.py): 2 bits a weight, the network's flat
+        weight order, four weights a byte (the first in the low bits)."""
+        flat = np.concatenate([s.reshape(-1) for s in self.upd.stuck])
+        flat = np.concatenate([flat, np.zeros(-len(flat) % 4, dtype=np.int64)]).reshape(-1, 4)
+        return flat[:, 0] | flat[:, 1] << 2 | flat[:, 2] << 4 | flat[:, 3] << 6
 
 
 def _ms(t0: float) -> int:
@@ -241,6 +254,7 @@ def save_state(t: Trainer, path, history: list, extra: dict | None = None):
     for i, L in enumerate(net.layers):
         arrays[f"acc_{i}"] = L.acc
         arrays[f"writes_{i}"] = upd.writes[i]
+        arrays[f"stuck_{i}"] = upd.stuck[i]
     meta = {
         "cfg": {k: v for k, v in t.cfg.items()}, "preset": t.preset,
         "stuck_rate": chip.stuck_rate,
@@ -248,7 +262,8 @@ def save_state(t: Trainer, path, history: list, extra: dict | None = None):
                  "n_pulse_ops": chip.n_pulse_ops, "n_pulses": chip.n_pulses},
         "layers": [{"fshift": L.fshift, "bshift": L.bshift, "bmax": L.bmax}
                    for L in net.layers],
-        "upd": {"n_updates": upd.n_updates, "n_wv_miss": upd.n_wv_miss},
+        "upd": {"n_updates": upd.n_updates, "n_wv_miss": upd.n_wv_miss,
+                "n_stuck": upd.n_stuck, "n_retired": upd.n_retired},
         "rng": t.rng.s, "stride": t.stride, "epoch": t.epoch, "seen": t.seen,
         "init_pulses": t.init_pulses, "init_reads": t.init_reads, "ms": t.ms,
         "last_epoch": t.last_epoch, "history": history, **(extra or {}),
@@ -272,8 +287,12 @@ def load_state(path, train, test) -> tuple[Trainer, dict]:
     for i, (L, s) in enumerate(zip(net.layers, meta["layers"])):
         L.acc[...] = arrays[f"acc_{i}"]
         upd.writes[i][...] = arrays[f"writes_{i}"]
+        if f"stuck_{i}" in arrays:  # (checkpoints before stuck-cell recognition: none)
+            upd.stuck[i][...] = arrays[f"stuck_{i}"]
         L.fshift, L.bshift, L.bmax = s["fshift"], s["bshift"], s["bmax"]
     upd.n_updates, upd.n_wv_miss = meta["upd"]["n_updates"], meta["upd"]["n_wv_miss"]
+    upd.n_stuck = meta["upd"].get("n_stuck", 0)
+    upd.n_retired = meta["upd"].get("n_retired", 0)
     t.rng.s, t.stride, t.epoch, t.seen = meta["rng"], meta["stride"], meta["epoch"], meta["seen"]
     t.init_pulses, t.init_reads = meta["init_pulses"], meta["init_reads"]
     t.ms, t.last_epoch = meta["ms"], meta["last_epoch"]

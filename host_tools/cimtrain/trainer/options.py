@@ -6,6 +6,23 @@ from __future__ import annotations
 from .. import regs
 from .firmware_src import defaults, networks
 
+STUCK_UNIT = 1 << 16  # STUCK_RATE: stuck cells per 65536 (Q0.16, docs/registers.md)
+
+
+def stuck_rate(knob: str, value: str) -> int:
+    """STUCK=0.01 (a fraction of the cells) as the STUCK_RATE register's Q0.16 value;
+    an error names ``knob`` and what is allowed."""
+    try:
+        f = float(value)
+    except ValueError:
+        raise OptionError(f"{knob}={value!r}: a fraction of the cells, e.g. 0.01 for 1%") \
+            from None
+    if not 0 <= f < 1 or (f > 0 and round(f * STUCK_UNIT) == 0):
+        raise OptionError(f"{knob}={value}: a fraction of the cells in [0, 1) at least "
+                          f"1/{STUCK_UNIT} if not 0, e.g. 0.01 for 1%")
+    return min(round(f * STUCK_UNIT), STUCK_UNIT - 1)
+
+
 # Options of the firmware that the trainer has no use for (files, console output).
 FIRMWARE_ONLY = ("train", "test", "progress", "verbose", "digest")
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
@@ -52,6 +69,11 @@ def parse(overrides: dict | None = None, **kw) -> dict:
         if v << (cfg["acc_bits"] - 8) > acc_max:
             raise OptionError(f"{k}={v} codes: above what a {cfg['acc_bits']}-bit "
                               f"accumulator holds ({acc_max >> (cfg['acc_bits'] - 8)} codes)")
+    if not 0 <= cfg["stuck_rate"] <= regs.REG_MASK["STUCK_RATE"]:
+        raise OptionError(f"stuck_rate={cfg['stuck_rate']}: cells per 65536 that ignore "
+                          f"pulses, 0..{regs.REG_MASK['STUCK_RATE']} (655: 1%)")
+    if cfg["stuck_check"] not in (0, 1):
+        raise OptionError(f"stuck_check={cfg['stuck_check']}: 0 or 1")
     amp_max = regs.PARAMS["AMP_MAX_MV"]
     for k in ("set_amp", "reset_amp"):
         if not 0 <= cfg[k] <= amp_max:

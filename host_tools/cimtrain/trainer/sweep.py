@@ -92,6 +92,7 @@ def _train(spec: dict) -> dict:
            "test_accuracy": per_epoch[-1]["test_accuracy"] if per_epoch else None,
            **writes_stats(t), "pred_digest": digest, "updates": t.upd.n_updates,
            "pulses": t.chip.n_pulses, "train_s": t.ms["train_ms"] / 1000,
+           "stuck_cells": t.upd.n_stuck, "retired_weights": t.upd.n_retired,
            "fshift": [L.fshift for L in t.net.layers]}
     if spec.get("transfer_seed") is not None:
         from .transfer import transfer_accuracy

@@ -394,7 +394,9 @@ class Updater:
                 zn[j] = rb[o] | rb[o + 1] << 8
             elif f == 2:  # G- stuck: G+ to its read
                 zp[j] = rb[o + 2] | rb[o + 3] << 8
-        self.write_verify(tile, row, c0, nc, zp, zn, iters)
+        # a partner moving to a stuck cell at Gmin (a fresh chip's GINIT) slows down as
+        # it nears the soft bound: the suspects' extra rounds on top
+        self.write_verify(tile, row, c0, nc, zp, zn, iters + _STUCK_ROUNDS)
         for j in range(nc):
             f = found[j]
             if f:

@@ -28,6 +28,13 @@ CASES = [
     ({}, ["bogus=1"], "COSIM_ARGS: unknown option 'bogus'"),
     ({}, ["n_min=99"], "COSIM_ARGS: n_min=99: 1 .. n_max (8)"),
     ({}, ["lr"], "COSIM_ARGS: 'lr' is not key=value"),
+    ({"STUCK": "lots"}, [], "STUCK='lots': a fraction of the cells, e.g. 0.01 for 1%"),
+    ({"STUCK": "5"}, [], "STUCK=5: a fraction of the cells in [0, 1)"),
+    ({"STUCK": "-0.01"}, [], "STUCK=-0.01: a fraction of the cells in [0, 1)"),
+    ({"STUCK": "0.01"}, ["stuck_rate=655"], "STUCK=0.01 and option stuck_rate: give one"),
+    ({}, ["stuck_rate=70000"], "COSIM_ARGS: stuck_rate=70000: cells per 65536 that ignore "
+                               "pulses, 0..65535"),
+    ({}, ["stuck_check=2"], "COSIM_ARGS: stuck_check=2: 0 or 1"),
 ]
 
 
@@ -37,7 +44,7 @@ def test_bad_knob_is_refused_by_name_before_anything_starts(tmp_path, env, args,
     shm_before = set(os.listdir("/dev/shm"))
     full = {k: v for k, v in os.environ.items()
             if k not in ("BACKEND", "SIM", "PRESET", "MODE", "N_TRAIN", "N_TEST", "EPOCHS",
-                         "SEED", "HEAP")}
+                         "SEED", "HEAP", "STUCK")}
     r = subprocess.run([sys.executable, "-m", "cimtrain.cosim_main", "--out",
                         str(tmp_path / "cosim.json"), *args], cwd=ROOT, env={**full, **env},
                        capture_output=True, text=True, timeout=60)

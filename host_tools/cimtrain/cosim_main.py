@@ -102,6 +102,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="the copy of the newest run's JSON (default RESULTS/cosim.json)")
     ap.add_argument("--name", default=e("NAME", ""),
                     help="run name (the run folder's suffix; default cosim-BACKEND-NET-sSEED)")
+    ap.add_argument("--stuck", default=e("STUCK", ""), metavar="FRACTION",
+                    help="fault injection: this fraction of the cells ignores pulses (e.g. "
+                         "0.01; the STUCK_RATE register), with the firmware's stuck-cell "
+                         "check on (stuck_check=1, docs/reliability.md)")
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
@@ -133,6 +137,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if bad:
         ap.error(f"COSIM_ARGS: {bad[0]!r} is not key=value")
     from .trainer import options as opt
+    if a.stuck.strip():
+        try:
+            a.fw_args = opt.stuck_args("STUCK", a.stuck, a.fw_args)
+        except opt.OptionError as err:
+            ap.error(str(err))
     fw = dict(x.split("=", 1) for x in (*COSIM_OPTIONS, *a.fw_args))
     try:
         opt.parse({"net": net, "n_train": a.n_train, "n_test": a.n_test, "epochs": a.epochs,

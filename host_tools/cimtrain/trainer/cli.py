@@ -72,10 +72,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--curve-test", type=int, default=1000,
                     help="test images of each learning-curve point")
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
+    ap.add_argument("--stuck", default=e("STUCK", ""), metavar="FRACTION",
+                    help="train on a chip where this fraction of the cells ignores pulses "
+                    "(e.g. 0.01; STUCK_RATE), with the stuck-cell check on (stuck_check=1)")
     ap.add_argument("args", nargs="*", metavar="KEY=VALUE",
                     help="firmware options (firmware/train.py DEFAULTS), e.g. lr=-12")
     a = ap.parse_intermixed_args(argv)
     a.args = e("ARGS", "").split() + a.args
+    if a.stuck.strip():
+        try:
+            a.args = options.stuck_args("STUCK", a.stuck, a.args)
+        except options.OptionError as err:
+            ap.error(str(err))
     if not 1 <= a.n_train <= 60000 or not 1 <= a.n_test <= 10000:
         ap.error("need 1 <= N_TRAIN <= 60000 and 1 <= N_TEST <= 10000")
     if a.epochs is not None and a.epochs < 1:

@@ -667,8 +667,9 @@ def retire_row(g, wc, tile, row, c0, nc, stk, r, cb, found, iters, rb, op, gmin,
             tgt[1, j] = rb[j, 0]
         elif f == 2:
             tgt[0, j] = rb[j, 1]
-    _left, op = write_verify(g, wc, tile, row, c0, nc, tgt, 2, iters, rb, False, op, gmin,
-                             gmax, fset, freset, stuck, wp, counters, found)
+    _left, op = write_verify(g, wc, tile, row, c0, nc, tgt, 2, iters + wp[WP_STUCK_ROUNDS],
+                             rb, False, op, gmin, gmax, fset, freset, stuck, wp, counters,
+                             found)
     for j in range(nc):
         if found[j] != 0:
             _mark(stk, r, cb + j, found[j], counters)

@@ -23,6 +23,17 @@ def stuck_rate(knob: str, value: str) -> int:
     return min(round(f * STUCK_UNIT), STUCK_UNIT - 1)
 
 
+def stuck_args(knob: str, value: str, args: list[str]) -> list[str]:
+    """``args`` (firmware key=value options) with the stuck fraction ``value`` of knob
+    ``knob`` (STUCK=0.01) as stuck_rate, and the stuck-cell check on unless ``args`` set
+    it; a stuck_rate in ``args`` as well is refused."""
+    keys = {x.split("=", 1)[0] for x in args}
+    if "stuck_rate" in keys:
+        raise OptionError(f"{knob}={value} and option stuck_rate: give one")
+    out = [*args, f"stuck_rate={stuck_rate(knob, value)}"]
+    return out if "stuck_check" in keys else [*out, "stuck_check=1"]
+
+
 # Options of the firmware that the trainer has no use for (files, console output).
 FIRMWARE_ONLY = ("train", "test", "progress", "verbose", "digest")
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}

@@ -232,6 +232,11 @@ def main(argv):
     if cfg["stuck_rate"]:
         dev.set(R_STUCK_RATE, cfg["stuck_rate"])
     gc.collect()
+    # retired-weight map, 1 bit a weight (update.py): 5.5 KB for LeNet-5, allocated first
+    # while the heap is in one piece (at the first stuck cell found it may not be)
+    nw = sum(s[1] * s[2] * s[3] * s[3] if s[0] == "conv" else s[1] * s[2]
+             for s in NETWORKS[cfg["net"]])
+    stuck = bytearray((nw + 7) >> 3) if cfg["stuck_check"] else None
     net = Network(NETWORKS[cfg["net"]], dev, cfg["acc_bits"])  # big buffers first
     train = mnist.Mnist(cfg["train"])
     test = mnist.Mnist(cfg["test"])
@@ -245,6 +250,7 @@ def main(argv):
     upd = Updater(dev, cfg)
     upd.writes = net.writes
     upd.n_weights = net.n_weights
+    upd.stuck = stuck
     rng = XorShift32(cfg["seed"])
     pix = bytearray(mnist.PIXELS)
     print("cimtrain: %s, %d weights on %d of %d tiles (%d x %d), mode %s, acc %d bits"
@@ -347,9 +353,9 @@ def main(argv):
     }
     if cfg["digest"]:
         res["acc_digest"], res["g_digest"] = digest_state(net, dev)
-        hs = 0x811C9DC5  # the stuck-cell map, 2 bits a weight (update.py; zeros if none)
+        hs = 0x811C9DC5  # the retired-weight map, 1 bit a weight (update.py; zeros if none)
         st = upd.stuck
-        for k in range((net.n_weights + 3) >> 2):
+        for k in range((net.n_weights + 7) >> 3):
             hs = fnv(hs, st[k] if st is not None else 0)
         res["stuck_digest"] = hs
     print("RESULT " + json.dumps(res))

@@ -28,7 +28,8 @@ distance to the target toward it, and is not at the nominal bound it is pulsed t
 (a healthy cell pinned at its own Gmax or Gmin still moves the other way), is taken as
 stuck.  The weight it belongs to is retired: its other cell is write-verified to the
 stuck cell's read (the weight to about 0, as if pruned), the pair is recorded in
-``stuck`` (2 bits a weight: 1 G+, 2 G- stuck; allocated at the first one found) and
+``stuck`` (1 bit a weight: 5.5 KB for LeNet-5, whose 16-bit run leaves no room for 2
+bits; train.py allocates it up front, else it is allocated at the first one found) and
 neither cell is pulsed again; its accumulator is cleared whenever it crosses.  The
 initial programming moves every cell from GINIT (128) by 128 codes or more, so it finds
 the stuck cells of a fresh chip in both modes; write-verify updates (mode wv) find those
@@ -44,6 +45,8 @@ from cim_regs import (
     P_VTH_RESET_MV,
     P_VTH_SET_MV,
 )
+from array import array
+
 from fixedpoint import sat
 
 try:
@@ -194,17 +197,19 @@ class Updater:
         self.writes = None      # per-weight programming events, 4-bit (see _count_write)
         self.check = cfg.get("stuck_check", 0)
         self.n_weights = 0      # weights of the network (the size of ``stuck``)
-        self.stuck = None       # 2 bits a weight (module docstring); None: none found
+        self.stuck = None       # 1 bit a weight: retired (module docstring); None: none
         self.n_stuck = 0        # cells found stuck
         self.n_retired = 0      # weights retired (a cell of theirs stuck)
+        # scratch of the stuck-cell check, compact (LeNet-5 fills a 256 KiB heap to about
+        # 228 KiB): bytes and int16 arrays, about 1 KB for 64 columns
         cols = cim.cols
-        self.found = [0] * cols       # write_verify: cells found stuck, bit pol, by column
-        self._g0 = [0] * (2 * cols)   # write_verify: first read of each cell
-        self._nout = [0] * (2 * cols)  # write_verify: reads that found it outside
-        self._zp = [-1] * cols        # targets of the partners of stuck cells
-        self._zn = [-1] * cols
-        self._sp = [-1] * cols        # targets of the suspects' extra rounds
-        self._sn = [-1] * cols
+        self.found = bytearray(cols)           # write_verify: cells found stuck, bit pol
+        self._g0 = array("h", bytes(4 * cols))  # write_verify: first read of each cell
+        self._nout = bytearray(2 * cols)       # write_verify: reads that found it outside
+        self._zp = array("h", bytes(2 * cols))  # targets of the partners of stuck cells
+        self._zn = array("h", bytes(2 * cols))
+        self._sp = array("h", bytes(2 * cols))  # targets of the suspects' extra rounds
+        self._sn = array("h", bytes(2 * cols))
 
     # -- write-verify of some cells of one row -----------------------------------------
     def write_verify(self, tile, row, c0, nc, tgt_p, tgt_n=None, iters=-1, have_read=False):
@@ -356,17 +361,18 @@ class Updater:
     def retired(self, w):
         """True if weight w (the network's flat index) is retired (a cell of it stuck)."""
         st = self.stuck
-        return st is not None and (st[w >> 2] >> ((w & 3) << 1)) & 3 != 0
+        return st is not None and st[w >> 3] >> (w & 7) & 1 != 0
 
-    def _mark(self, w, bits):
+    def _mark(self, w, f):
+        """Weight w retired; f: its cells found stuck (bit 0 G+, bit 1 G-)."""
         st = self.stuck
         if st is None:
-            st = self.stuck = bytearray((self.n_weights + 3) >> 2)
-        sh = (w & 3) << 1
-        v = st[w >> 2]
-        if not (v >> sh) & 3:
+            st = self.stuck = bytearray((self.n_weights + 7) >> 3)
+        v = st[w >> 3]
+        if not v >> (w & 7) & 1:
             self.n_retired += 1
-        st[w >> 2] = v | bits << sh
+            st[w >> 3] = v | 1 << (w & 7)
+        self.n_stuck += (f & 1) + (f >> 1)
 
     def _retire(self, tile, row, c0, nc, w0, iters):
         """After a write_verify of columns c0.. of a row (weights w0 + j): record the cells
@@ -388,7 +394,6 @@ class Updater:
             if not f:
                 continue
             self._mark(w0 + j, f)
-            self.n_stuck += (f & 1) + (f >> 1)
             o = 4 * (c0 + j)
             if f == 1:    # G+ stuck: G- to its read
                 zn[j] = rb[o] | rb[o + 1] << 8
@@ -401,7 +406,6 @@ class Updater:
             f = found[j]
             if f:
                 self._mark(w0 + j, f)
-                self.n_stuck += (f & 1) + (f >> 1)
 
     # -- after a batch -------------------------------------------------------------------
     def apply(self, net):

@@ -343,6 +343,9 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
                             f"({result['weight_updates']} updates)"),
         ("writes per weight", f"mean {result['weight_updates'] / n:.3f}, "
                               f"max {result['max_writes_per_weight']}"),
+        ("stuck cells", f"{result.get('stuck_cells', 0)} found by write-verify, "
+                        f"{result.get('retired_weights', 0)} weights retired (never pulsed "
+                        "again)"),
         ("firmware heap", f"{result['heap_max'] / 1024:.0f} KiB live at most "
                           f"(MicroPython heap {a.heap})"),
         ("wall time", f"{wall:.1f} s: init {result['init_ms'] / 1000:.1f} s, calibration "

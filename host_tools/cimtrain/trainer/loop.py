@@ -233,11 +233,11 @@ class Trainer:
         return res
 
     def stuck_map(self) -> np.ndarray:
-        """The firmware's stuck-cell map (update.py): 2 bits a weight, the network's flat
-        weight order, four weights a byte (the first in the low bits)."""
-        flat = np.concatenate([s.reshape(-1) for s in self.upd.stuck])
-        flat = np.concatenate([flat, np.zeros(-len(flat) % 4, dtype=np.int64)]).reshape(-1, 4)
-        return flat[:, 0] | flat[:, 1] << 2 | flat[:, 2] << 4 | flat[:, 3] << 6
+        """The firmware's retired-weight map (update.py): 1 bit a weight, the network's
+        flat weight order, eight weights a byte (the first in the low bit).  (The trainer
+        keeps 2 bits a weight: which cell of the pair was found stuck.)"""
+        flat = np.concatenate([s.reshape(-1) != 0 for s in self.upd.stuck])
+        return np.packbits(flat, bitorder="little").astype(np.int64)
 
 
 def _ms(t0: float) -> int:

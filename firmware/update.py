@@ -36,6 +36,8 @@ the stuck cells of a fresh chip in both modes; write-verify updates (mode wv) fi
 of a chip loaded from an image too.  Open loop has no reads, so finds none of its own.
 """
 
+from array import array
+
 from cim_regs import (
     P_AMP_MAX_MV,
     P_GMAX_NOM,
@@ -45,8 +47,6 @@ from cim_regs import (
     P_VTH_RESET_MV,
     P_VTH_SET_MV,
 )
-from array import array
-
 from fixedpoint import sat
 
 try:

@@ -165,6 +165,28 @@ def test_without_the_check_the_stuck_cells_are_pulsed_on():
     assert (wc[st] > before).any()
 
 
+def test_dead_columns_are_found_whole_and_never_pulsed():
+    """Dead columns (every cell ignores pulses; the trainer's chips, model/device.d2d):
+    the check records exactly the used pairs of those columns, both cells of each."""
+    (xi, yi), (xt, yt) = dataset.load("train"), dataset.load("test")
+    cfg = options.parse(net="seedcnn", n_train=300, n_test=100, stuck_check=1)
+    dead = ((0, 3), (1, 10))
+    t = Trainer(cfg, "seed-chip", (xi[:300], yi[:300]), (xt[:100], yt[:100]),
+                dead_cols=dead)
+    t.setup()
+    cells, bits = used_cells(t)
+    p = t.chip.p
+    pair = cells[:, 0] // 2
+    col = pair % p["COLS"] + pair // (p["ROWS"] * p["COLS"]) * p["COLS"]
+    in_dead = np.isin(col, [tile * p["COLS"] + c for tile, c in dead])
+    assert in_dead.sum() > 20
+    assert np.array_equal(bits, np.where(in_dead, 3, 0))
+    wc = t.chip.array.wc.reshape(-1)
+    before = wc[cells[in_dead].reshape(-1)].copy()
+    t.train_epoch()
+    assert np.array_equal(wc[cells[in_dead].reshape(-1)], before)
+
+
 def test_the_stuck_knob_of_make_train_is_checked(capsys, monkeypatch):
     from cimtrain.trainer.cli import parse_args
     monkeypatch.setenv("STUCK", "0.05")
@@ -173,6 +195,16 @@ def test_the_stuck_knob_of_make_train_is_checked(capsys, monkeypatch):
     for v, msg in (("x", "STUCK='x': a fraction of the cells"),
                    ("1", "STUCK=1: a fraction of the cells in [0, 1)")):
         monkeypatch.setenv("STUCK", v)
+        with pytest.raises(SystemExit):
+            parse_args([])
+        assert msg in capsys.readouterr().err
+    monkeypatch.delenv("STUCK")
+    monkeypatch.setenv("DEAD_COLS", "0:3, 1:10")
+    a = parse_args([])
+    assert a.dead_cols == ((0, 3), (1, 10)) and a.args[-1] == "stuck_check=1"
+    for v, msg in (("3", "DEAD_COLS='3': tile:column pairs, e.g. 0:3,2:17"),
+                   ("8:0", "DEAD_COLS: 8:0 is outside the chip (tiles 0..7, columns 0..63)")):
+        monkeypatch.setenv("DEAD_COLS", v)
         with pytest.raises(SystemExit):
             parse_args([])
         assert msg in capsys.readouterr().err

@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--stuck", default=e("STUCK", ""), metavar="FRACTION",
                     help="train on a chip where this fraction of the cells ignores pulses "
                     "(e.g. 0.01; STUCK_RATE), with the stuck-cell check on (stuck_check=1)")
+    ap.add_argument("--dead-cols", default=e("DEAD_COLS", ""), metavar="TILE:COL,...",
+                    help="train on a chip whose columns these are dead (every cell ignores "
+                    "pulses), e.g. 0:3,2:17; the stuck-cell check on (stuck_check=1)")
     ap.add_argument("args", nargs="*", metavar="KEY=VALUE",
                     help="firmware options (firmware/train.py DEFAULTS), e.g. lr=-12")
     a = ap.parse_intermixed_args(argv)
@@ -84,6 +87,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             a.args = options.stuck_args("STUCK", a.stuck, a.args)
         except options.OptionError as err:
             ap.error(str(err))
+    from ..model.device import parse_dead_cols
+    from ..model.macro import macro_params
+    try:
+        a.dead_cols = parse_dead_cols(macro_params(a.preset), a.dead_cols)
+    except ValueError as err:
+        ap.error(str(err))
+    if a.dead_cols and not any(x.startswith("stuck_check=") for x in a.args):
+        a.args.append("stuck_check=1")
     if not 1 <= a.n_train <= 60000 or not 1 <= a.n_test <= 10000:
         ap.error("need 1 <= N_TRAIN <= 60000 and 1 <= N_TEST <= 10000")
     if a.epochs is not None and a.epochs < 1:
@@ -143,7 +154,7 @@ def run_baseline(a: argparse.Namespace, cfg: dict, train, test) -> dict:
 
 def _provenance(a: argparse.Namespace) -> dict:
     return provenance("cimtrain.trainer", ("N_TRAIN", "N_TEST", "EPOCHS", "SEED", "PRESET",
-                                           "MODE", "ARGS", "RESUME"))
+                                           "MODE", "ARGS", "RESUME", "STUCK", "DEAD_COLS"))
 
 
 def writes_stats(t: Trainer) -> dict:
@@ -171,7 +182,7 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
               f"{t.cfg['epochs'] - t.epoch} epoch(s) to go", flush=True)
         name = a.name or Path(a.resume).parent.name.split("-", 2)[-1] + "-resumed"
     else:
-        t = Trainer(build_cfg(a), a.preset, train_data, test_data)
+        t = Trainer(build_cfg(a), a.preset, train_data, test_data, dead_cols=a.dead_cols)
         name = a.name or f"{t.cfg['net']}-{t.cfg['mode']}-s{t.cfg['seed']}"
     cfg = t.cfg
     d = run_dir(out, name)

@@ -48,9 +48,11 @@ def fnv_words(h: int, words) -> int:
 class Trainer:
     def __init__(self, cfg: dict, preset: str, train: tuple[np.ndarray, np.ndarray],
                  test: tuple[np.ndarray, np.ndarray], stuck_rate: int = 0,
-                 chip_image: str | None = None) -> None:
+                 chip_image: str | None = None,
+                 dead_cols: tuple[tuple[int, int], ...] = ()) -> None:
         """``chip_image``: start from a chip image (model/chip_image.py) instead of a fresh
-        array, as the firmware does on a model server started with --chip-image."""
+        array, as the firmware does on a model server started with --chip-image.
+        ``dead_cols``: (tile, column) pairs whose cells ignore pulses (model/device.d2d)."""
         self.cfg = cfg
         self.preset = preset
         self.train_x, self.train_y = train
@@ -66,7 +68,8 @@ class Trainer:
         if stuck_rate and opt_rate and stuck_rate != opt_rate:
             raise ValueError(f"stuck_rate={stuck_rate} and option stuck_rate={opt_rate} "
                              "differ: give one")
-        self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate or opt_rate)
+        self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate or opt_rate,
+                         dead_cols=dead_cols)
         if chip_image is not None:
             self.chip.array.load_image(chip_image)
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])
@@ -257,7 +260,7 @@ def save_state(t: Trainer, path, history: list, extra: dict | None = None):
         arrays[f"stuck_{i}"] = upd.stuck[i]
     meta = {
         "cfg": {k: v for k, v in t.cfg.items()}, "preset": t.preset,
-        "stuck_rate": chip.stuck_rate,
+        "stuck_rate": chip.stuck_rate, "dead_cols": [list(tc) for tc in chip.dead_cols],
         "chip": {"op": chip.op, "n_vmm": chip.n_vmm, "n_read": chip.n_read,
                  "n_pulse_ops": chip.n_pulse_ops, "n_pulses": chip.n_pulses},
         "layers": [{"fshift": L.fshift, "bshift": L.bshift, "bmax": L.bmax}
@@ -275,7 +278,8 @@ def load_state(path, train, test) -> tuple[Trainer, dict]:
     """A Trainer in the state of a checkpoint, and the checkpoint's metadata."""
     from . import checkpoint
     arrays, meta = checkpoint.load(path)
-    t = Trainer(meta["cfg"], meta["preset"], train, test, stuck_rate=meta["stuck_rate"])
+    t = Trainer(meta["cfg"], meta["preset"], train, test, stuck_rate=meta["stuck_rate"],
+                dead_cols=tuple(tuple(tc) for tc in meta.get("dead_cols", ())))
     chip, net, upd = t.chip, t.net, t.upd
     if arrays["g"].shape != chip.array.g.shape:
         raise checkpoint.CheckpointError(f"{path}: array shape {arrays['g'].shape} does not "

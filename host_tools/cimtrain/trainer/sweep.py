@@ -77,7 +77,8 @@ def _train(spec: dict) -> dict:
         r = float_transfer_accuracy(cfg, spec["preset"], train, test, spec["transfer_seed"])
         return {"spec": spec, "per_epoch": [], "test_accuracy": r["float_accuracy"],
                 "writes_per_weight_mean": 0.0, "writes_per_weight_max": 0, "transfer": r}
-    t = Trainer(cfg, spec["preset"], train, test, stuck_rate=spec.get("stuck_rate", 0))
+    t = Trainer(cfg, spec["preset"], train, test, stuck_rate=spec.get("stuck_rate", 0),
+                dead_cols=tuple(tuple(tc) for tc in spec.get("dead_cols", ())))
     t.setup()
     per_epoch = []
     correct = digest = 0

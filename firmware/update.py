@@ -22,21 +22,10 @@ share commands.
     u.program_initial(net, rng, init_amp=256, iters=3)  # every pair to REF + w0, REF
     u.apply(net)                      # after a batch: threshold scan and device writes
 
-Stuck cells (cfg["stuck_check"] = 1): a cell that write-verify pulsed in every round of a
-call (outside tolerance at every read) and that moved less than half of its first
-distance to the target toward it, and is not at the nominal bound it is pulsed toward
-(a healthy cell pinned at its own Gmax or Gmin still moves the other way), is taken as
-stuck.  The weight it belongs to is retired: its other cell is write-verified to the
-stuck cell's read (the weight to about 0, as if pruned), the pair is recorded in
-``stuck`` (1 bit a weight: 5.5 KB for LeNet-5, whose 16-bit run leaves no room for 2
-bits; train.py allocates it up front, else it is allocated at the first one found) and
-neither cell is pulsed again; its accumulator is cleared whenever it crosses.  The
-initial programming moves every cell from GINIT (128) by 128 codes or more, so it finds
-the stuck cells of a fresh chip in both modes; write-verify updates (mode wv) find those
-of a chip loaded from an image too.  Open loop has no reads, so finds none of its own.
+Stuck cells (cfg["stuck_check"] = 1): write_verify finds them and their weights are
+retired, never pulsed again (stuck.py, imported only then: a board without the check does
+not carry its code in RAM).
 """
-
-from array import array
 
 from cim_regs import (
     P_AMP_MAX_MV,
@@ -59,10 +48,6 @@ REF = const(512)           # G- reference code: mid-range, w in about [-384, +38
 _AMP_LO = const(1500)      # write-verify amplitude range, mV (source chip: 1.5 V .. 3 V)
 _AMP_HI = const(3000)
 _WV_MAX_COUNT = const(8)   # write-verify: pulses per round at most
-_STUCK_MARGIN = const(100)  # stuck-cell check: a cell read this close to the nominal bound
-                            # it is pulsed toward may be pinned at its own bound (the
-                            # device-to-device spread of Gmax is 20 codes, read noise 15)
-_STUCK_ROUNDS = const(4)   # stuck-cell check: more rounds for the suspects of a write-verify
 
 
 def schedule(set_counts, reset_counts, max_count=255):
@@ -145,14 +130,6 @@ def open_loop_counts(acc, i, eps, fire, n_max):
     return 0
 
 
-def _no_move(d0, moved, g):
-    """Stuck-cell test of a cell outside tolerance at every read of a write-verify call:
-    first distance to the target d0, net move since the first read, last read g."""
-    if d0 > 0:
-        return 2 * moved < d0 and g < P_GMAX_NOM - _STUCK_MARGIN
-    return 2 * moved > d0 and g > P_GMIN_NOM + _STUCK_MARGIN
-
-
 def pulse_plan(step, g, is_set):
     """(amplitude mV, count) whose nominal move from code g is about ``step`` codes.
 
@@ -197,19 +174,13 @@ class Updater:
         self.writes = None      # per-weight programming events, 4-bit (see _count_write)
         self.check = cfg.get("stuck_check", 0)
         self.n_weights = 0      # weights of the network (the size of ``stuck``)
-        self.stuck = None       # 1 bit a weight: retired (module docstring); None: none
+        self.stuck = None       # 1 bit a weight: retired (stuck.py); None: none
         self.n_stuck = 0        # cells found stuck
         self.n_retired = 0      # weights retired (a cell of theirs stuck)
-        # scratch of the stuck-cell check, compact (LeNet-5 fills a 256 KiB heap to about
-        # 228 KiB): bytes and int16 arrays, about 1 KB for 64 columns
-        cols = cim.cols
-        self.found = bytearray(cols)           # write_verify: cells found stuck, bit pol
-        self._g0 = array("h", bytes(4 * cols))  # write_verify: first read of each cell
-        self._nout = bytearray(2 * cols)       # write_verify: reads that found it outside
-        self._zp = array("h", bytes(2 * cols))  # targets of the partners of stuck cells
-        self._zn = array("h", bytes(2 * cols))
-        self._sp = array("h", bytes(2 * cols))  # targets of the suspects' extra rounds
-        self._sn = array("h", bytes(2 * cols))
+        self.sc = None          # the stuck-cell check (stuck.StuckCheck)
+        if self.check:
+            import stuck
+            self.sc = stuck.StuckCheck(self, cim.cols)
 
     # -- write-verify of some cells of one row -----------------------------------------
     def write_verify(self, tile, row, c0, nc, tgt_p, tgt_n=None, iters=-1, have_read=False):
@@ -220,41 +191,17 @@ class Updater:
         the others one pulse sized for the nearest of them (so none overshoots).  At most
         ``iters`` rounds (default: cfg wv_iters); returns the number of cells still outside
         tolerance.  ``have_read``: cim.readbuf already holds this row's read (first round).
-        With the stuck check, the suspects of these rounds (outside at every read, moved
-        less than half way) get _STUCK_ROUNDS more rounds of their own; those still
-        suspect then get bit pol of ``found[j]`` (module docstring).
+        With the stuck check, stuck.StuckCheck.write_verify runs these rounds.
         """
         if iters < 0:
             iters = self.iters
-        found = self.found
-        check = self.check and iters > 0
-        for j in range(nc):
-            found[j] = 0
-        left = self._rounds(tile, row, c0, nc, tgt_p, tgt_n, iters, have_read, True,
-                            iters + 1, check)
-        if check:
-            hit = False
-            for j in range(nc):
-                if found[j]:
-                    hit = True
-            if hit:
-                sp, sn = self._sp, self._sn
-                for j in range(nc):
-                    f = found[j]
-                    sp[j] = tgt_p[j] if f & 1 else -1
-                    if tgt_n is not None:
-                        sn[j] = tgt_n[j] if f & 2 else -1
-                    found[j] = 0
-                self._rounds(tile, row, c0, nc, sp, sn if tgt_n is not None else None,
-                             _STUCK_ROUNDS, True, False, iters + 1 + _STUCK_ROUNDS, True)
-        return left
+        if self.sc is not None and iters > 0:
+            return self.sc.write_verify(tile, row, c0, nc, tgt_p, tgt_n, iters, have_read)
+        return self._rounds(tile, row, c0, nc, tgt_p, tgt_n, iters, have_read, None)
 
-    def _rounds(self, tile, row, c0, nc, tgt_p, tgt_n, iters, have_read, first, nreads,
-                check):
-        """The rounds of write_verify; ``first``: the first reads and the outside counts
-        start here (else round 0 is the previous call's last read, not counted again);
-        a cell outside at all ``nreads`` counted reads that did not move (_no_move) gets
-        bit pol of ``found``."""
+    def _rounds(self, tile, row, c0, nc, tgt_p, tgt_n, iters, have_read, sc):
+        """The rounds of write_verify; ``sc``: the stuck check's bookkeeping (stuck.py:
+        first reads, reads outside, suspects) or None."""
         cim = self.cim
         tol = self.tol
         rb = cim.readbuf
@@ -262,7 +209,6 @@ class Updater:
         coarse_s = {}
         coarse_r = {}
         left = 0
-        found, g0, nout = self.found, self._g0, self._nout
         for it in range(iters + 1):
             if it or not have_read:
                 cim.read_row(tile, row, c0, nc)
@@ -281,18 +227,12 @@ class Updater:
                     o = 4 * (c0 + j) + 2 * pol
                     g = rb[o] | rb[o + 1] << 8
                     d = t - g
-                    k = 2 * j + pol
-                    if it == 0 and first:
-                        g0[k] = g
-                        nout[k] = 0
+                    if sc is not None:
+                        sc.track(it, iters, j, pol, t, g, -tol <= d <= tol)
                     if -tol <= d <= tol:
                         continue
-                    if it or first:
-                        nout[k] += 1
                     left += 1
                     if it == iters:
-                        if check and nout[k] == nreads and _no_move(t - g0[k], g - g0[k], g):
-                            found[j] |= 1 << pol
                         continue
                     c = c0 + j
                     if d > 0:
@@ -348,64 +288,14 @@ class Updater:
                     for j in range(nc):
                         tp[j] = REF + rng.symmetric(init_amp)
                     miss += self.write_verify(tile, i, tc0, nc, tp, tn, iters)
-                    if self.check:
-                        self._retire(tile, i, tc0, nc, base + (b.r0 + i) * L.C + b.c0, iters)
+                    if self.sc is not None:
+                        self.sc.retire(tile, i, tc0, nc, base + (b.r0 + i) * L.C + b.c0, iters)
                     done += 1
                     if progress is not None:
                         progress("init", done, rows)
             base += L.R * L.C
         self.n_wv_miss += miss
         return miss
-
-    # -- stuck cells ---------------------------------------------------------------------
-    def retired(self, w):
-        """True if weight w (the network's flat index) is retired (a cell of it stuck)."""
-        st = self.stuck
-        return st is not None and st[w >> 3] >> (w & 7) & 1 != 0
-
-    def _mark(self, w, f):
-        """Weight w retired; f: its cells found stuck (bit 0 G+, bit 1 G-)."""
-        st = self.stuck
-        if st is None:
-            st = self.stuck = bytearray((self.n_weights + 7) >> 3)
-        v = st[w >> 3]
-        if not v >> (w & 7) & 1:
-            self.n_retired += 1
-            st[w >> 3] = v | 1 << (w & 7)
-        self.n_stuck += (f & 1) + (f >> 1)
-
-    def _retire(self, tile, row, c0, nc, w0, iters):
-        """After a write_verify of columns c0.. of a row (weights w0 + j): record the cells
-        it found stuck, and write-verify each one's partner to its read (weight about 0).
-        A partner found stuck then too is recorded (both cells stuck)."""
-        found = self.found
-        hit = False
-        for j in range(nc):
-            if found[j]:
-                hit = True
-                break
-        if not hit:
-            return
-        rb = self.cim.readbuf
-        zp, zn = self._zp, self._zn
-        for j in range(nc):
-            f = found[j]
-            zp[j] = zn[j] = -1
-            if not f:
-                continue
-            self._mark(w0 + j, f)
-            o = 4 * (c0 + j)
-            if f == 1:    # G+ stuck: G- to its read
-                zn[j] = rb[o] | rb[o + 1] << 8
-            elif f == 2:  # G- stuck: G+ to its read
-                zp[j] = rb[o + 2] | rb[o + 3] << 8
-        # a partner moving to a stuck cell at Gmin (a fresh chip's GINIT) slows down as
-        # it nears the soft bound: the suspects' extra rounds on top
-        self.write_verify(tile, row, c0, nc, zp, zn, iters + _STUCK_ROUNDS)
-        for j in range(nc):
-            f = found[j]
-            if f:
-                self._mark(w0 + j, f)
 
     # -- after a batch -------------------------------------------------------------------
     def apply(self, net):
@@ -448,7 +338,7 @@ class Updater:
                     rc.clear()
                     for j in range(nc):
                         n = open_loop_counts(acc, ab + j, eps, fire, n_max)
-                        if n and self.stuck is not None and self.retired(base + ab + j):
+                        if n and self.stuck is not None and self.sc.retired(base + ab + j):
                             acc[ab + j] = 0
                             n = 0
                         if n > 0:
@@ -480,7 +370,7 @@ class Updater:
                     for j in range(nc):
                         a = acc[ab + j]
                         if a >= thr or a <= -thr:
-                            if self.stuck is not None and self.retired(base + ab + j):
+                            if self.stuck is not None and self.sc.retired(base + ab + j):
                                 acc[ab + j] = 0
                                 continue
                             hit = True
@@ -491,7 +381,7 @@ class Updater:
                     for j in range(nc):
                         a = acc[ab + j]
                         if (a >= thr or a <= -thr) and self.stuck is not None \
-                                and self.retired(base + ab + j):
+                                and self.sc.retired(base + ab + j):
                             acc[ab + j] = 0
                             tp[j] = -1
                         elif a >= thr or a <= -thr:
@@ -505,6 +395,6 @@ class Updater:
                         else:
                             tp[j] = -1
                     self.n_wv_miss += self.write_verify(tile, i, tc0, nc, tp, have_read=True)
-                    if self.check:
-                        self._retire(tile, i, tc0, nc, base + ab, self.iters)
+                    if self.sc is not None:
+                        self.sc.retire(tile, i, tc0, nc, base + ab, self.iters)
             base += L.R * C

@@ -42,7 +42,7 @@ for row in range(rows):
     tp = [256 + (c * 37 + row * 11) % 512 for c in range(dev.cols)]
     tn = [update.REF] * dev.cols
     u.write_verify(1, row, 0, dev.cols, tp, tn, 3)
-    u._retire(1, row, 0, dev.cols, row * dev.cols, 3)
+    u.sc.retire(1, row, 0, dev.cols, row * dev.cols, 3)
 hal.wr32(R_CTRL, CTRL_DBG_EN_MSK)
 g = []
 for row in range(rows):

@@ -502,7 +502,7 @@ def _pulse(g, wc, cell, n, amp, is_set, gmin, gmax, fset, freset, stuck, wp):
 
 @njit(cache=True)
 def no_move(d0, moved, g, wp):
-    """firmware update._no_move: the stuck-cell test of a cell outside at every read."""
+    """firmware stuck._no_move: the stuck-cell test of a cell outside at every read."""
     if d0 > 0:
         return 2 * moved < d0 and g < wp[WP_GMAX_NOM] - wp[WP_STUCK_MARGIN]
     return 2 * moved > d0 and g > wp[WP_GMIN_NOM] + wp[WP_STUCK_MARGIN]
@@ -515,7 +515,7 @@ def write_verify(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op,
     >= 0 to within +-tol, at most ``iters`` rounds of (read, pulse every cell outside).
     ``rb`` (nc, 2): the row's read in hand when ``have_read``.  ``op``: the op counter
     (reads and PULSE commands advance it).  counters += [reads, pulse commands, pulses].
-    ``found`` (nc): bit pol set for each cell found stuck (firmware update.py: suspects
+    ``found`` (nc): bit pol set for each cell found stuck (firmware stuck.py: suspects
     of the regular rounds get WP_STUCK_ROUNDS more of their own).
     Returns (cells outside tolerance at the last read of the regular rounds, op)."""
     g0 = np.zeros((nc, 2), dtype=np.int64)
@@ -547,8 +547,9 @@ def write_verify(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op,
 @njit(cache=True)
 def wv_rounds(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op, gmin, gmax,
               fset, freset, stuck, wp, counters, found, g0, nout, first, nreads, check):
-    """The rounds of write_verify (firmware Updater._rounds); ``first``: g0 and nout start
-    here (else round 0 is the previous call's last read, not counted again)."""
+    """The rounds of write_verify (firmware Updater._rounds, stuck.StuckCheck.track);
+    ``first``: g0 and nout start here (else round 0 is the previous call's last read, not
+    counted again)."""
     rows, cols, tol = wp[WP_ROWS], wp[WP_COLS], wp[WP_TOL]
     top = wp[WP_AMP_TOP]
     coarse = np.zeros(nc, dtype=np.int64)
@@ -647,7 +648,7 @@ def _mark(stk, r, c, f, counters):
 @njit(cache=True)
 def retire_row(g, wc, tile, row, c0, nc, stk, r, cb, found, iters, rb, op, gmin, gmax, fset,
                freset, stuck, wp, counters):
-    """firmware Updater._retire: record the cells the last write_verify of this row found
+    """firmware stuck.StuckCheck.retire: record the cells the last write_verify of this row found
     stuck in the layer's map ``stk`` (weights (r, cb + j); 1 G+, 2 G-) and write-verify
     each one's partner to its read (``rb``: that call's last read).  Returns op."""
     hit = False

@@ -23,8 +23,8 @@ REF = constant("update", "REF")
 _AMP_LO = constant("update", "_AMP_LO")
 _AMP_HI = constant("update", "_AMP_HI")
 _WV_MAX_COUNT = constant("update", "_WV_MAX_COUNT")
-_STUCK_MARGIN = constant("update", "_STUCK_MARGIN")
-_STUCK_ROUNDS = constant("update", "_STUCK_ROUNDS")
+_STUCK_MARGIN = constant("stuck", "_STUCK_MARGIN")
+_STUCK_ROUNDS = constant("stuck", "_STUCK_ROUNDS")
 _PULSE_COUNT_MAX = regs.REG_MASK["PULSE_COUNT"]  # 255: counts above it are split
 
 

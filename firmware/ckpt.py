@@ -68,6 +68,7 @@ _FORMAT = const(1)
 STATE = (
     ("array", "acc", "net", "acc"),           # accumulators of every layer (one arena)
     ("array", "writes", "net", "writes"),     # per-weight write counts, 4 bits (update.py)
+    ("array", "stuck", "upd", "stuck"),       # retired weights, 1 bit (stuck.py; None: off)
     ("int", "rng", "rng", "s"),               # the PRNG (data order of later epochs)
     ("int", "epoch", "run", "epoch"),         # position: epoch, image k of the epoch,
     ("int", "k", "run", "k"),
@@ -82,6 +83,8 @@ STATE = (
     ("int", "calib_ms", "run", "calib_ms"),
     ("int", "n_updates", "upd", "n_updates"),
     ("int", "n_wv_miss", "upd", "n_wv_miss"),
+    ("int", "n_stuck", "upd", "n_stuck"),
+    ("int", "n_retired", "upd", "n_retired"),
     ("int", "n_vmm", "dev", "n_vmm"),
     ("int", "n_read", "dev", "n_read"),
     ("int", "n_pulse_ops", "dev", "n_pulse_ops"),
@@ -152,8 +155,12 @@ class Checkpoint:
                 pass
 
     def _ints(self, kind):
+        """(name, owner, attribute) of STATE's entries of ``kind``; an array that is None
+        (the stuck map without stuck_check, an option the checkpoint must match) is not
+        saved."""
         o = self.objs
-        return [(n, o[w], a) for k, n, w, a in STATE if k == kind]
+        return [(n, o[w], a) for k, n, w, a in STATE
+                if k == kind and (k != "array" or getattr(o[w], a) is not None)]
 
     def save(self, tag):
         """Write the state of ``tag`` (images seen); returns the file's path."""

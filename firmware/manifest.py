@@ -10,5 +10,5 @@
 metadata(description="cimtrain: mixed-precision CNN training on a CIM macro", version="0.1.0")
 
 for m in ("cim_regs", "hal", "hal_mmio", "board", "board_cfg", "cim", "fixedpoint", "loops",
-          "fastloops", "network", "update", "mnist", "ckpt", "digest", "train"):
+          "fastloops", "network", "update", "stuck", "mnist", "ckpt", "digest", "train"):
     module(m + ".py", opt=3)

@@ -21,6 +21,10 @@ share commands.
     u = Updater(cim, cfg)
     u.program_initial(net, rng, init_amp=256, iters=3)  # every pair to REF + w0, REF
     u.apply(net)                      # after a batch: threshold scan and device writes
+
+Stuck cells (cfg["stuck_check"] = 1): write_verify finds them and their weights are
+retired, never pulsed again (stuck.py, imported only then: a board without the check does
+not carry its code in RAM).
 """
 
 from cim_regs import (
@@ -168,6 +172,15 @@ class Updater:
         self.n_updates = 0      # weights whose threshold was crossed
         self.n_wv_miss = 0      # write-verify ended outside tolerance
         self.writes = None      # per-weight programming events, 4-bit (see _count_write)
+        self.check = cfg.get("stuck_check", 0)
+        self.n_weights = 0      # weights of the network (the size of ``stuck``)
+        self.stuck = None       # 1 bit a weight: retired (stuck.py); None: none
+        self.n_stuck = 0        # cells found stuck
+        self.n_retired = 0      # weights retired (a cell of theirs stuck)
+        self.sc = None          # the stuck-cell check (stuck.StuckCheck)
+        if self.check:
+            import stuck
+            self.sc = stuck.StuckCheck(self, cim.cols)
 
     # -- write-verify of some cells of one row -----------------------------------------
     def write_verify(self, tile, row, c0, nc, tgt_p, tgt_n=None, iters=-1, have_read=False):
@@ -178,7 +191,17 @@ class Updater:
         the others one pulse sized for the nearest of them (so none overshoots).  At most
         ``iters`` rounds (default: cfg wv_iters); returns the number of cells still outside
         tolerance.  ``have_read``: cim.readbuf already holds this row's read (first round).
+        With the stuck check, stuck.StuckCheck.write_verify runs these rounds.
         """
+        if iters < 0:
+            iters = self.iters
+        if self.sc is not None and iters > 0:
+            return self.sc.write_verify(tile, row, c0, nc, tgt_p, tgt_n, iters, have_read)
+        return self._rounds(tile, row, c0, nc, tgt_p, tgt_n, iters, have_read, None)
+
+    def _rounds(self, tile, row, c0, nc, tgt_p, tgt_n, iters, have_read, sc):
+        """The rounds of write_verify; ``sc``: the stuck check's bookkeeping (stuck.py:
+        first reads, reads outside, suspects) or None."""
         cim = self.cim
         tol = self.tol
         rb = cim.readbuf
@@ -186,8 +209,6 @@ class Updater:
         coarse_s = {}
         coarse_r = {}
         left = 0
-        if iters < 0:
-            iters = self.iters
         for it in range(iters + 1):
             if it or not have_read:
                 cim.read_row(tile, row, c0, nc)
@@ -206,9 +227,13 @@ class Updater:
                     o = 4 * (c0 + j) + 2 * pol
                     g = rb[o] | rb[o + 1] << 8
                     d = t - g
+                    if sc is not None:
+                        sc.track(it, iters, j, pol, t, g, -tol <= d <= tol)
                     if -tol <= d <= tol:
                         continue
                     left += 1
+                    if it == iters:
+                        continue
                     c = c0 + j
                     if d > 0:
                         n = pulse_plan(d, g, True)[1]
@@ -251,7 +276,9 @@ class Updater:
         tn = [0] * self.cim.cols
         miss = 0
         rows = sum(b.nr for L in net.layers for b in L.blocks)
+        self.n_weights = net.n_weights
         done = 0
+        base = 0
         for L in net.layers:
             for b in L.blocks:
                 tile, nr, nc, tc0 = b.tile, b.nr, b.nc, b.tc0
@@ -261,9 +288,12 @@ class Updater:
                     for j in range(nc):
                         tp[j] = REF + rng.symmetric(init_amp)
                     miss += self.write_verify(tile, i, tc0, nc, tp, tn, iters)
+                    if self.sc is not None:
+                        self.sc.retire(tile, i, tc0, nc, base + (b.r0 + i) * L.C + b.c0, iters)
                     done += 1
                     if progress is not None:
                         progress("init", done, rows)
+            base += L.R * L.C
         self.n_wv_miss += miss
         return miss
 
@@ -308,6 +338,9 @@ class Updater:
                     rc.clear()
                     for j in range(nc):
                         n = open_loop_counts(acc, ab + j, eps, fire, n_max)
+                        if n and self.stuck is not None and self.sc.retired(base + ab + j):
+                            acc[ab + j] = 0
+                            n = 0
                         if n > 0:
                             sc[tc0 + j] = n
                         elif n < 0:
@@ -337,6 +370,9 @@ class Updater:
                     for j in range(nc):
                         a = acc[ab + j]
                         if a >= thr or a <= -thr:
+                            if self.stuck is not None and self.sc.retired(base + ab + j):
+                                acc[ab + j] = 0
+                                continue
                             hit = True
                             break
                     if not hit:
@@ -344,7 +380,11 @@ class Updater:
                     cim.read_row(tile, i, tc0, nc)  # current G+ of the row
                     for j in range(nc):
                         a = acc[ab + j]
-                        if a >= thr or a <= -thr:
+                        if (a >= thr or a <= -thr) and self.stuck is not None \
+                                and self.sc.retired(base + ab + j):
+                            acc[ab + j] = 0
+                            tp[j] = -1
+                        elif a >= thr or a <= -thr:
                             o = 4 * (tc0 + j)
                             g = rb[o] | rb[o + 1] << 8
                             d = (a + half) >> frac
@@ -355,4 +395,6 @@ class Updater:
                         else:
                             tp[j] = -1
                     self.n_wv_miss += self.write_verify(tile, i, tc0, nc, tp, have_read=True)
+                    if self.sc is not None:
+                        self.sc.retire(tile, i, tc0, nc, base + ab, self.iters)
             base += L.R * C

@@ -22,7 +22,7 @@ CASES = [
     ({"EPOCHS": "0"}, [], "EPOCHS=0: allowed 1..1000"),
     ({"SEED": "-1"}, [], "SEED=-1: allowed 0..4294967295"),
     ({"N_TRAIN": "many"}, [], "N_TRAIN='many' is not an integer"),
-    ({"HEAP": "1K"}, [], "HEAP=1K: lenet5 keeps up to 212 KiB live"),
+    ({"HEAP": "1K"}, [], "HEAP=1K: lenet5 keeps up to 215 KiB live"),
     ({"HEAP": "lots"}, [], "HEAP='lots': a size like 256K or 2M"),
     ({}, ["lr=abc"], "COSIM_ARGS: lr='abc': one integer shift"),
     ({}, ["bogus=1"], "COSIM_ARGS: unknown option 'bogus'"),
@@ -30,6 +30,13 @@ CASES = [
     ({}, ["lr"], "COSIM_ARGS: 'lr' is not key=value"),
     ({}, ["n_test=20000"], "COSIM_ARGS: n_test=20000: allowed up to 10000 (MNIST's test images)"),
     ({"NAME": "a/b"}, [], "NAME='a/b': a run name is letters, digits and . _ + -"),
+    ({"STUCK": "lots"}, [], "STUCK='lots': a fraction of the cells, e.g. 0.01 for 1%"),
+    ({"STUCK": "5"}, [], "STUCK=5: a fraction of the cells in [0, 1)"),
+    ({"STUCK": "-0.01"}, [], "STUCK=-0.01: a fraction of the cells in [0, 1)"),
+    ({"STUCK": "0.01"}, ["stuck_rate=655"], "STUCK=0.01 and option stuck_rate: give one"),
+    ({}, ["stuck_rate=70000"], "COSIM_ARGS: stuck_rate=70000: cells per 65536 that ignore "
+                               "pulses, 0..65535"),
+    ({}, ["stuck_check=2"], "COSIM_ARGS: stuck_check=2: 0 or 1"),
 ]
 
 
@@ -38,7 +45,7 @@ CASES = [
 def test_bad_knob_is_refused_by_name_before_anything_starts(tmp_path, env, args, message):
     full = {k: v for k, v in os.environ.items()
             if k not in ("BACKEND", "SIM", "PRESET", "MODE", "N_TRAIN", "N_TEST", "EPOCHS",
-                         "SEED", "HEAP")}
+                         "SEED", "HEAP", "STUCK")}
     p = subprocess.Popen([sys.executable, "-m", "cimtrain.cosim_main", "--out",
                           str(tmp_path / "cosim.json"), *args], cwd=ROOT, env={**full, **env},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

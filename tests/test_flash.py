@@ -92,7 +92,7 @@ def expected_files(tmp: Path) -> dict[str, bytes]:
     the first IMAGES of each MNIST split."""
     # the manifest's modules with the virtual board's HAL transport, written out here
     mods = {"cim_regs", "hal", "hal_ring", "board", "cim", "fixedpoint", "loops",
-            "fastloops", "network", "update", "mnist", "ckpt", "digest", "train"}
+            "fastloops", "network", "update", "stuck", "mnist", "ckpt", "digest", "train"}
     assert fwbuild.board_modules("ring") == mods
     out = fwbuild.build(tmp / "fw", march=fwbuild.host_march(), only=mods, source_names=True)
     files = {p.name: p.read_bytes() for p in out.iterdir()}

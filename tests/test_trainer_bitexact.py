@@ -79,6 +79,11 @@ CASES = [  # preset, firmware options
                  "init_iters=1", "n_min=1"]),
     ("seed-chip", ["net=seedcnn", "mode=open", "residue=0", "lr=-10", "batch=2",
                    "n_min=1"]),
+    # 5% stuck cells (STUCK_RATE): found at init, their weights retired (update.py)
+    ("seed-chip", ["net=seedcnn", "mode=open", "stuck_rate=3277", "stuck_check=1",
+                   "lr=-12", "batch=4", "n_min=1"]),
+    ("seed-chip", ["net=seedcnn", "mode=wv", "stuck_rate=3277", "stuck_check=1",
+                   "lr=-13", "thr=20", "batch=4", "seed=2"]),
 ]
 
 
@@ -91,6 +96,8 @@ def test_trainer_ends_bit_identical_to_the_firmware(fw_dir, packs, arrays, prese
     correct, hp, _ = t.evaluate()
     res = t.result(correct, hp, digest=True)
     assert t.upd.n_scans_with_updates >= 2, "the run must program devices in 2+ scans"
+    if "stuck_rate=3277" in args:
+        assert res["stuck_cells"] > 0, "the stuck cases must find stuck cells"
     for k in TIMING:
         fw.pop(k, None)
         res.pop(k, None)

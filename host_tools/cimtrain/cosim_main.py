@@ -109,6 +109,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help=f"training images between checkpoints (default {CKPT_EVERY})")
     ap.add_argument("--resume", default=e("RESUME", ""), metavar="DIR",
                     help="continue from the newest checkpoint in DIR")
+    ap.add_argument("--stuck", default=e("STUCK", ""), metavar="FRACTION",
+                    help="fault injection: this fraction of the cells ignores pulses (e.g. "
+                         "0.01; the STUCK_RATE register), with the firmware's stuck-cell "
+                         "check on (stuck_check=1, docs/reliability.md)")
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
@@ -132,6 +136,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if need and heap < need:
         ap.error(f"HEAP={a.heap}: {net} keeps up to {need >> 10} KiB live on the "
                  "MicroPython heap (docs/size.md); give at least that (default 256K)")
+    if a.stuck.strip():
+        from .trainer import options as opt
+        try:
+            a.fw_args = opt.stuck_args("STUCK", a.stuck, a.fw_args)
+        except opt.OptionError as err:
+            ap.error(str(err))
     fw = dict(x.split("=", 1) for x in (*COSIM_OPTIONS, *a.fw_args) if "=" in x)
     for k, knob in (("ckpt", "CKPT"), ("ckpt_every", "CKPT_EVERY"), ("resume", "RESUME")):
         if k in fw:
@@ -391,6 +401,9 @@ def run(a: argparse.Namespace, srv: Server, window: str, net: str, where: str, t
                             f"({result['weight_updates']} updates)"),
         ("writes per weight", f"mean {result['weight_updates'] / n:.3f}, "
                               f"max {result['max_writes_per_weight']}"),
+        ("stuck cells", f"{result.get('stuck_cells', 0)} found by write-verify, "
+                        f"{result.get('retired_weights', 0)} weights retired (never pulsed "
+                        "again)"),
         ("firmware heap", f"{result['heap_max'] / 1024:.0f} KiB live at most "
                           f"(MicroPython heap {a.heap})"),
         ("wall time", f"{wall:.1f} s: init {result['init_ms'] / 1000:.1f} s, calibration "

@@ -27,7 +27,11 @@ class DeviceD2D:
     stuck: np.ndarray   # bool: the cell ignores pulses
 
 
-def d2d(p: dict, seed: int, cells: np.ndarray, stuck_rate: int) -> DeviceD2D:
+def d2d(p: dict, seed: int, cells: np.ndarray, stuck_rate: int,
+        dead_cols: tuple[tuple[int, int], ...] = ()) -> DeviceD2D:
+    """The draw of ``cells`` (flat indices); ``dead_cols``: (tile, column) pairs whose
+    cells, both of each pair, all ignore pulses (a dead column: a fault of the chip the
+    RTL has no register for; the trainer's chips only, docs/reliability.md)."""
     cells = np.asarray(cells, dtype=np.int64)
     gmax_code = p["GCODE_MAX"]
 
@@ -42,7 +46,27 @@ def d2d(p: dict, seed: int, cells: np.ndarray, stuck_rate: int) -> DeviceD2D:
         stuck = (hash32(seed, Stream.STUCK, cells, 0).astype(np.int64) & 0xFFFF) < stuck_rate
     else:
         stuck = np.zeros(cells.shape, dtype=bool)
+    if dead_cols:
+        col = cells // 2 % p["COLS"] + cells // (2 * p["ROWS"] * p["COLS"]) * p["COLS"]
+        stuck = stuck | np.isin(col, [t * p["COLS"] + c for t, c in dead_cols])
     return DeviceD2D(gmin, gmax, fset, freset, stuck)
+
+
+def parse_dead_cols(p: dict, text: str, knob: str = "DEAD_COLS") -> tuple[tuple[int, int], ...]:
+    """'0:3,2:17' (tile:column, ...) as ((0, 3), (2, 17)); ValueError names ``knob``."""
+    out = []
+    for item in text.replace(" ", "").split(","):
+        if not item:
+            continue
+        t, _, c = item.partition(":")
+        if not (t.isdigit() and c.isdigit()):
+            raise ValueError(f"{knob}={text!r}: tile:column pairs, e.g. 0:3,2:17 "
+                             f"({item!r} is not one)")
+        if not (int(t) < p["NTILES"] and int(c) < p["COLS"]):
+            raise ValueError(f"{knob}: {item} is outside the chip (tiles 0..{p['NTILES'] - 1}, "
+                             f"columns 0..{p['COLS'] - 1})")
+        out.append((int(t), int(c)))
+    return tuple(sorted(set(out)))
 
 
 def step_fraction(p: dict, is_set: bool, amp_mv: int, width: int) -> int:

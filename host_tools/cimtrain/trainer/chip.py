@@ -22,7 +22,7 @@ M32 = 0xFFFFFFFF
 class Chip:
     def __init__(self, preset: str, seed: int, read_sigma: int | None = None,
                  pulse_sigma: int | None = None, adc_sigma: int | None = None,
-                 stuck_rate: int = 0) -> None:
+                 stuck_rate: int = 0, dead_cols: tuple[tuple[int, int], ...] = ()) -> None:
         self.preset = preset
         self.p = p = macro_params(preset)
         self.array = CimArray(p)
@@ -32,8 +32,10 @@ class Chip:
         self.pulse_sigma = reset["NOISE_PULSE_SIGMA"] if pulse_sigma is None else pulse_sigma
         self.adc_sigma = reset["NOISE_ADC_SIGMA"] if adc_sigma is None else adc_sigma
         self.stuck_rate = stuck_rate
+        self.dead_cols = tuple(tuple(tc) for tc in dead_cols)  # (tile, column): no pulse moves
         ncells = p["NTILES"] * p["ROWS"] * p["COLS"] * 2
-        self.dev = d2d(p, self.seed, np.arange(ncells, dtype=np.int64), stuck_rate)
+        self.dev = d2d(p, self.seed, np.arange(ncells, dtype=np.int64), stuck_rate,
+                       self.dead_cols)
         self.op = 0  # OP_COUNT: index of the next command
         self.n_vmm = self.n_read = self.n_pulse_ops = self.n_pulses = 0
 

@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--curve-test", type=int, default=1000,
                     help="test images of each learning-curve point")
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
+    ap.add_argument("--stuck", default=e("STUCK", ""), metavar="FRACTION",
+                    help="train on a chip where this fraction of the cells ignores pulses "
+                    "(e.g. 0.01; STUCK_RATE), with the stuck-cell check on (stuck_check=1)")
+    ap.add_argument("--dead-cols", default=e("DEAD_COLS", ""), metavar="TILE:COL,...",
+                    help="train on a chip whose columns these are dead (every cell ignores "
+                    "pulses), e.g. 0:3,2:17; the stuck-cell check on (stuck_check=1)")
     ap.add_argument("args", nargs="*", metavar="KEY=VALUE",
                     help="firmware options (firmware/train.py DEFAULTS), e.g. lr=-12")
     a = ap.parse_intermixed_args(argv)
@@ -88,6 +94,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if a.resume and not Path(a.resume).is_file():
         ap.error(f"RESUME={a.resume}: no such file (a run's checkpoint, e.g. "
                  "results/latest/checkpoint.npz)")
+    if a.stuck.strip():
+        try:
+            a.args = options.stuck_args("STUCK", a.stuck, a.args)
+        except options.OptionError as err:
+            ap.error(str(err))
+    from ..model.device import parse_dead_cols
+    from ..model.macro import macro_params
+    try:
+        a.dead_cols = parse_dead_cols(macro_params(a.preset), a.dead_cols)
+    except ValueError as err:
+        ap.error(str(err))
+    if a.dead_cols and not any(x.startswith("stuck_check=") for x in a.args):
+        a.args.append("stuck_check=1")
     knobs.check_options(ap, "ARGS", _base_cfg(a), a.args)
     return a
 
@@ -141,7 +160,7 @@ def run_baseline(a: argparse.Namespace, cfg: dict, train, test) -> dict:
 
 def _provenance(a: argparse.Namespace) -> dict:
     return provenance("cimtrain.trainer", ("N_TRAIN", "N_TEST", "EPOCHS", "SEED", "PRESET",
-                                           "MODE", "ARGS", "RESUME"))
+                                           "MODE", "ARGS", "RESUME", "STUCK", "DEAD_COLS"))
 
 
 def writes_stats(t: Trainer) -> dict:
@@ -169,7 +188,7 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
               f"{t.cfg['epochs'] - t.epoch} epoch(s) to go", flush=True)
         name = a.name or Path(a.resume).parent.name.split("-", 2)[-1] + "-resumed"
     else:
-        t = Trainer(build_cfg(a), a.preset, train_data, test_data)
+        t = Trainer(build_cfg(a), a.preset, train_data, test_data, dead_cols=a.dead_cols)
         name = a.name or f"{t.cfg['net']}-{t.cfg['mode']}-s{t.cfg['seed']}"
     cfg = t.cfg
     d = run_dir(out, name)

@@ -356,7 +356,7 @@ def schedule_len(counts, pulse_count_max):
 @njit(cache=True)
 def open_loop_update(acc, writes, btab, eps, fire, n_max, rows, cols, g, wc, gmin, gmax, fset,
                      freset, stuck, seed, pulse_sigma, set_amp, reset_amp, vth_set, vth_reset,
-                     k_set, k_reset, wc_max, pulse_count_max, counts, wt_flat):
+                     k_set, k_reset, wc_max, pulse_count_max, counts, wt_flat, stk):
     """Updater._apply_open for one layer: the threshold scan of its accumulators, block
     by block and row by row as the firmware scans them, each crossing weight's pulses
     applied (G+ of its pair: SET up, RESET down, width 1) and its cached weight
@@ -380,6 +380,9 @@ def open_loop_update(acc, writes, btab, eps, fire, n_max, rows, cols, g, wc, gmi
                 elif a <= -fire:
                     n = -min((-a) // eps, n_max)
                     acc[r0 + i, c0 + j] = a - n * eps
+                if n != 0 and stk[r0 + i, c0 + j] != 0:  # retired: cleared, not pulsed
+                    acc[r0 + i, c0 + j] = 0
+                    n = 0
                 counts[j] = abs(n)
                 if n != 0:
                     hit = True
@@ -458,7 +461,11 @@ WP_VTH_SET, WP_VTH_RESET, WP_K_SET, WP_K_RESET, WP_WC_MAX = 5, 6, 7, 8, 9
 WP_AMP_LO, WP_AMP_TOP, WP_WV_MAX_COUNT, WP_PULSE_COUNT_MAX = 10, 11, 12, 13
 WP_SET_AMP, WP_RESET_AMP, WP_TOL, WP_READ_SIGMA, WP_PULSE_SIGMA, WP_SEED = \
     14, 15, 16, 17, 18, 19
-WP_SIZE = 20
+WP_STUCK_CHECK, WP_STUCK_MARGIN, WP_STUCK_ROUNDS = 20, 21, 22
+WP_SIZE = 23
+# counters of the write-verify kernels: reads, PULSE commands, pulses, weights updated,
+# cells missed, cells found stuck, weights retired
+CNT_STUCK, CNT_RETIRED, CNT_SIZE = 5, 6, 7
 
 
 @njit(cache=True)
@@ -494,13 +501,55 @@ def _pulse(g, wc, cell, n, amp, is_set, gmin, gmax, fset, freset, stuck, wp):
 
 
 @njit(cache=True)
+def no_move(d0, moved, g, wp):
+    """firmware stuck._no_move: the stuck-cell test of a cell outside at every read."""
+    if d0 > 0:
+        return 2 * moved < d0 and g < wp[WP_GMAX_NOM] - wp[WP_STUCK_MARGIN]
+    return 2 * moved > d0 and g > wp[WP_GMIN_NOM] + wp[WP_STUCK_MARGIN]
+
+
+@njit(cache=True)
 def write_verify(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op, gmin, gmax,
-                 fset, freset, stuck, wp, counters):
+                 fset, freset, stuck, wp, counters, found):
     """firmware Updater.write_verify of one row: program columns c0 + j with tgt[pol, j]
     >= 0 to within +-tol, at most ``iters`` rounds of (read, pulse every cell outside).
     ``rb`` (nc, 2): the row's read in hand when ``have_read``.  ``op``: the op counter
     (reads and PULSE commands advance it).  counters += [reads, pulse commands, pulses].
-    Returns (cells outside tolerance at the last read, op)."""
+    ``found`` (nc): bit pol set for each cell found stuck (firmware stuck.py: suspects
+    of the regular rounds get WP_STUCK_ROUNDS more of their own).
+    Returns (cells outside tolerance at the last read of the regular rounds, op)."""
+    g0 = np.zeros((nc, 2), dtype=np.int64)
+    nout = np.zeros((nc, 2), dtype=np.int64)
+    check = wp[WP_STUCK_CHECK] != 0 and iters > 0
+    found[:nc] = 0
+    left, op = wv_rounds(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op,
+                         gmin, gmax, fset, freset, stuck, wp, counters, found, g0, nout,
+                         True, iters + 1, check)
+    if check:
+        hit = False
+        for j in range(nc):
+            if found[j] != 0:
+                hit = True
+        if hit:
+            stgt = np.full((2, nc), -1, dtype=np.int64)
+            for j in range(nc):
+                for pol in range(npols):
+                    if found[j] >> pol & 1:
+                        stgt[pol, j] = tgt[pol, j]
+            found[:nc] = 0
+            extra = wp[WP_STUCK_ROUNDS]
+            _l, op = wv_rounds(g, wc, tile, row, c0, nc, stgt, npols, extra, rb, True, op,
+                               gmin, gmax, fset, freset, stuck, wp, counters, found, g0, nout,
+                               False, iters + 1 + extra, True)
+    return left, op
+
+
+@njit(cache=True)
+def wv_rounds(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op, gmin, gmax,
+              fset, freset, stuck, wp, counters, found, g0, nout, first, nreads, check):
+    """The rounds of write_verify (firmware Updater._rounds, stuck.StuckCheck.track);
+    ``first``: g0 and nout start here (else round 0 is the previous call's last read, not
+    counted again)."""
     rows, cols, tol = wp[WP_ROWS], wp[WP_COLS], wp[WP_TOL]
     top = wp[WP_AMP_TOP]
     coarse = np.zeros(nc, dtype=np.int64)
@@ -525,9 +574,19 @@ def write_verify(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op,
                     continue
                 gj = rb[j, pol]
                 d = t - gj
+                if it == 0 and first:
+                    g0[j, pol] = gj
+                    nout[j, pol] = 0
                 if -tol <= d <= tol:
                     continue
+                if it > 0 or first:
+                    nout[j, pol] += 1
                 left += 1
+                if it == iters:
+                    if check and nout[j, pol] == nreads and no_move(t - g0[j, pol],
+                                                                    gj - g0[j, pol], gj, wp):
+                        found[j] |= 1 << pol
+                    continue
                 if d > 0:
                     n = pulse_plan(d, gj, True, wp)[1]
                     if n > 1:
@@ -579,16 +638,59 @@ def write_verify(g, wc, tile, row, c0, nc, tgt, npols, iters, rb, have_read, op,
 
 
 @njit(cache=True)
+def _mark(stk, r, c, f, counters):
+    if stk[r, c] == 0:
+        counters[CNT_RETIRED] += 1
+    stk[r, c] |= f
+    counters[CNT_STUCK] += (f & 1) + (f >> 1)
+
+
+@njit(cache=True)
+def retire_row(g, wc, tile, row, c0, nc, stk, r, cb, found, iters, rb, op, gmin, gmax, fset,
+               freset, stuck, wp, counters):
+    """firmware stuck.StuckCheck.retire: record the cells the last write_verify of this row found
+    stuck in the layer's map ``stk`` (weights (r, cb + j); 1 G+, 2 G-) and write-verify
+    each one's partner to its read (``rb``: that call's last read).  Returns op."""
+    hit = False
+    for j in range(nc):
+        if found[j] != 0:
+            hit = True
+            break
+    if not hit:
+        return op
+    tgt = np.full((2, nc), -1, dtype=np.int64)
+    for j in range(nc):
+        f = found[j]
+        if f == 0:
+            continue
+        _mark(stk, r, cb + j, f, counters)
+        if f == 1:
+            tgt[1, j] = rb[j, 0]
+        elif f == 2:
+            tgt[0, j] = rb[j, 1]
+    _left, op = write_verify(g, wc, tile, row, c0, nc, tgt, 2, iters + wp[WP_STUCK_ROUNDS],
+                             rb, False, op, gmin, gmax, fset, freset, stuck, wp, counters,
+                             found)
+    for j in range(nc):
+        if found[j] != 0:
+            _mark(stk, r, cb + j, found[j], counters)
+    return op
+
+
+@njit(cache=True)
 def program_layer(g, wc, btab, targets, ref, iters, op, gmin, gmax, fset, freset, stuck, wp,
-                  counters):
+                  counters, stk):
     """Updater.program_initial for one layer: every pair of each block row to
     (targets[...], ref), write-verified; ``targets`` in the firmware's draw order
-    (blocks, rows, columns).  Returns (cells outside at the last reads, op)."""
+    (blocks, rows, columns); stuck cells found are recorded in ``stk`` and their
+    weights retired (retire_row).  Returns (cells outside at the last reads, op)."""
     miss = 0
     k = 0
     rb = np.zeros((wp[WP_COLS], 2), dtype=np.int64)
+    found = np.zeros(wp[WP_COLS], dtype=np.int64)
     for b in range(btab.shape[0]):
-        tile, nr, nc, tc0 = btab[b, 0], btab[b, 2], btab[b, 4], btab[b, 5]
+        tile, r0, nr, c0, nc, tc0 = btab[b, 0], btab[b, 1], btab[b, 2], btab[b, 3], \
+            btab[b, 4], btab[b, 5]
         tgt = np.empty((2, nc), dtype=np.int64)
         for i in range(nr):
             for j in range(nc):
@@ -596,14 +698,17 @@ def program_layer(g, wc, btab, targets, ref, iters, op, gmin, gmax, fset, freset
                 tgt[1, j] = ref
                 k += 1
             left, op = write_verify(g, wc, tile, i, tc0, nc, tgt, 2, iters, rb[:nc], False,
-                                    op, gmin, gmax, fset, freset, stuck, wp, counters)
+                                    op, gmin, gmax, fset, freset, stuck, wp, counters, found)
             miss += left
+            if wp[WP_STUCK_CHECK] != 0:
+                op = retire_row(g, wc, tile, i, tc0, nc, stk, r0 + i, c0, found, iters,
+                                rb[:nc], op, gmin, gmax, fset, freset, stuck, wp, counters)
     return miss, op
 
 
 @njit(cache=True)
 def wv_update(acc, writes, btab, thr, frac, iters, op, g, wc, gmin, gmax, fset, freset, stuck,
-              wp, counters):
+              wp, counters, stk):
     """Updater._apply_wv for one layer: every block row with an accumulator at or past
     +-thr is read, its crossing cells get the target G+ + round(acc) (clamped to the
     nominal range), their accumulators clear, and the row is write-verified.
@@ -611,6 +716,7 @@ def wv_update(acc, writes, btab, thr, frac, iters, op, g, wc, gmin, gmax, fset, 
     Returns op."""
     half = (np.int64(1) << (frac - 1)) if frac > 0 else np.int64(0)
     rb = np.zeros((wp[WP_COLS], 2), dtype=np.int64)
+    found = np.zeros(wp[WP_COLS], dtype=np.int64)
     for b in range(btab.shape[0]):
         tile, r0, nr, c0, nc, tc0 = btab[b, 0], btab[b, 1], btab[b, 2], btab[b, 3], \
             btab[b, 4], btab[b, 5]
@@ -620,6 +726,9 @@ def wv_update(acc, writes, btab, thr, frac, iters, op, g, wc, gmin, gmax, fset, 
             for j in range(nc):
                 a = acc[r0 + i, c0 + j]
                 if a >= thr or a <= -thr:
+                    if stk[r0 + i, c0 + j] != 0:  # retired: cleared, not written
+                        acc[r0 + i, c0 + j] = 0
+                        continue
                     hit = True
                     break
             if not hit:
@@ -630,7 +739,10 @@ def wv_update(acc, writes, btab, thr, frac, iters, op, g, wc, gmin, gmax, fset, 
             counters[0] += 1
             for j in range(nc):
                 a = acc[r0 + i, c0 + j]
-                if a >= thr or a <= -thr:
+                if (a >= thr or a <= -thr) and stk[r0 + i, c0 + j] != 0:
+                    acc[r0 + i, c0 + j] = 0
+                    tgt[0, j] = -1
+                elif a >= thr or a <= -thr:
                     d = (a + half) >> frac
                     tgt[0, j] = min(max(rb[j, 0] + d, wp[WP_GMIN_NOM]), wp[WP_GMAX_NOM])
                     acc[r0 + i, c0 + j] = 0
@@ -639,6 +751,9 @@ def wv_update(acc, writes, btab, thr, frac, iters, op, g, wc, gmin, gmax, fset, 
                 else:
                     tgt[0, j] = -1
             left, op = write_verify(g, wc, tile, i, tc0, nc, tgt, 1, iters, rb[:nc], True, op,
-                                    gmin, gmax, fset, freset, stuck, wp, counters)
+                                    gmin, gmax, fset, freset, stuck, wp, counters, found)
             counters[4] += left
+            if wp[WP_STUCK_CHECK] != 0:
+                op = retire_row(g, wc, tile, i, tc0, nc, stk, r0 + i, c0, found, iters,
+                                rb[:nc], op, gmin, gmax, fset, freset, stuck, wp, counters)
     return op

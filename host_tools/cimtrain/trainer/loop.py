@@ -48,9 +48,11 @@ def fnv_words(h: int, words) -> int:
 class Trainer:
     def __init__(self, cfg: dict, preset: str, train: tuple[np.ndarray, np.ndarray],
                  test: tuple[np.ndarray, np.ndarray], stuck_rate: int = 0,
-                 chip_image: str | None = None) -> None:
+                 chip_image: str | None = None,
+                 dead_cols: tuple[tuple[int, int], ...] = ()) -> None:
         """``chip_image``: start from a chip image (model/chip_image.py) instead of a fresh
-        array, as the firmware does on a model server started with --chip-image."""
+        array, as the firmware does on a model server started with --chip-image.
+        ``dead_cols``: (tile, column) pairs whose cells ignore pulses (model/device.d2d)."""
         self.cfg = cfg
         self.preset = preset
         self.train_x, self.train_y = train
@@ -62,7 +64,12 @@ class Trainer:
         noise = (None, None, None) if cfg["noise"] else (0, 0, 0)
         sig = [s if (not cfg["noise"] or cfg[k] < 0) else cfg[k]
                for s, k in zip(noise, ("noise_read", "noise_pulse", "noise_adc"))]
-        self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate)
+        opt_rate = cfg.get("stuck_rate", 0)  # the firmware's option (writes STUCK_RATE)
+        if stuck_rate and opt_rate and stuck_rate != opt_rate:
+            raise ValueError(f"stuck_rate={stuck_rate} and option stuck_rate={opt_rate} "
+                             "differ: give one")
+        self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate or opt_rate,
+                         dead_cols=dead_cols)
         if chip_image is not None:
             self.chip.array.load_image(chip_image)
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])
@@ -220,6 +227,7 @@ class Trainer:
             "writes_histogram": np.bincount(w, minlength=16).tolist(),
             "vmm_ops": chip.n_vmm, "read_ops": chip.n_read, "pulse_ops": chip.n_pulse_ops,
             "pulses": chip.n_pulses, "wv_misses": upd.n_wv_miss,
+            "stuck_cells": upd.n_stuck, "retired_weights": upd.n_retired,
             "init_pulses": self.init_pulses, "init_reads": self.init_reads,
             "fshift": [L.fshift for L in net.layers], "bshift": [L.bshift for L in net.layers],
             **self.ms,
@@ -227,7 +235,15 @@ class Trainer:
         }
         if digest:
             res["acc_digest"], res["g_digest"], res["state_digest"] = self.digests()
+            res["stuck_digest"] = fnv_words(FNV0, self.stuck_map())
         return res
+
+    def stuck_map(self) -> np.ndarray:
+        """The firmware's retired-weight map (update.py): 1 bit a weight, the network's
+        flat weight order, eight weights a byte (the first in the low bit).  (The trainer
+        keeps 2 bits a weight: which cell of the pair was found stuck.)"""
+        flat = np.concatenate([s.reshape(-1) != 0 for s in self.upd.stuck])
+        return np.packbits(flat, bitorder="little").astype(np.int64)
 
 
 def _ms(t0: float) -> int:
@@ -244,14 +260,16 @@ def save_state(t: Trainer, path, history: list, extra: dict | None = None):
     for i, L in enumerate(net.layers):
         arrays[f"acc_{i}"] = L.acc
         arrays[f"writes_{i}"] = upd.writes[i]
+        arrays[f"stuck_{i}"] = upd.stuck[i]
     meta = {
         "cfg": {k: v for k, v in t.cfg.items()}, "preset": t.preset,
-        "stuck_rate": chip.stuck_rate,
+        "stuck_rate": chip.stuck_rate, "dead_cols": [list(tc) for tc in chip.dead_cols],
         "chip": {"op": chip.op, "n_vmm": chip.n_vmm, "n_read": chip.n_read,
                  "n_pulse_ops": chip.n_pulse_ops, "n_pulses": chip.n_pulses},
         "layers": [{"fshift": L.fshift, "bshift": L.bshift, "bmax": L.bmax}
                    for L in net.layers],
-        "upd": {"n_updates": upd.n_updates, "n_wv_miss": upd.n_wv_miss},
+        "upd": {"n_updates": upd.n_updates, "n_wv_miss": upd.n_wv_miss,
+                "n_stuck": upd.n_stuck, "n_retired": upd.n_retired},
         "rng": t.rng.s, "stride": t.stride, "epoch": t.epoch, "seen": t.seen,
         "init_pulses": t.init_pulses, "init_reads": t.init_reads, "ms": t.ms,
         "last_epoch": t.last_epoch, "history": history, **(extra or {}),
@@ -263,7 +281,8 @@ def load_state(path, train, test) -> tuple[Trainer, dict]:
     """A Trainer in the state of a checkpoint, and the checkpoint's metadata."""
     from . import checkpoint
     arrays, meta = checkpoint.load(path)
-    t = Trainer(meta["cfg"], meta["preset"], train, test, stuck_rate=meta["stuck_rate"])
+    t = Trainer(meta["cfg"], meta["preset"], train, test, stuck_rate=meta["stuck_rate"],
+                dead_cols=tuple(tuple(tc) for tc in meta.get("dead_cols", ())))
     chip, net, upd = t.chip, t.net, t.upd
     if arrays["g"].shape != chip.array.g.shape:
         raise checkpoint.CheckpointError(f"{path}: array shape {arrays['g'].shape} does not "
@@ -275,8 +294,12 @@ def load_state(path, train, test) -> tuple[Trainer, dict]:
     for i, (L, s) in enumerate(zip(net.layers, meta["layers"])):
         L.acc[...] = arrays[f"acc_{i}"]
         upd.writes[i][...] = arrays[f"writes_{i}"]
+        if f"stuck_{i}" in arrays:  # (checkpoints before stuck-cell recognition: none)
+            upd.stuck[i][...] = arrays[f"stuck_{i}"]
         L.fshift, L.bshift, L.bmax = s["fshift"], s["bshift"], s["bmax"]
     upd.n_updates, upd.n_wv_miss = meta["upd"]["n_updates"], meta["upd"]["n_wv_miss"]
+    upd.n_stuck = meta["upd"].get("n_stuck", 0)
+    upd.n_retired = meta["upd"].get("n_retired", 0)
     t.rng.s, t.stride, t.epoch, t.seen = meta["rng"], meta["stride"], meta["epoch"], meta["seen"]
     t.init_pulses, t.init_reads = meta["init_pulses"], meta["init_reads"]
     t.ms, t.last_epoch = meta["ms"], meta["last_epoch"]

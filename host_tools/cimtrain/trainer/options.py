@@ -6,6 +6,34 @@ from __future__ import annotations
 from .. import regs
 from .firmware_src import defaults, networks
 
+STUCK_UNIT = 1 << 16  # STUCK_RATE: stuck cells per 65536 (Q0.16, docs/registers.md)
+
+
+def stuck_rate(knob: str, value: str) -> int:
+    """STUCK=0.01 (a fraction of the cells) as the STUCK_RATE register's Q0.16 value;
+    an error names ``knob`` and what is allowed."""
+    try:
+        f = float(value)
+    except ValueError:
+        raise OptionError(f"{knob}={value!r}: a fraction of the cells, e.g. 0.01 for 1%") \
+            from None
+    if not 0 <= f < 1 or (f > 0 and round(f * STUCK_UNIT) == 0):
+        raise OptionError(f"{knob}={value}: a fraction of the cells in [0, 1) at least "
+                          f"1/{STUCK_UNIT} if not 0, e.g. 0.01 for 1%")
+    return min(round(f * STUCK_UNIT), STUCK_UNIT - 1)
+
+
+def stuck_args(knob: str, value: str, args: list[str]) -> list[str]:
+    """``args`` (firmware key=value options) with the stuck fraction ``value`` of knob
+    ``knob`` (STUCK=0.01) as stuck_rate, and the stuck-cell check on unless ``args`` set
+    it; a stuck_rate in ``args`` as well is refused."""
+    keys = {x.split("=", 1)[0] for x in args}
+    if "stuck_rate" in keys:
+        raise OptionError(f"{knob}={value} and option stuck_rate: give one")
+    out = [*args, f"stuck_rate={stuck_rate(knob, value)}"]
+    return out if "stuck_check" in keys else [*out, "stuck_check=1"]
+
+
 # Options of the firmware that the trainer has no use for (files, console output).
 FIRMWARE_ONLY = ("train", "test", "progress", "verbose", "digest", "ckpt", "ckpt_every",
                  "resume")
@@ -53,6 +81,11 @@ def parse(overrides: dict | None = None, **kw) -> dict:
         if v << (cfg["acc_bits"] - 8) > acc_max:
             raise OptionError(f"{k}={v} codes: above what a {cfg['acc_bits']}-bit "
                               f"accumulator holds ({acc_max >> (cfg['acc_bits'] - 8)} codes)")
+    if not 0 <= cfg["stuck_rate"] <= regs.REG_MASK["STUCK_RATE"]:
+        raise OptionError(f"stuck_rate={cfg['stuck_rate']}: cells per 65536 that ignore "
+                          f"pulses, 0..{regs.REG_MASK['STUCK_RATE']} (655: 1%)")
+    if cfg["stuck_check"] not in (0, 1):
+        raise OptionError(f"stuck_check={cfg['stuck_check']}: 0 or 1")
     amp_max = regs.PARAMS["AMP_MAX_MV"]
     for k in ("set_amp", "reset_amp"):
         if not 0 <= cfg[k] <= amp_max:

@@ -25,9 +25,7 @@ from ..paths import ROOT
 from ..progress import Progress
 from . import sweep
 from .cli import env_int
-from .options import OptionError
-
-STUCK_UNIT = 1 << 16  # STUCK_RATE: stuck cells per 65536 (docs/registers.md)
+from .options import STUCK_UNIT, OptionError
 
 # study name -> (what it asks, [(label, options, spec fields), ...])
 Variant = tuple[str, dict, dict]
@@ -75,9 +73,12 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
              ("no noise", {"noise": 0}, {})]
         return "noise ablation: each noise source of the macro off in turn", v
     if name == "stuck":
-        v = [(f"{pct}% stuck", {}, {"stuck_rate": round(pct * STUCK_UNIT / 100)})
-             for pct in (0, 1, 5)]
-        return "stuck cells (STUCK_RATE), trained from the start on such a chip", v
+        v = [(f"{pct}% stuck" + ("" if chk else ", not looked for"),
+              {"stuck_rate": round(pct * STUCK_UNIT / 100), "stuck_check": chk}, {})
+             for pct, chk in ((0, 1), (1, 1), (5, 1), (1, 0), (5, 0))]
+        return ("stuck cells (STUCK_RATE), trained from the start on such a chip: found by "
+                "write-verify and their weights retired (stuck_check=1), or not looked "
+                "for"), v
     if name == "transfer":
         v = [("chip-trained -> fresh chip", {}, {"transfer_seed": 1000}),
              ("fp32-trained -> chip", {}, {"transfer_seed": 1000, "fp32": True})]

@@ -77,7 +77,8 @@ def _train(spec: dict) -> dict:
         r = float_transfer_accuracy(cfg, spec["preset"], train, test, spec["transfer_seed"])
         return {"spec": spec, "per_epoch": [], "test_accuracy": r["float_accuracy"],
                 "writes_per_weight_mean": 0.0, "writes_per_weight_max": 0, "transfer": r}
-    t = Trainer(cfg, spec["preset"], train, test, stuck_rate=spec.get("stuck_rate", 0))
+    t = Trainer(cfg, spec["preset"], train, test, stuck_rate=spec.get("stuck_rate", 0),
+                dead_cols=tuple(tuple(tc) for tc in spec.get("dead_cols", ())))
     t.setup()
     per_epoch = []
     correct = digest = 0
@@ -92,6 +93,7 @@ def _train(spec: dict) -> dict:
            "test_accuracy": per_epoch[-1]["test_accuracy"] if per_epoch else None,
            **writes_stats(t), "pred_digest": digest, "updates": t.upd.n_updates,
            "pulses": t.chip.n_pulses, "train_s": t.ms["train_ms"] / 1000,
+           "stuck_cells": t.upd.n_stuck, "retired_weights": t.upd.n_retired,
            "fshift": [L.fshift for L in t.net.layers]}
     if spec.get("transfer_seed") is not None:
         from .transfer import transfer_accuracy

@@ -23,6 +23,8 @@ REF = constant("update", "REF")
 _AMP_LO = constant("update", "_AMP_LO")
 _AMP_HI = constant("update", "_AMP_HI")
 _WV_MAX_COUNT = constant("update", "_WV_MAX_COUNT")
+_STUCK_MARGIN = constant("stuck", "_STUCK_MARGIN")
+_STUCK_ROUNDS = constant("stuck", "_STUCK_ROUNDS")
 _PULSE_COUNT_MAX = regs.REG_MASK["PULSE_COUNT"]  # 255: counts above it are split
 
 
@@ -32,7 +34,7 @@ def schedule_len(counts: np.ndarray) -> int:
 
 
 def wv_constants(p: dict, set_amp: int, reset_amp: int, tol: int, read_sigma: int,
-                 pulse_sigma: int, seed: int) -> np.ndarray:
+                 pulse_sigma: int, seed: int, stuck_check: int = 1) -> np.ndarray:
     """The constants of the write-verify kernels, packed (kernels.WP_*)."""
     wp = np.zeros(TK.WP_SIZE, dtype=np.int64)
     for i, v in ((TK.WP_ROWS, p["ROWS"]), (TK.WP_COLS, p["COLS"]),
@@ -44,7 +46,8 @@ def wv_constants(p: dict, set_amp: int, reset_amp: int, tol: int, read_sigma: in
                  (TK.WP_WV_MAX_COUNT, _WV_MAX_COUNT), (TK.WP_PULSE_COUNT_MAX, _PULSE_COUNT_MAX),
                  (TK.WP_SET_AMP, set_amp), (TK.WP_RESET_AMP, reset_amp), (TK.WP_TOL, tol),
                  (TK.WP_READ_SIGMA, read_sigma), (TK.WP_PULSE_SIGMA, pulse_sigma),
-                 (TK.WP_SEED, seed & 0xFFFFFFFF)):
+                 (TK.WP_SEED, seed & 0xFFFFFFFF), (TK.WP_STUCK_CHECK, stuck_check),
+                 (TK.WP_STUCK_MARGIN, _STUCK_MARGIN), (TK.WP_STUCK_ROUNDS, _STUCK_ROUNDS)):
         wp[i] = v
     return wp
 
@@ -69,11 +72,17 @@ class Updater:
         self.n_scans_with_updates = 0  # threshold scans that programmed any device
         # programming events per weight (the firmware keeps 4 bits; here the full count)
         self.writes = [np.zeros((L.R, L.C), dtype=np.int64) for L in net.layers]
+        # stuck cells found (firmware update.py): per weight, 1 G+ stuck, 2 G- stuck;
+        # a weight with either is retired (never pulsed again)
+        self.check = cfg.get("stuck_check", 0)
+        self.stuck = [np.zeros((L.R, L.C), dtype=np.int64) for L in net.layers]
+        self.n_stuck = 0
+        self.n_retired = 0
 
     def _wp(self) -> np.ndarray:
         chip = self.chip
         return wv_constants(chip.p, self.set_amp, self.reset_amp, self.tol, chip.read_sigma,
-                            chip.pulse_sigma, chip.seed)
+                            chip.pulse_sigma, chip.seed, self.check)
 
     def _device(self) -> tuple:
         chip, dev = self.chip, self.chip.dev
@@ -85,6 +94,8 @@ class Updater:
         chip.n_read += int(counters[0])
         chip.n_pulse_ops += int(counters[1])
         chip.n_pulses += int(counters[2])
+        self.n_stuck += int(counters[TK.CNT_STUCK])
+        self.n_retired += int(counters[TK.CNT_RETIRED])
 
     # -- initialisation ------------------------------------------------------------------
     def program_initial(self, rng: XorShift32, init_amp: int, iters: int) -> int:
@@ -105,10 +116,10 @@ class Updater:
         g, wc, gmin, gmax, fset, freset, stuck = self._device()
         wp = self._wp()
         miss = 0
-        for L, tgt in zip(self.net.layers, targets):
-            counters = np.zeros(5, dtype=np.int64)
+        for L, tgt, stk in zip(self.net.layers, targets, self.stuck):
+            counters = np.zeros(TK.CNT_SIZE, dtype=np.int64)
             m, chip.op = TK.program_layer(g, wc, L.btab, tgt, REF, iters, chip.op, gmin,
-                                          gmax, fset, freset, stuck, wp, counters)
+                                          gmax, fset, freset, stuck, wp, counters, stk)
             self._count(counters)
             miss += m
         self.n_wv_miss += miss
@@ -137,13 +148,13 @@ class Updater:
         chip, p, dev = self.chip, self.chip.p, self.chip.dev
         g, wc = chip.array.g.reshape(-1), chip.array.wc.reshape(-1)
         counts = np.zeros(p["COLS"], dtype=np.int64)
-        for L, writes in zip(self.net.layers, self.writes):
+        for L, writes, stk in zip(self.net.layers, self.writes, self.stuck):
             n_upd, n_cmd, n_pulses = TK.open_loop_update(
                 L.acc, writes, L.btab, self.eps, self.fire, self.n_max, p["ROWS"], p["COLS"],
                 g, wc, dev.gmin, dev.gmax, dev.fset, dev.freset, dev.stuck, chip.seed,
                 chip.pulse_sigma, self.set_amp, self.reset_amp, p["VTH_SET_MV"],
                 p["VTH_RESET_MV"], p["K_SET"], p["K_RESET"], (1 << p["WC_BITS"]) - 1,
-                _PULSE_COUNT_MAX, counts, L.wt_flat)
+                _PULSE_COUNT_MAX, counts, L.wt_flat, stk)
             self.n_updates += n_upd
             chip.pulse_ops(n_cmd)
             chip.n_pulses += n_pulses
@@ -152,11 +163,11 @@ class Updater:
         chip = self.chip
         g, wc, gmin, gmax, fset, freset, stuck = self._device()
         wp = self._wp()
-        for L, writes in zip(self.net.layers, self.writes):
-            counters = np.zeros(5, dtype=np.int64)
+        for L, writes, stk in zip(self.net.layers, self.writes, self.stuck):
+            counters = np.zeros(TK.CNT_SIZE, dtype=np.int64)
             chip.op = TK.wv_update(L.acc, writes, L.btab, self.thr, self.acc_frac, self.iters,
                                    chip.op, g, wc, gmin, gmax, fset, freset, stuck, wp,
-                                   counters)
+                                   counters, stk)
             self._count(counters)
             self.n_updates += int(counters[3])
             self.n_wv_miss += int(counters[4])

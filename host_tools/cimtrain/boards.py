@@ -93,7 +93,9 @@ BOARDS = {b.name: b for b in (
           preset="default", heap=256 * 1024, virtual=True),
     Board("virtual-seed", "the virtual board with the seed-chip macro (4 tiles of 64 x 64) "
           "and the smaller CNN: fast, for tests and a first try", backend="ring",
-          preset="seed-chip", heap=128 * 1024, virtual=True),
+          # 160 KiB: its modules load into the heap (no frozen code), and with checkpoint
+          # and stuck-cell support 128 KiB no longer held code and training together
+          preset="seed-chip", heap=160 * 1024, virtual=True),
     Board("soc", "TEMPLATE for a real SoC board: the macro memory-mapped at the spec's "
           "base address. Copy this entry, set BASE to your SoC's address map, HEAP to your "
           "port's heap, PRESET to the macro your chip or FPGA carries", backend="mmio",

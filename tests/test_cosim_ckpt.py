@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOBS = ("BACKEND", "SIM", "PRESET", "MODE", "N_TRAIN", "N_TEST", "EPOCHS", "SEED", "HEAP",
-         "NAME", "CKPT", "CKPT_EVERY", "RESUME", "COSIM_ARGS")
+         "NAME", "CKPT", "CKPT_EVERY", "RESUME", "COSIM_ARGS", "STUCK")
 # short: 24 seed-chip images, a checkpoint every 8 (one init round, one calibration image)
 RUN = ["--preset", "seed-chip", "--n-train", "24", "--n-test", "16", "init_iters=1",
        "n_calib=1"]
@@ -134,6 +134,26 @@ def test_interrupted_three_ways_and_resumed_ends_bit_identical(reference, chain)
     assert reference["weight_updates"] > 0 and reference["images_trained"] == 24
     # only the newest checkpoint is kept, as a pair
     assert sorted(p.name for p in d.iterdir()) == ["chip-00000024.npz", "fw-00000024.ckpt"]
+
+
+def test_stuck_cells_resumed_bit_identical(tmp_path):
+    """With stuck cells (5%) and the stuck-cell check, the retired-weight map and its
+    counters are firmware state too (firmware/ckpt.py STATE): a run stopped after its first
+    checkpoint and resumed ends as the run never interrupted."""
+    run = [*RUN[:3], "16", *RUN[4:], "--stuck", "0.05"]
+    ref = finish(cosim(tmp_path, "ref", run=run))
+    assert "==== cimtrain cosim summary" in ref, ref[-3000:]
+    reference = result(tmp_path, "ref")
+    assert reference["stuck_cells"] > 0 and reference["retired_weights"] > 0
+    d = tmp_path / "ckpt"
+    interrupt_after(cosim(tmp_path, "leg0", "--ckpt", str(d), "--ckpt-every", "8", run=run),
+                    d, 8, "SIGTERM")
+    out = finish(cosim(tmp_path, "leg1", "--resume", str(d), run=run))
+    assert "==== cimtrain cosim summary" in out, out[-3000:]
+    res = result(tmp_path, "leg1")
+    assert res["resumed_at"] == 8
+    assert res["stuck_digest"] == reference["stuck_digest"]
+    assert state(res) == state(reference)
 
 
 def test_state_digest_tells_runs_apart(reference, tmp_path):

@@ -137,11 +137,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"HEAP={a.heap}: {net} keeps up to {need >> 10} KiB live on the "
                  "MicroPython heap (docs/size.md); give at least that (default 256K)")
     if a.stuck.strip():
-        from .trainer import options as opt
-        try:
-            a.fw_args = opt.stuck_args("STUCK", a.stuck, a.fw_args)
-        except opt.OptionError as err:
-            ap.error(str(err))
+        a.fw_args = knobs.stuck_args(ap, a.stuck, a.fw_args)
     fw = dict(x.split("=", 1) for x in (*COSIM_OPTIONS, *a.fw_args) if "=" in x)
     for k, knob in (("ckpt", "CKPT"), ("ckpt_every", "CKPT_EVERY"), ("resume", "RESUME")):
         if k in fw:

@@ -55,6 +55,16 @@ def check_name(ap: argparse.ArgumentParser, knob: str, name: str) -> None:
                  "name, not starting with . or -)")
 
 
+def stuck_args(ap: argparse.ArgumentParser, value: str, args: list[str]) -> list[str]:
+    """The firmware options ``args`` with the STUCK knob's fraction ``value`` added
+    (stuck_rate, and stuck_check=1 unless given); a bad value is refused by name."""
+    from .trainer import options as opt
+    try:
+        return opt.stuck_args("STUCK", value, args)
+    except opt.OptionError as err:
+        ap.error(str(err))
+
+
 def check_options(ap: argparse.ArgumentParser, knob: str, base: dict,
                   args: Sequence[str]) -> dict:
     """The firmware's key=value options ``args`` over ``base`` (net, n_train, ...), checked

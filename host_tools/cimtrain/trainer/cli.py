@@ -95,10 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"RESUME={a.resume}: no such file (a run's checkpoint, e.g. "
                  "results/latest/checkpoint.npz)")
     if a.stuck.strip():
-        try:
-            a.args = options.stuck_args("STUCK", a.stuck, a.args)
-        except options.OptionError as err:
-            ap.error(str(err))
+        a.args = knobs.stuck_args(ap, a.stuck, a.args)
     from ..model.device import parse_dead_cols
     from ..model.macro import macro_params
     try:

@@ -190,23 +190,21 @@ def _serve(args: argparse.Namespace, status: S.StatusFile | None) -> int:
     from ..model import CimMacro
 
     model = CimMacro(args.preset)
-    if args.chip_image:
-        from ..model.chip_image import ChipImageError
+    from ..model.chip_image import ChipImageError
+    # a chip image to serve, or a checkpoint's (which also sets the op index)
+    for path, resumed in ((args.chip_image, False), (args.resume_image, True)):
+        if not path:
+            continue
         try:
-            img = model.array.load_image(args.chip_image)
+            img = model.array.load_image(path)
         except ChipImageError as e:
             _fail(status, f"model server: {e}")
             return 2
-        _log(f"chip image {args.chip_image} loaded (preset {img['preset']}, seed {img['seed']})")
-    if args.resume_image:
-        from ..model.chip_image import ChipImageError
-        try:
-            img = model.array.load_image(args.resume_image)
-        except ChipImageError as e:
-            _fail(status, f"model server: {e}")
-            return 2
-        model.op_count = int(img.get("op_count", 0))
-        _log(f"resumed chip image {args.resume_image} (OP_COUNT {model.op_count})")
+        if resumed:
+            model.op_count = int(img.get("op_count", 0))
+            _log(f"resumed chip image {path} (OP_COUNT {model.op_count})")
+        else:
+            _log(f"chip image {path} loaded (preset {img['preset']}, seed {img['seed']})")
     try:
         win = ServerWindow(args.window, kind=P.KIND_MODEL)
     except BridgeError as e:

@@ -108,7 +108,8 @@ module cim_tb_top import cim_reg_pkg::*; #(
   );
 
   // an IDLE entry's edge index, widened to the edge counter's 64 bits
-  function automatic [63:0] idle_until(input [ProgW-1:0] e);
+  // (static: Icarus builds a frame for every call of an automatic function)
+  function [63:0] idle_until(input [ProgW-1:0] e);
     idle_until = {{(64 - ProgUntilW){1'b0}}, e[ProgUntilLsb +: ProgUntilW]};
   endfunction
 
@@ -202,7 +203,6 @@ module cim_tb_top import cim_reg_pkg::*; #(
   reg pe_pend, pe_step;
   reg [31:0] rec_k;               // recorder
   reg [63:0] rec_dt;
-  reg [LogW-1:0] rec_ent;
   always @(posedge clk_i or negedge rst_ni) begin  // per_edge
     if (!rst_ni) begin
       edge_q   <= 64'd0;
@@ -258,23 +258,13 @@ module cim_tb_top import cim_reg_pkg::*; #(
         rec_k = log_wp;
         if (hs_r || hs_b) begin
           rec_dt = edge_q - rq_edge;
-          rec_ent = '0;
-          rec_ent[LogEdgeLsb +: LogEdgeW] = rq_edge;
-          rec_ent[LogDtLsb +: LogDtW]     = rec_dt[LogDtW-1:0];
-          rec_ent[LogKindLsb +: LogKindW] = hs_r ? KindRead : KindWrite;
-          rec_ent[LogRespLsb +: LogRespW] = hs_r ? s_axil_rresp : s_axil_bresp;
-          rec_ent[LogStrbLsb +: LogStrbW] = rq_strb;
-          rec_ent[LogAddrLsb +: AW]       = rq_addr;
-          rec_ent[LogDataLsb +: LogDataW] = hs_r ? s_axil_rdata : rq_data;
-          log_mem[rec_k % LogDepth] = rec_ent;
+          log_mem[rec_k % LogDepth] = `CIM_LOG_ENTRY(rq_edge, rec_dt[LogDtW-1:0],
+              hs_r ? KindRead : KindWrite, hs_r ? s_axil_rresp : s_axil_bresp, rq_strb,
+              rq_addr, hs_r ? s_axil_rdata : rq_data);
           rec_k = rec_k + 32'd1;
         end
         if (irq_o !== irq_seen) begin
-          rec_ent = '0;
-          rec_ent[LogEdgeLsb +: LogEdgeW] = edge_q;
-          rec_ent[LogKindLsb +: LogKindW] = KindIrq;
-          rec_ent[LogDataLsb]             = irq_o;
-          log_mem[rec_k % LogDepth] = rec_ent;
+          log_mem[rec_k % LogDepth] = `CIM_LOG_ENTRY(edge_q, 0, KindIrq, 0, 0, 0, irq_o);
           rec_k = rec_k + 32'd1;
           irq_seen <= irq_o;
         end

@@ -20,3 +20,6 @@ localparam int LogEdgeLsb = 64, LogEdgeW = 64;
 localparam logic [3:0] KindRead = 4'd1;
 localparam logic [3:0] KindWrite = 4'd2;
 localparam logic [3:0] KindIrq = 4'd5;
+// One log entry from its fields (unused bits 0), one concatenation.
+`define CIM_LOG_ENTRY(EDGE, DT, KIND, RESP, STRB, ADDR, DATA) \
+    {64'(EDGE), 4'(DT), 4'(KIND), 2'd0, 2'(RESP), 4'(STRB), 16'(ADDR), 32'(DATA)}

@@ -200,8 +200,7 @@ module cim_tb_top import cim_reg_pkg::*; #(
   // variables costs about 2,800 host instructions each time it is entered (every edge).
   reg [31:0] pe_pc;               // player
   reg [ProgW-1:0] pe_e;
-  reg pe_pend, pe_step;
-  reg [31:0] rec_k;               // recorder
+  reg pe_step;
   reg [63:0] rec_dt;
   always @(posedge clk_i or negedge rst_ni) begin  // per_edge
     if (!rst_ni) begin
@@ -209,21 +208,40 @@ module cim_tb_top import cim_reg_pkg::*; #(
       irq_seen <= 1'b0;
     end else begin
       edge_q <= edge_q + 64'd1;
-      // player (an IDLE that cannot end on this edge costs one test of this condition)
-      if (x_run && !(x_idle && {{(64 - ProgUntilW){1'b0}}, x_until} > edge_q + 64'd1)) begin
-        pe_pc   = x_pc;
-        pe_pend = x_pend;
+      // player: on an edge either the presented IDLE may end, or the outstanding
+      // request gets its response (the next entry is presented), or the request waits
+      // (for its handshake, which may be this edge, or its response) and its stall
+      // count grows.  The fewest statements per edge: Icarus's cost is per statement.
+      if (x_run) begin
         pe_step = 1'b0;
-        if ((x_arvalid && hs_ar) || (x_awvalid && hs_w)) begin
-          pe_pend = 1'b1;                      // accepted; the slave is busy until its response
-        end else if (pe_pend && (hs_r || hs_b)) begin
-          pe_pend = 1'b0;
-          pe_step = 1'b1;
-        end else if (x_idle && pe_pc < prog_len) begin
+        if (x_idle) begin
           pe_step = ({{(64 - ProgUntilW){1'b0}}, x_until} <= edge_q + 64'd1);
+        end else if (x_pend && (hs_r || hs_b)) begin
+          x_pend  <= 1'b0;
+          pe_step = 1'b1;
+        end else if (!x_pend && !x_awvalid && !x_arvalid) begin
+          // nothing presented: every entry was an IDLE already reached at the start
+          x_run    <= 1'b0;
+          ack_seq  <= req_seq;
+          rec_edge =  edge_q;
+        end else begin
+          if (hs_ar || hs_w) x_pend <= 1'b1;  // accepted; busy until its response
+          if (x_stall >= StallEdges) begin
+            // errors, not hangs: a macro that does not accept or answer a request ends
+            // the program; cocotb finds x_timeout set
+            x_awvalid <= 1'b0;
+            x_wvalid  <= 1'b0;
+            x_arvalid <= 1'b0;
+            x_run     <= 1'b0;
+            ack_seq   <= req_seq;
+            rec_edge  =  edge_q;
+            x_timeout =  1'b1;
+          end else begin
+            x_stall <= x_stall + 32'd1;
+          end
         end
         if (pe_step) begin
-          pe_pc = pe_pc + 32'd1;
+          pe_pc = x_pc + 32'd1;
           pe_e  = {prog_hi[pe_pc % ProgDepth], prog_lo[pe_pc % ProgDepth]};
           while (pe_pc < prog_len && pe_e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(pe_e) <= edge_q + 64'd1) begin
             pe_pc = pe_pc + 32'd1;
@@ -231,44 +249,29 @@ module cim_tb_top import cim_reg_pkg::*; #(
           end
           `CIM_TB_PRESENT(pe_e, pe_pc < prog_len)
           x_pc <= pe_pc;
-        end
-        if (pe_pend != x_pend) x_pend <= pe_pend;
-        if (pe_pc >= prog_len && !pe_pend) begin
-          x_run    <= 1'b0;
-          ack_seq  <= req_seq;
-          rec_edge =  edge_q;   // blocking: cocotb reads it when ack_seq changes
-        end else if (pe_step || x_idle) begin
-          x_stall <= 32'd0;
-        end else if (x_stall >= StallEdges) begin
-          // errors, not hangs: a macro that does not accept or answer a request ends
-          // the program; cocotb finds x_timeout set
-          x_awvalid <= 1'b0;
-          x_wvalid  <= 1'b0;
-          x_arvalid <= 1'b0;
-          x_run     <= 1'b0;
-          ack_seq   <= req_seq;
-          rec_edge  =  edge_q;
-          x_timeout =  1'b1;
-        end else begin
-          x_stall <= x_stall + 32'd1;
+          if (pe_pc >= prog_len) begin
+            x_run    <= 1'b0;
+            ack_seq  <= req_seq;
+            rec_edge =  edge_q;   // blocking: cocotb reads it when ack_seq changes
+          end else begin
+            x_stall <= 32'd0;
+          end
         end
       end
       // recorder
       if (rec_any) begin
-        rec_k = log_wp;
         if (hs_r || hs_b) begin
           rec_dt = edge_q - rq_edge;
-          log_mem[rec_k % LogDepth] = `CIM_LOG_ENTRY(rq_edge, rec_dt[LogDtW-1:0],
+          log_mem[log_wp % LogDepth] = `CIM_LOG_ENTRY(rq_edge, rec_dt[LogDtW-1:0],
               hs_r ? KindRead : KindWrite, hs_r ? s_axil_rresp : s_axil_bresp, rq_strb,
               rq_addr, hs_r ? s_axil_rdata : rq_data);
-          rec_k = rec_k + 32'd1;
+          log_wp = log_wp + 32'd1;
         end
         if (irq_o !== irq_seen) begin
-          log_mem[rec_k % LogDepth] = `CIM_LOG_ENTRY(edge_q, 0, KindIrq, 0, 0, 0, irq_o);
-          rec_k = rec_k + 32'd1;
+          log_mem[log_wp % LogDepth] = `CIM_LOG_ENTRY(edge_q, 0, KindIrq, 0, 0, 0, irq_o);
+          log_wp = log_wp + 32'd1;
           irq_seen <= irq_o;
         end
-        log_wp = rec_k;
         if (hs_ar) begin
           {rq_edge, rq_kind, rq_addr, rq_data, rq_strb} = {edge_q, KindRead, x_araddr, 32'd0, 4'hF};
         end else if (hs_w) begin

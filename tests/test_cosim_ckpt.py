@@ -195,7 +195,7 @@ def _chip_edit(path: Path) -> None:
 REFUSALS = [
     ("seed", ["--seed", "2"], None, "option seed=1, this run has seed=2"),
     ("n_test", ["--n-test", "8"], None, "option n_test=16, this run has n_test=8"),
-    ("option", ["lr=-12"], None, "option lr=-11, this run has lr=-12"),
+    ("option", ["lr=-13"], None, "option lr=-12, this run has lr=-13"),
     ("firmware", [], lambda d: _rewrite_state(d / "fw-00000024.ckpt",
                                               lambda m: m.update(fw="0.0.1")),
      "written by firmware 0.0.1, this is"),

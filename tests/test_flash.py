@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from cimtrain import boards, dataset, flash, fwbuild
+from cimtrain.cosim_main import COSIM_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 BOARD = boards.BOARDS["virtual-seed"]
@@ -127,8 +128,10 @@ def test_flash_and_train_on_the_virtual_board(vboard, tmp_path):
 
 
 def check_flash_and_train(vboard, tmp_path, summary, cosim, ref_json, t0) -> None:
+    # make cosim puts its COSIM_OPTIONS before RUN_ARGS: the board gets the same list
     r = make_flash(vboard["port"], BOARD.name, f"IMAGES={IMAGES[0]},{IMAGES[1]}", "RUN=1",
-                   f"RUN_ARGS={' '.join(RUN_ARGS)}", FLASH_JSON=str(summary))
+                   f"RUN_ARGS={' '.join((*COSIM_OPTIONS, *RUN_ARGS))}",
+                   FLASH_JSON=str(summary))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     print(f"make flash RUN=1: {time.monotonic() - t0:.1f} s")
     got = json.loads(summary.read_text())

@@ -23,7 +23,9 @@ import sys
 import time
 
 import cim
+import hal
 import mnist
+from cim_regs import R_DEAD_COLS_HI, R_DEAD_COLS_LO, R_TILE
 from cim_regs import R_NOISE_ADC_SIGMA, R_NOISE_PULSE_SIGMA, R_NOISE_READ_SIGMA, R_STUCK_RATE
 from fixedpoint import XorShift32, ilog2, ln_q8, softmax_xent_err
 from network import NETWORKS, Network
@@ -75,6 +77,8 @@ DEFAULTS = {
                             # weights (update.py); 0: not looked for (make cosim/train
                             # STUCK=... set 1; off by default: the suspects' extra verify
                             # rounds would change a healthy chip's run)
+    "dead_cols": "",        # fault injection: dead columns tile:col,... (e.g. 0:3,2:17),
+                            # the DEAD_COLS masks: every cell of them ignores pulses
 }
 
 
@@ -106,6 +110,25 @@ def parse_args(argv):
                          % (cfg["stuck_rate"], cfg["stuck_check"]))
     cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
     return cfg
+
+
+def dead_columns(dev, text):
+    """dead_cols=0:3,2:17: write the DEAD_COLS mask of each tile named (the macro's are 0)."""
+    masks = {}
+    for item in text.split(","):
+        t, _, c = item.partition(":")
+        try:
+            t, c = int(t), int(c)
+        except ValueError:
+            raise ValueError("dead_cols=%s: tile:column pairs, e.g. 0:3,2:17" % text)
+        if not (0 <= t < dev.ntiles and 0 <= c < dev.cols):
+            raise ValueError("dead_cols: %s is outside the chip (tiles 0..%d, columns 0..%d)"
+                             % (item, dev.ntiles - 1, dev.cols - 1))
+        masks[t] = masks.get(t, 0) | 1 << c
+    for t in masks:
+        dev.set(R_TILE, t)  # (not dev.set below: its shadow is one value a register)
+        hal.wr32(R_DEAD_COLS_LO, masks[t] & 0xFFFFFFFF)
+        hal.wr32(R_DEAD_COLS_HI, masks[t] >> 32)
 
 
 def pct(n, d):
@@ -225,6 +248,8 @@ def main(argv):
                 dev.set(reg, cfg[key])
     if cfg["stuck_rate"]:
         dev.set(R_STUCK_RATE, cfg["stuck_rate"])
+    if cfg["dead_cols"]:
+        dead_columns(dev, cfg["dead_cols"])
     gc.collect()
     # retired-weight map, 1 bit a weight (update.py): 5.5 KB for LeNet-5, allocated first
     # while the heap is in one piece (at the first stuck cell found it may not be)

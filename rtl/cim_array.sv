@@ -45,6 +45,7 @@ module cim_array import cim_reg_pkg::*; #(
   input  logic                                cmd_pol_i,
   input  logic [31:0]                         op_index_i,
   input  cim_cfg_t                            cfg_i,       // the config registers' fields
+  input  logic [COL_MASK_BITS-1:0]            dead_cols_i, // TILE's dead columns (PULSE)
   // INBUF write port (one word on the edge) and buffer read port (combinational)
   input  logic                                inbuf_we_i,
   input  logic [$clog2(INBUF_WORDS)-1:0]      inbuf_wword_i,
@@ -429,7 +430,8 @@ module cim_array import cim_reg_pkg::*; #(
               fset_d   = (fset_d < 0) ? 0 : fset_d;
               freset_d = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd3), 16'(D2D_STEP_SIGMA));
               freset_d = (freset_d < 0) ? 0 : freset_d;
-              stuck    = (cfg_i.stuck_rate != '0)
+              // a cell of a dead column (DEAD_COLS) is stuck, both cells of the pair
+              stuck    = dead_cols_i[c] || (cfg_i.stuck_rate != '0)
                          && (cim_hash(cfg_i.seed, STREAM_STUCK, ci, 32'd0) & 32'h0000_FFFF)
                             < 32'(cfg_i.stuck_rate);
               pre_pulse = cim_hash_prefix(cfg_i.seed, STREAM_PULSE, ci);

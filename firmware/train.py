@@ -25,8 +25,15 @@ import time
 import cim
 import hal
 import mnist
-from cim_regs import R_DEAD_COLS_HI, R_DEAD_COLS_LO, R_TILE
-from cim_regs import R_NOISE_ADC_SIGMA, R_NOISE_PULSE_SIGMA, R_NOISE_READ_SIGMA, R_STUCK_RATE
+from cim_regs import (
+    R_DEAD_COLS_HI,
+    R_DEAD_COLS_LO,
+    R_NOISE_ADC_SIGMA,
+    R_NOISE_PULSE_SIGMA,
+    R_NOISE_READ_SIGMA,
+    R_STUCK_RATE,
+    R_TILE,
+)
 from fixedpoint import XorShift32, ilog2, ln_q8, softmax_xent_err
 from network import NETWORKS, Network
 from update import Updater
@@ -120,7 +127,7 @@ def dead_columns(dev, text):
         try:
             t, c = int(t), int(c)
         except ValueError:
-            raise ValueError("dead_cols=%s: tile:column pairs, e.g. 0:3,2:17" % text)
+            raise ValueError("dead_cols=%s: tile:column pairs, e.g. 0:3,2:17" % text) from None
         if not (0 <= t < dev.ntiles and 0 <= c < dev.cols):
             raise ValueError("dead_cols: %s is outside the chip (tiles 0..%d, columns 0..%d)"
                              % (item, dev.ntiles - 1, dev.cols - 1))

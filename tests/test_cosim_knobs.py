@@ -106,3 +106,18 @@ def test_bad_checkpoint_knob_is_refused_before_anything_starts(tmp_path, env, ar
     assert "server" not in r.stdout
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing made or removed
     assert (tmp_path / "full" / "fw-00000008.ckpt").read_bytes() == b"x"
+
+
+def test_dead_cols_knob_becomes_the_firmware_option_with_the_check(monkeypatch):
+    """make cosim DEAD_COLS=... (as make train): the firmware's dead_cols option (sorted, no
+    duplicates) and stuck_check=1, unless stuck_check is given."""
+    from cimtrain.cosim_main import parse_args
+    for k in ("STUCK", "COSIM_ARGS", "PRESET"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("DEAD_COLS", "2:17, 0:3,2:17")
+    a = parse_args([])
+    assert (a.fw_cfg["dead_cols"], a.fw_cfg["stuck_check"]) == ("0:3,2:17", 1)
+    a = parse_args(["stuck_check=0"])
+    assert (a.fw_cfg["dead_cols"], a.fw_cfg["stuck_check"]) == ("0:3,2:17", 0)
+    monkeypatch.delenv("DEAD_COLS")
+    assert (parse_args([]).fw_cfg["dead_cols"], parse_args([]).fw_cfg["stuck_check"]) == ("", 0)

@@ -23,17 +23,8 @@ import sys
 import time
 
 import cim
-import hal
 import mnist
-from cim_regs import (
-    R_DEAD_COLS_HI,
-    R_DEAD_COLS_LO,
-    R_NOISE_ADC_SIGMA,
-    R_NOISE_PULSE_SIGMA,
-    R_NOISE_READ_SIGMA,
-    R_STUCK_RATE,
-    R_TILE,
-)
+from cim_regs import R_NOISE_ADC_SIGMA, R_NOISE_PULSE_SIGMA, R_NOISE_READ_SIGMA, R_STUCK_RATE
 from fixedpoint import XorShift32, ilog2, ln_q8, softmax_xent_err
 from network import NETWORKS, Network
 from update import Updater
@@ -117,25 +108,6 @@ def parse_args(argv):
                          % (cfg["stuck_rate"], cfg["stuck_check"]))
     cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
     return cfg
-
-
-def dead_columns(dev, text):
-    """dead_cols=0:3,2:17: write the DEAD_COLS mask of each tile named (the macro's are 0)."""
-    masks = {}
-    for item in text.split(","):
-        t, _, c = item.partition(":")
-        try:
-            t, c = int(t), int(c)
-        except ValueError:
-            raise ValueError("dead_cols=%s: tile:column pairs, e.g. 0:3,2:17" % text) from None
-        if not (0 <= t < dev.ntiles and 0 <= c < dev.cols):
-            raise ValueError("dead_cols: %s is outside the chip (tiles 0..%d, columns 0..%d)"
-                             % (item, dev.ntiles - 1, dev.cols - 1))
-        masks[t] = masks.get(t, 0) | 1 << c
-    for t in masks:
-        dev.set(R_TILE, t)  # (not dev.set below: its shadow is one value a register)
-        hal.wr32(R_DEAD_COLS_LO, masks[t] & 0xFFFFFFFF)
-        hal.wr32(R_DEAD_COLS_HI, masks[t] >> 32)
 
 
 def pct(n, d):
@@ -256,7 +228,8 @@ def main(argv):
     if cfg["stuck_rate"]:
         dev.set(R_STUCK_RATE, cfg["stuck_rate"])
     if cfg["dead_cols"]:
-        dead_columns(dev, cfg["dead_cols"])
+        import stuck  # (only then: a run without dead columns carries none of it)
+        stuck.dead_columns(dev, cfg["dead_cols"])
     gc.collect()
     # retired-weight map, 1 bit a weight (update.py): 5.5 KB for LeNet-5, allocated first
     # while the heap is in one piece (at the first stuck cell found it may not be)

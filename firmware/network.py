@@ -178,6 +178,7 @@ class Network:
         self.err = array("h", bytes(2 * self.layers[-1].C))  # output error codes
         self._acc16 = acc_bits > 8  # int16 accumulators, else int8 (the viper loops differ)
         self.calibrating = False  # _matvec tracks each layer's largest code (calibration)
+        self.freeze = 0  # layers [0, freeze) keep their weights: the backward stops above
 
     # -- one matrix-vector product of a layer through its tile blocks --------------------
     def _matvec(self, L, x):
@@ -260,18 +261,21 @@ class Network:
         fshift is x err / 2**fshift, so the accumulator update is
             acc -= (x * err_code) >> (lr + e + fshift)
         and one learning-rate shift means the same step size in every layer.
+        Layers below ``self.freeze`` are not trained: layer ``freeze`` computes no input
+        error (no transposed VMMs), like the first layer.
         """
         e = 0
-        for li in range(len(self.layers) - 1, -1, -1):
+        f = self.freeze
+        for li in range(len(self.layers) - 1, f - 1, -1):
             L = self.layers[li]
             if L.kind == "conv":
-                e = self._conv_backward(L, li, err, lr_shifts[li], e)
+                e = self._conv_backward(L, li > f, err, lr_shifts[li], e)
             else:
                 if not _any(err, L.C):
                     return
                 e += normalize_err(err, L.C)
                 self._fc_grad(L, err, lr_shifts[li] + e + L.fshift)
-                if li:
+                if li > f:
                     self._transpose(L, err, L.err_in)
                     e -= L.bshift - L.fshift
                     self._autorange(L)
@@ -312,9 +316,10 @@ class Network:
             L.bshift -= 1
         L.bmax = 0
 
-    def _conv_backward(self, L, li, err_pooled, lr_shift, e):
-        """err_pooled: error at the pooled outputs (len nout).  Returns the new exponent,
-        or None when no error reaches this layer (nothing below it learns)."""
+    def _conv_backward(self, L, into, err_pooled, lr_shift, e):
+        """err_pooled: error at the pooled outputs (len nout); ``into``: propagate the error
+        to the layer's input too.  Returns the new exponent, or None when no error reaches
+        this layer (nothing below it learns)."""
         hout, C, npos = L.hout, L.C, L.hout * L.hout
         derr, act, am = L.derr, L.act, L.argmax
         zero16(derr, len(derr))
@@ -329,7 +334,7 @@ class Network:
         x, patch = L.x, L.patch
         ev = L.pre  # error vector of one position (len C)
         err_in = L.err_in
-        if li:
+        if into:
             zero16(err_in, L.nin)
         col = L.col
         for y in range(hout):
@@ -342,10 +347,10 @@ class Network:
                     v = ev[c]
                     if v:
                         axpy_u8(gsum, c, C, patch, R, v)
-                if li:  # error to the input map: transposed VMM, then col2im
+                if into:  # error to the input map: transposed VMM, then col2im
                     self._transpose(L, ev, col)
                     col2im(err_in, col, cin, k, hin, base)
-        if li:
+        if into:
             e -= L.bshift - L.fshift
             self._autorange(L)
         # accumulators: acc -= round(gsum >> sh), saturating

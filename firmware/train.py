@@ -56,6 +56,10 @@ DEFAULTS = {
     "init_iters": 3,        # write-verify rounds a row for the initial weights
     "lr": "-11",            # learning-rate shift, one for all layers or one per layer
                             # (-11: best of -10..-13 at 250 and 1000 images, docs/training.md)
+    "freeze": 0,            # leading layers kept at their initial weights (0: all learn;
+                            # 1: conv1 fixed, so the backward pass stops at conv2 and its
+                            # transposed VMMs, about half of a LeNet-5 image's RTL time,
+                            # are not needed; docs/results.md "Early learning")
     "lr_step": 1,           # every lr_step epochs all shifts + 1 (0: constant; 1: the
                             # step halves each epoch, docs/results.md)
     "n_calib": 2,           # images for the forward ADC-shift calibration
@@ -237,6 +241,10 @@ def main(argv):
              for s in NETWORKS[cfg["net"]])
     stuck = bytearray((nw + 7) >> 3) if cfg["stuck_check"] else None
     net = Network(NETWORKS[cfg["net"]], dev, cfg["acc_bits"])  # big buffers first
+    if not 0 <= cfg["freeze"] < len(net.layers):
+        raise ValueError("freeze=%d: 0 .. %d (layers kept at their initial weights)"
+                         % (cfg["freeze"], len(net.layers) - 1))
+    net.freeze = cfg["freeze"]
     train = mnist.Mnist(cfg["train"])
     test = mnist.Mnist(cfg["test"])
     if cfg["n_train"] > train.count or cfg["n_test"] > test.count:

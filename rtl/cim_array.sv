@@ -80,6 +80,10 @@ module cim_array import cim_reg_pkg::*; #(
   localparam integer AdcMax      = 127;
   localparam integer ReadbufGnLsb = 16;    // READBUF word: {G- [31:16], G+ [15:0]}
   localparam integer ReadNoiseShift = 32;  // VMM read noise: (z * s443 * q + 2**31) >> 32 (§3)
+  // sigma * 443 of the device-to-device draws (cim_s443 of the spec's sigmas)
+  localparam signed [63:0] SD2dGmin = 64'(D2D_GMIN_SIGMA) * 64'(NOISE_MUL);
+  localparam signed [63:0] SD2dGmax = 64'(D2D_GMAX_SIGMA) * 64'(NOISE_MUL);
+  localparam signed [63:0] SD2dStep = 64'(D2D_STEP_SIGMA) * 64'(NOISE_MUL);
   // Lane chunks: LaneChunk weights of LaneBits bits in one vector (16 x 32 = 512 bits:
   // Icarus multiplies wider vectors in time growing with the square of the width).
   localparam integer LaneBits   = 32;
@@ -164,7 +168,8 @@ module cim_array import cim_reg_pkg::*; #(
                               input integer cnt, input integer wdt, input noisy,
                               input [31:0] pre, input signed [63:0] s_pulse);
     integer g, wc, a, i, span, step, n;
-    reg signed [63:0] p;
+    reg signed [63:0] p, pn;
+    reg [31:0] hv;
     begin
       g = g_in;
       wc = wc_in;
@@ -176,7 +181,13 @@ module cim_array import cim_reg_pkg::*; #(
           p    = 64'(span) * 64'(a) * 64'(f);
           p    = (p + (64'sd1 <<< (StepShift - 1))) >>> StepShift;
           step = p[31:0];
-          n    = noisy ? cim_noise_s443(cim_mix32(pre ^ wc), s_pulse) : 0;
+          n    = 0;
+          if (noisy) begin  // cim_noise_s443(cim_mix32(pre ^ wc), s_pulse), inline
+            hv = pre ^ wc;
+            `CIM_MIX32(hv)
+            `CIM_NOISE_S443(pn, hv, s_pulse)
+            n = pn[31:0];
+          end
           g    = is_set ? g + step + n : g - step + n;
           g    = (g < gmin) ? gmin : (g > gmax) ? gmax : g;
         end
@@ -218,13 +229,16 @@ module cim_array import cim_reg_pkg::*; #(
   // Race free: one bus access per edge, so no edge both writes a buffer and reads it
   // (INBUF is written on its own access's edge and read on a CMD edge; OUTBUF, SATBUF and
   // READBUF are written on a CMD edge and locked while BUSY).
-  always @(posedge clk_i or negedge rst_ni) begin : array_seq
-    integer i;
+  // (The clocked block is unnamed and declares nothing: in Icarus a named block with
+  // variables costs about 2,800 host instructions every time it is entered, here every
+  // edge; rtl_bench --instructions.  The reset loop's index lives outside it.)
+  integer rst_i;
+  always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      for (i = 0; i < INBUF_WORDS; i = i + 1) inbuf_mem[i] = '0;
-      for (i = 0; i < OUTBUF_WORDS; i = i + 1) outbuf_mem[i] = '0;
-      for (i = 0; i < SATBUF_WORDS; i = i + 1) satbuf_mem[i] = '0;
-      for (i = 0; i < READBUF_WORDS; i = i + 1) readbuf_mem[i] = '0;
+      for (rst_i = 0; rst_i < INBUF_WORDS; rst_i = rst_i + 1) inbuf_mem[rst_i] = '0;
+      for (rst_i = 0; rst_i < OUTBUF_WORDS; rst_i = rst_i + 1) outbuf_mem[rst_i] = '0;
+      for (rst_i = 0; rst_i < SATBUF_WORDS; rst_i = rst_i + 1) satbuf_mem[rst_i] = '0;
+      for (rst_i = 0; rst_i < READBUF_WORDS; rst_i = rst_i + 1) readbuf_mem[rst_i] = '0;
       sat_count_q <= '0;
     end else begin
       if (inbuf_we_i) begin
@@ -237,14 +251,17 @@ module cim_array import cim_reg_pkg::*; #(
         integer n_in, n_out, in0, out0, ch, k, wi;
         integer ci, xv, acc, nsat, v;
         reg [ChunkBits-1:0] accv;
-        reg [31:0] xa;  // |x|
+        reg [31:0] xa;  // |x| of a negative input
         integer ow_i, sw_i;            // the OUTBUF and SATBUF words being written
+        integer k0, k1;                // the lanes of a chunk inside the window
         reg [31:0] ow, sw, w32;
         reg [31:0] pre_read, pre_adc;
         reg [63:0] sum_x2, q;
         reg signed [63:0] s_read, s_adc, y, n_read, pn;
+        reg signed [63:0] gain, rnd, offs;  // the ADC's gain, rounding and offset
+        reg [5:0] shift;
         reg [31:0] hv;               // a hash being mixed
-        reg noisy;
+        reg noisy, adc_noisy;
         tile     = 32'(cfg_i.tile);
         rs       = 32'(cfg_i.row_start);
         rc       = 32'(cfg_i.row_count);
@@ -266,20 +283,37 @@ module cim_array import cim_reg_pkg::*; #(
           // Input codes of the window's lines: uint8, or int8 with CMD.SIGNED.  The
           // bit-serial, two-phase input integrates to exactly x * W, so the current is
           // computed once.
-          for (j = in0; j < in0 + n_in; j = j + 1) begin
-            w32  = inbuf_mem[j / 4];
-            x[j] = cmd_signed_i ? 32'($signed(w32[8 * (j % 4) +: 8])) : 32'(w32[8 * (j % 4) +: 8]);
+          // Whole words, four lines a turn with constant selects, and x^2 summed the
+          // same way then corrected at the window's ends (in Icarus every statement and
+          // loop turn costs, whatever it computes: a line a turn cost twice as much;
+          // rtl_bench --instructions).  Lines outside the window are unpacked but never
+          // read.
+          sum_x2 = '0;
+          for (j = in0 / 4; j <= (in0 + n_in - 1) / 4; j = j + 1) begin
+            w32 = inbuf_mem[j];
+            if (cmd_signed_i) begin
+              x[4 * j]     = 32'($signed(w32[7:0]));
+              x[4 * j + 1] = 32'($signed(w32[15:8]));
+              x[4 * j + 2] = 32'($signed(w32[23:16]));
+              x[4 * j + 3] = 32'($signed(w32[31:24]));
+            end else begin
+              x[4 * j]     = 32'(w32[7:0]);
+              x[4 * j + 1] = 32'(w32[15:8]);
+              x[4 * j + 2] = 32'(w32[23:16]);
+              x[4 * j + 3] = 32'(w32[31:24]);
+            end
+            sum_x2 = sum_x2 + 64'(x[4 * j] * x[4 * j] + x[4 * j + 1] * x[4 * j + 1]
+                                  + x[4 * j + 2] * x[4 * j + 2] + x[4 * j + 3] * x[4 * j + 3]);
+          end
+          for (j = 4 * (in0 / 4); j < in0; j = j + 1) begin
+            sum_x2 = sum_x2 - 64'(x[j] * x[j]);
+          end
+          for (j = in0 + n_in; j < 4 * ((in0 + n_in - 1) / 4 + 1); j = j + 1) begin
+            sum_x2 = sum_x2 - 64'(x[j] * x[j]);
           end
           // Read noise, output-referred: q = isqrt(2 * sum x^2 << 16) scales one draw per
           // output line to the noise of its 2 * n_in independently noisy cells.
-          q = '0;
-          if (noisy) begin
-            sum_x2 = '0;
-            for (r = 0; r < n_in; r = r + 1) begin
-              sum_x2 = sum_x2 + 64'(x[in0 + r] * x[in0 + r]);
-            end
-            q = cim_isqrt64((sum_x2 << 1) << 16);
-          end
+          q = noisy ? cim_isqrt64((sum_x2 << 1) << 16) : '0;
           // I_j = sum_i x_i * (G+ - G-), a lane chunk of 16 output lines at a time
           for (ch = out0 / LaneChunk; ch <= (out0 + n_out - 1) / LaneChunk; ch = ch + 1) begin
             accv = '0;
@@ -287,36 +321,47 @@ module cim_array import cim_reg_pkg::*; #(
               wi = (tile * Cols + cs) * RowChunks + ch;
               for (r = 0; r < n_in; r = r + 1) begin
                 xv = x[in0 + r];
-                xa = (xv < 0) ? -xv : xv;
-                if (xv > 0)      accv = accv + wcol_mem[wi] * ChunkBits'(xa);
-                else if (xv < 0) accv = accv - wcol_mem[wi] * ChunkBits'(xa);
+                if (xv > 0)      accv = accv + wcol_mem[wi] * ChunkBits'(xv);
+                else if (xv < 0) begin
+                  xa   = -xv;  // |x|
+                  accv = accv - wcol_mem[wi] * ChunkBits'(xa);
+                end
                 wi = wi + RowChunks;
               end
             end else begin
               wi = (tile * Rows + rs) * ColChunks + ch;
               for (r = 0; r < n_in; r = r + 1) begin
                 xv = x[in0 + r];
-                xa = (xv < 0) ? -xv : xv;
-                if (xv > 0)      accv = accv + wrow_mem[wi] * ChunkBits'(xa);
-                else if (xv < 0) accv = accv - wrow_mem[wi] * ChunkBits'(xa);
+                if (xv > 0)      accv = accv + wrow_mem[wi] * ChunkBits'(xv);
+                else if (xv < 0) begin
+                  xa   = -xv;  // |x|
+                  accv = accv - wrow_mem[wi] * ChunkBits'(xa);
+                end
                 wi = wi + ColChunks;
               end
             end
-            for (k = 0; k < LaneChunk; k = k + 1) begin
-              c = ch * LaneChunk + k;
-              if (c >= out0 && c < out0 + n_out) begin
-                // lane(accv, k), inline (a call per line cost more than its arithmetic)
-                if (k > 0) begin
-                  iout[c - out0] = $signed(accv[LaneBits * k +: LaneBits])
-                                   + 32'(accv[LaneBits * k - 1]);
-                end else begin
-                  iout[c - out0] = $signed(accv[LaneBits - 1:0]);
-                end
+            // the chunk's lanes inside the window only
+            k0 = (out0 > ch * LaneChunk) ? out0 - ch * LaneChunk : 0;
+            k1 = (out0 + n_out < (ch + 1) * LaneChunk) ? out0 + n_out - ch * LaneChunk
+                                                       : LaneChunk;
+            for (k = k0; k < k1; k = k + 1) begin
+              // lane(accv, k), inline (a call per line cost more than its arithmetic)
+              if (k > 0) begin
+                iout[ch * LaneChunk + k - out0] = $signed(accv[LaneBits * k +: LaneBits])
+                                                  + 32'(accv[LaneBits * k - 1]);
+              end else begin
+                iout[ch * LaneChunk - out0] = $signed(accv[LaneBits - 1:0]);
               end
             end
           end
           // output lines out0.. are consecutive: each buffer word is read, updated and
           // written back once
+          // the ADC's constants, once per command, not per line
+          gain      = $signed(64'(cfg_i.adc_gain));
+          shift     = cfg_i.adc_shift;
+          rnd       = (shift != '0) ? (64'sd1 <<< (shift - 1'b1)) : 64'sd0;  // round half up
+          offs      = 64'($signed(cfg_i.adc_offset));
+          adc_noisy = (cfg_i.noise_adc_sigma != '0);
           nsat = 0;
           ow_i = out0 / 4;
           sw_i = out0 / 32;
@@ -343,13 +388,8 @@ module cim_array import cim_reg_pkg::*; #(
               n_read = 64'(`CIM_GAUSS(hv)) * s_read * $signed(q);
               y = y + ((n_read + (64'sd1 <<< (ReadNoiseShift - 1))) >>> ReadNoiseShift);
             end
-            y = y * $signed(64'(cfg_i.adc_gain));
-            if (cfg_i.adc_shift != '0) begin
-              y = y + (64'sd1 <<< (cfg_i.adc_shift - 1'b1));  // round half up
-            end
-            y = y >>> cfg_i.adc_shift;
-            y = y + 64'($signed(cfg_i.adc_offset));
-            if (cfg_i.noise_adc_sigma != '0) begin
+            y = ((y * gain + rnd) >>> shift) + offs;
+            if (adc_noisy) begin
               hv = pre_adc ^ c;
               `CIM_MIX32(hv)
               `CIM_NOISE_S443(pn, hv, s_adc)
@@ -402,9 +442,9 @@ module cim_array import cim_reg_pkg::*; #(
       if ((cmd_start_i && is_pulse) || dbg_we_i) begin : write_path
         integer c, ci, base, g, wc, gmin_d, gmax_d, fset_d, freset_d, tile, row, cnt, wdt;
         integer dw, pair;
-        reg [31:0] pre_d2d, pre_pulse;
+        reg [31:0] pre_d2d, pre_pulse, hv, key_d2d, key_stuck, key_pulse;
         reg [63:0] gw;
-        reg signed [63:0] s_pulse;
+        reg signed [63:0] s_pulse, pn;
         reg stuck, do_set, do_reset, noisy;
         if (cmd_start_i && is_pulse) begin
           tile    = 32'(cfg_i.tile);
@@ -414,27 +454,53 @@ module cim_array import cim_reg_pkg::*; #(
           s_pulse = cim_s443(cfg_i.noise_pulse_sigma);
           noisy   = (cfg_i.noise_pulse_sigma != '0);
           base    = ((tile * Rows + row) * Cols) * 2 + 32'(cmd_pol_i);
+          // mix32(seed ^ key(stream)) of the per-cell streams, once per command; the hash
+          // and noise steps below are the macros of cim_func.svh, inline: a function call
+          // starts a thread in Icarus, and a cell of a PULSE made 19 of them.
+          key_d2d   = cim_mix32(cfg_i.seed ^ cim_stream_key(STREAM_D2D));
+          key_stuck = cim_mix32(cfg_i.seed ^ cim_stream_key(STREAM_STUCK));
+          key_pulse = cim_mix32(cfg_i.seed ^ cim_stream_key(STREAM_PULSE));
           for (c = 0; c < Cols; c = c + 1) begin
             do_set   = set_mask[c];
             do_reset = reset_mask[c];
             if (do_set || do_reset) begin
               ci = base + 2 * c;
-              // device-to-device variation, a pure function of (SEED, cell)
-              pre_d2d  = cim_hash_prefix(cfg_i.seed, STREAM_D2D, ci);
-              gmin_d   = GMIN_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd0), 16'(D2D_GMIN_SIGMA));
+              // device-to-device variation, a pure function of (SEED, cell):
+              // noise(mix32(prefix ^ k), sigma) for k = 0..3, prefix = hash prefix of ci
+              pre_d2d  = key_d2d ^ ci;
+              `CIM_MIX32(pre_d2d)
+              hv = pre_d2d ^ 32'd0;
+              `CIM_MIX32(hv)
+              `CIM_NOISE_S443(pn, hv, SD2dGmin)
+              gmin_d   = GMIN_NOM + $signed(pn[31:0]);
               gmin_d   = (gmin_d < 0) ? 0 : (gmin_d > GCODE_MAX - 1) ? GCODE_MAX - 1 : gmin_d;
-              gmax_d   = GMAX_NOM + cim_noise(cim_mix32(pre_d2d ^ 32'd1), 16'(D2D_GMAX_SIGMA));
+              hv = pre_d2d ^ 32'd1;
+              `CIM_MIX32(hv)
+              `CIM_NOISE_S443(pn, hv, SD2dGmax)
+              gmax_d   = GMAX_NOM + $signed(pn[31:0]);
               gmax_d   = (gmax_d < gmin_d + 1) ? gmin_d + 1 : gmax_d;
               gmax_d   = (gmax_d > GCODE_MAX) ? GCODE_MAX : gmax_d;
-              fset_d   = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd2), 16'(D2D_STEP_SIGMA));
+              hv = pre_d2d ^ 32'd2;
+              `CIM_MIX32(hv)
+              `CIM_NOISE_S443(pn, hv, SD2dStep)
+              fset_d   = Q88One + $signed(pn[31:0]);
               fset_d   = (fset_d < 0) ? 0 : fset_d;
-              freset_d = Q88One + cim_noise(cim_mix32(pre_d2d ^ 32'd3), 16'(D2D_STEP_SIGMA));
+              hv = pre_d2d ^ 32'd3;
+              `CIM_MIX32(hv)
+              `CIM_NOISE_S443(pn, hv, SD2dStep)
+              freset_d = Q88One + $signed(pn[31:0]);
               freset_d = (freset_d < 0) ? 0 : freset_d;
-              // a cell of a dead column (DEAD_COLS) is stuck, both cells of the pair
-              stuck    = dead_cols_i[c] || (cfg_i.stuck_rate != '0)
-                         && (cim_hash(cfg_i.seed, STREAM_STUCK, ci, 32'd0) & 32'h0000_FFFF)
-                            < 32'(cfg_i.stuck_rate);
-              pre_pulse = cim_hash_prefix(cfg_i.seed, STREAM_PULSE, ci);
+              // stuck: a cell of a dead column (DEAD_COLS: both cells of the pair), or
+              // (hash(seed, STUCK, ci, 0) & 0xFFFF) < STUCK_RATE
+              stuck = dead_cols_i[c];
+              if (!stuck && cfg_i.stuck_rate != '0) begin
+                hv = key_stuck ^ ci;
+                `CIM_MIX32(hv)
+                `CIM_MIX32(hv)  // ^ 0, then mix32
+                stuck = (hv & 32'h0000_FFFF) < 32'(cfg_i.stuck_rate);
+              end
+              pre_pulse = key_pulse ^ ci;
+              `CIM_MIX32(pre_pulse)
               g  = 32'(g_mem[ci]);
               wc = 32'(wc_mem[ci]);
               // SET phase first, then RESET (a column in both masks gets SET first)

@@ -319,7 +319,7 @@ localparam integer ATTR_LOCK = 1;
 localparam integer ATTR_DBG = 0;
 localparam integer ATTR_BITS = 5;
 
-function automatic [ATTR_BITS-1:0] cim_reg_attr(input [12:0] a);
+function [ATTR_BITS-1:0] cim_reg_attr(input [12:0] a);
   reg [31:0] a32;
   begin
     a32 = 32'(a);

@@ -121,7 +121,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   wire store_we;  // a write that passed every check (wr_ok, below)
   `include "cim_reg_store.svh"
 
-  function automatic in_buffer(input [CIM_ADDR_WIDTH-1:0] a, input [CIM_ADDR_WIDTH-1:0] base,
+  function in_buffer(input [CIM_ADDR_WIDTH-1:0] a, input [CIM_ADDR_WIDTH-1:0] base,
                                input integer words);
     reg [31:0] a32, b32;
     begin
@@ -204,32 +204,34 @@ module cim_regfile import cim_reg_pkg::*; #(
   // ---------------------------------------------------------------- command check
   wire [CMD_OPCODE_WIDTH-1:0] wr_opcode = req_wdata_i[CMD_OPCODE_LSB +: CMD_OPCODE_WIDTH];
   wire wr_signed = req_wdata_i[CMD_SIGNED_LSB];
-  wire op_fwd   = (wr_opcode == OP_VMM_FWD);
-  wire op_trans = (wr_opcode == OP_VMM_TRANS);
-  wire op_vmm   = op_fwd | op_trans;
-  wire op_pulse = (wr_opcode == OP_PULSE);
-  wire op_read  = (wr_opcode == OP_READ_ROW);
   wire rows_ok  = (row_count_q != 32'd0) && (row_start_q + row_count_q <= RowsW);
   wire cols_ok  = (col_count_q != 32'd0) && (col_start_q + col_count_q <= ColsW);
 
-  reg [7:0] cmd_err;
-  always @(*) begin
-    cmd_err = ERR_NONE;
-    if (!(op_vmm || op_pulse || op_read)) begin
-      cmd_err = ERR_BAD_CMD;
-    end else if (tile_q >= NTilesW) begin
-      cmd_err = ERR_BAD_TILE;
-    end else if (op_vmm && !(rows_ok && cols_ok)) begin
-      cmd_err = ERR_BAD_WINDOW;
-    end else if (op_read && !((row_start_q < RowsW) && cols_ok)) begin
-      cmd_err = ERR_BAD_WINDOW;
-    end else if (op_pulse && ((pulse_row_q >= RowsW) || (pulse_width_q == 32'd0)
-                              || (pulse_count_q == 32'd0)
-                              || (pulse_set_amp_q > 32'(AMP_MAX_MV))
-                              || (pulse_reset_amp_q > 32'(AMP_MAX_MV)))) begin
-      cmd_err = ERR_BAD_PULSE;
+  // The command check of a CMD write (only looked at then, from the access check: as a
+  // process of its own it re-ran on every bus write, whose data it reads).
+  function [7:0] cmd_err(input [CMD_OPCODE_WIDTH-1:0] opcode);
+    reg vmm, pulse, read;
+    begin
+      vmm   = (opcode == OP_VMM_FWD) || (opcode == OP_VMM_TRANS);
+      pulse = (opcode == OP_PULSE);
+      read  = (opcode == OP_READ_ROW);
+      cmd_err = ERR_NONE;
+      if (!(vmm || pulse || read)) begin
+        cmd_err = ERR_BAD_CMD;
+      end else if (tile_q >= NTilesW) begin
+        cmd_err = ERR_BAD_TILE;
+      end else if (vmm && !(rows_ok && cols_ok)) begin
+        cmd_err = ERR_BAD_WINDOW;
+      end else if (read && !((row_start_q < RowsW) && cols_ok)) begin
+        cmd_err = ERR_BAD_WINDOW;
+      end else if (pulse && ((pulse_row_q >= RowsW) || (pulse_width_q == 32'd0)
+                             || (pulse_count_q == 32'd0)
+                             || (pulse_set_amp_q > 32'(AMP_MAX_MV))
+                             || (pulse_reset_amp_q > 32'(AMP_MAX_MV)))) begin
+        cmd_err = ERR_BAD_PULSE;
+      end
     end
-  end
+  endfunction
 
   // ---------------------------------------------------------------- access check
   // Order of docs/arithmetic.md §5.
@@ -255,7 +257,7 @@ module cim_regfile import cim_reg_pkg::*; #(
     end else if ((is_dead_lo || is_dead_hi) && !tile_ok) begin
       acc_err = ERR_BAD_TILE;
     end else if (req_write_i && (addr == ADDR_CMD)) begin
-      acc_err = cmd_err;
+      acc_err = cmd_err(wr_opcode);
     end
   end
 
@@ -277,41 +279,51 @@ module cim_regfile import cim_reg_pkg::*; #(
   wire [COL_MASK_BITS-1:0] set_mask   = {pulse_set_mask_hi_q, pulse_set_mask_lo_q} & ColMask;
   wire [COL_MASK_BITS-1:0] reset_mask = {pulse_reset_mask_hi_q, pulse_reset_mask_lo_q} & ColMask;
 
-  function automatic [31:0] popcount(input [COL_MASK_BITS-1:0] v);
-    integer k;
+  // Bits set in v: a SWAR sum of bit fields (a loop over 64 bits cost Icarus about 64
+  // statements every time a mask register was written).
+  function [31:0] popcount(input [63:0] v);
+    reg [63:0] x;
     begin
-      popcount = 32'd0;
-      for (k = 0; k < COL_MASK_BITS; k = k + 1) begin
-        popcount = popcount + 32'(v[k]);
-      end
+      x = v - ((v >> 1) & 64'h5555_5555_5555_5555);
+      x = (x & 64'h3333_3333_3333_3333) + ((x >> 2) & 64'h3333_3333_3333_3333);
+      x = (x + (x >> 4)) & 64'h0F0F_0F0F_0F0F_0F0F;
+      x = x + (x >> 8);
+      x = x + (x >> 16);
+      x = x + (x >> 32);
+      popcount = {25'd0, x[6:0]};
     end
   endfunction
 
-  wire [31:0] n_set    = popcount(set_mask);
-  wire [31:0] n_reset  = popcount(reset_mask);
-  wire [31:0] phases   = wr_signed ? 32'd2 : 32'd1;
-  wire [31:0] n_out    = op_trans ? row_count_q : col_count_q;
-  wire [31:0] rounds   = (n_out < Cpa) ? n_out : Cpa;
-  wire [31:0] rr_cols  = (col_count_q < Cpa) ? col_count_q : Cpa;
-  wire [31:0] n_pulses = pulse_count_q * (n_set + n_reset);
-  wire [31:0] p_phases = {31'd0, n_set != 32'd0} + {31'd0, n_reset != 32'd0};
-
-  reg [31:0] cmd_dur;
-  reg [63:0] cmd_energy;
-  always @(*) begin
-    cmd_dur    = 32'd0;
-    cmd_energy = 64'd0;
-    if (op_vmm) begin
-      cmd_dur    = Overhead + phases * rounds * AdcCyc;
-      cmd_energy = 64'(E_MAC_FJ) * 64'(row_count_q) * 64'(col_count_q) * 64'(phases);
-    end else if (op_read) begin
-      cmd_dur    = Overhead + 32'd2 * rr_cols * AdcCyc;
-      cmd_energy = 64'(E_READ_FJ) * 64'd2 * 64'(col_count_q);
-    end else if (op_pulse) begin
-      cmd_dur    = Overhead + p_phases * pulse_count_q * (pulse_width_q + PulseGap);
-      cmd_energy = 64'(E_PULSE_FJ) * 64'(n_pulses);
+  // {pulses, energy, duration D} of the command ``opcode`` (signed: CMD.SIGNED) with the
+  // config registers as they are.  Called on the accept edge only: as combinational
+  // processes these re-ran on every bus write, whose data holds the opcode.
+  function [127:0] cmd_cost(input [CMD_OPCODE_WIDTH-1:0] opcode, input signed_in);
+    reg [31:0] n_set, n_reset, phases, n_out, rounds, rr_cols, n_pulses, p_phases, dur;
+    reg [63:0] energy;
+    begin
+      n_set    = popcount(64'(set_mask));
+      n_reset  = popcount(64'(reset_mask));
+      phases   = signed_in ? 32'd2 : 32'd1;
+      n_out    = (opcode == OP_VMM_TRANS) ? row_count_q : col_count_q;
+      rounds   = (n_out < Cpa) ? n_out : Cpa;
+      rr_cols  = (col_count_q < Cpa) ? col_count_q : Cpa;
+      n_pulses = pulse_count_q * (n_set + n_reset);
+      p_phases = {31'd0, n_set != 32'd0} + {31'd0, n_reset != 32'd0};
+      dur      = 32'd0;
+      energy   = 64'd0;
+      if ((opcode == OP_VMM_FWD) || (opcode == OP_VMM_TRANS)) begin
+        dur    = Overhead + phases * rounds * AdcCyc;
+        energy = 64'(E_MAC_FJ) * 64'(row_count_q) * 64'(col_count_q) * 64'(phases);
+      end else if (opcode == OP_READ_ROW) begin
+        dur    = Overhead + 32'd2 * rr_cols * AdcCyc;
+        energy = 64'(E_READ_FJ) * 64'd2 * 64'(col_count_q);
+      end else if (opcode == OP_PULSE) begin
+        dur    = Overhead + p_phases * pulse_count_q * (pulse_width_q + PulseGap);
+        energy = 64'(E_PULSE_FJ) * 64'(n_pulses);
+      end
+      cmd_cost = {n_pulses, energy, dur};
     end
-  end
+  endfunction
 
   wire cmd_start = wr_ok && (addr == ADDR_CMD);
 
@@ -384,6 +396,8 @@ module cim_regfile import cim_reg_pkg::*; #(
   // set, which wins over a W1C of IRQ_STATUS on the same edge.
   wire done_set = busy_q && (busy_cnt_q == 32'd1);
 
+  reg [127:0] cost;  // of the command accepted on this edge (cmd_cost): a temporary
+
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       store_reset();  // the plain registers (cim_reg_store.svh)
@@ -426,21 +440,24 @@ module cim_regfile import cim_reg_pkg::*; #(
         end
       end
 
-      if (store_we) begin
+      if (store_we && !is_inbuf) begin  // (INBUF words, most writes, skip its case walk)
         store_write();  // the plain registers (cim_reg_store.svh)
       end
 
       if (wr_ok) begin
         case (addr)
           ADDR_CMD: begin
+            /* verilator lint_off BLKSEQ */  // a temporary, read on this edge only
+            cost           = cmd_cost(wr_opcode, wr_signed);
+            /* verilator lint_on BLKSEQ */
             op_count_q    <= op_count_q + 32'd1;
-            energy_q      <= energy_q + cmd_energy;
-            last_cycles_q <= cmd_dur;
+            energy_q      <= energy_q + cost[95:32];
+            last_cycles_q <= cost[31:0];
             busy_q        <= 1'b1;
-            busy_cnt_q    <= cmd_dur;
+            busy_cnt_q    <= cost[31:0];
             done_q        <= 1'b0;
-            if (op_pulse) begin
-              pulse_total_q <= pulse_total_q + n_pulses;
+            if (wr_opcode == OP_PULSE) begin
+              pulse_total_q <= pulse_total_q + cost[127:96];
             end
           end
           ADDR_IRQ_STATUS: begin

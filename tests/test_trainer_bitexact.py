@@ -79,6 +79,12 @@ CASES = [  # preset, firmware options
                  "init_iters=1", "n_min=1"]),
     ("seed-chip", ["net=seedcnn", "mode=open", "residue=0", "lr=-10", "batch=2",
                    "n_min=1"]),
+    # layers kept at their initial weights: make cosim's options (freeze=1), and all but
+    # the last layer of the small CNN (freeze=2: no transposed VMM at all)
+    ("default", ["net=lenet5", "mode=open", "acc_bits=16", "batch=4", "n_train=8",
+                 "init_iters=1", "n_min=1", "freeze=1", "lr=-12"]),
+    ("seed-chip", ["net=seedcnn", "mode=open", "freeze=2", "lr=-12", "batch=4",
+                   "n_min=1"]),
     # 5% stuck cells (STUCK_RATE): found at init, their weights retired (update.py)
     ("seed-chip", ["net=seedcnn", "mode=open", "stuck_rate=3277", "stuck_check=1",
                    "lr=-12", "batch=4", "n_min=1"]),
@@ -119,3 +125,32 @@ def test_trainer_ends_bit_identical_to_the_firmware(fw_dir, packs, arrays, prese
     bad = np.argwhere(t.chip.array.g != model.array.g)
     assert bad.size == 0, f"{len(bad)} cells differ, first {bad[:3].tolist()}"
     assert np.array_equal(t.chip.array.wc, model.array.wc)
+
+
+def test_frozen_layers_keep_their_weights_and_skip_their_transposed_vmms(arrays):
+    """freeze=1: conv1's cells are never pulsed after init (conductances and write counters
+    as init left them) while the other layers learn, and each image needs fewer VMMs:
+    conv2's transposed ones (error into conv1) are not run."""
+    args = {"net": "lenet5", "n_train": 8, "n_test": 0, "n_calib": 2, "init_iters": 1,
+            "n_min": 1, "batch": 4, "lr": "-12"}
+    runs = {}
+    for f in (0, 1):
+        t = Trainer(options.parse({**args, "freeze": f}), "default", *arrays)
+        t.setup()
+        g0, wc0, vmm0 = t.chip.array.g.copy(), t.chip.array.wc.copy(), t.chip.n_vmm
+        t.train_epoch()
+        runs[f] = (t, g0, wc0, t.chip.n_vmm - vmm0)
+    t, g0, wc0, _ = runs[1]
+    conv1 = t.net.layers[0]
+    for tile, _r0, nr, _c0, nc, tc0 in conv1.blocks:
+        assert np.array_equal(t.chip.array.g[tile, :nr, tc0:tc0 + nc], g0[tile, :nr, tc0:tc0 + nc])
+        assert np.array_equal(t.chip.array.wc[tile, :nr, tc0:tc0 + nc],
+                              wc0[tile, :nr, tc0:tc0 + nc])
+    assert (t.chip.array.wc != wc0).sum() > 0, "the layers above conv1 must learn"
+    tile, _r0, nr, _c0, nc, tc0 = conv1.blocks[0]
+    wc_free, wc0_free = runs[0][0].chip.array.wc, runs[0][2]
+    assert (wc_free[tile, :nr, tc0:tc0 + nc] != wc0_free[tile, :nr, tc0:tc0 + nc]).any(), \
+        "without freeze conv1 learns"
+    # conv2 has 8 x 8 positions and one block: at most 64 transposed VMMs an image
+    saved = runs[0][3] - runs[1][3]
+    assert 8 * 16 <= saved <= 8 * 64, saved

@@ -302,7 +302,9 @@ def gen_verilog_attr(s: Spec) -> list[str]:
         arms.setdefault(vec(reg_attr(r.access, r.group)), []).append(r.name)
     # The buffers first: most accesses are buffer words, and a simulator walks a case
     # arm by arm (in Icarus an INBUF write compared its address with every register's).
-    out.append(f"function automatic [ATTR_BITS-1:0] cim_reg_attr(input [{aw - 1}:0] a);")
+    # Static, not automatic: Icarus builds a new frame for every call of an automatic
+    # function (this one runs on every bus address change).
+    out.append(f"function [ATTR_BITS-1:0] cim_reg_attr(input [{aw - 1}:0] a);")
     out.append("  reg [31:0] a32;")
     out.append("  begin")
     out.append("    a32 = 32'(a);")

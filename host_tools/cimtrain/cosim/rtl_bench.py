@@ -52,6 +52,8 @@ CASES = (
      150, 16),
     ("vmm_128x60", "VMM_FWD 128 x 60: 32 INBUF words, CMD, wait, 15 OUTBUF reads", 4, 200, 128, 60),
     ("read_row", "READ_ROW of 64 columns, wait, its 64 READBUF reads", 6, 300, 0, 0),
+    ("pulse_44", "PULSE: 4 SET pulses on 44 columns; row, 4 mask writes, CMD, wait", 7, 300,
+     0, 0),
 )
 
 

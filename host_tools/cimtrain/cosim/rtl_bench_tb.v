@@ -10,6 +10,8 @@
 //   CASE 4  VMM_FWD on a ROWS_N x COLS_N window: INBUF words, CMD, wait, OUTBUF
 //   CASE 5  VMM_TRANS, the same
 //   CASE 6  READ_ROW of 64 columns and the 64 READBUF reads
+//   CASE 7  PULSE: SET of 4 pulses on 44 columns (a row of write-verify at init),
+//           its row, masks and CMD written, wait
 // Ports of cim_macro only, so the bench runs on any revision of rtl/ (--baseline).
 `timescale 1ns / 1ps
 `include "cim_reg_pkg.svh"
@@ -79,6 +81,11 @@ module rtl_bench_tb import cim_reg_pkg::*; ();
     wr(ADDR_ROW_COUNT, `ROWS_N);
     wr(ADDR_COL_COUNT, `COLS_N);
     words = ((`CASE == 5 ? `COLS_N : `ROWS_N) + 3) / 4;
+    if (`CASE == 7) begin
+      wr(ADDR_PULSE_COUNT, 4);
+      wr(ADDR_PULSE_WIDTH, 1);
+      wr(ADDR_PULSE_SET_AMP, 1800);
+    end
     for (i = 0; i < `N; i = i + 1) begin
       case (`CASE)
         1: wr(ADDR_SEED, i);
@@ -90,6 +97,15 @@ module rtl_bench_tb import cim_reg_pkg::*; ();
           wait_idle();
           for (k = 0; k < ((`CASE == 5 ? `ROWS_N : `COLS_N) + 3) / 4; k = k + 1)
             rd(ADDR_OUTBUF + 4 * k, got);
+        end
+        7: begin
+          wr(ADDR_PULSE_ROW, i % 256);
+          wr(ADDR_PULSE_SET_MASK_LO, 32'hFFFF_FFFF);
+          wr(ADDR_PULSE_SET_MASK_HI, 32'h0000_0FFF);
+          wr(ADDR_CMD, OP_PULSE);
+          wait_idle();
+          wr(ADDR_PULSE_SET_MASK_LO, 32'h0);  // masks change every repetition, as in use
+          wr(ADDR_PULSE_SET_MASK_HI, 32'h0);
         end
         default: begin
           wr(ADDR_ROW_START, i % 256);

@@ -80,6 +80,7 @@ class Trainer:
         if chip_image is not None:
             self.chip.array.load_image(chip_image)
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])
+        self.net.freeze = cfg["freeze"]
         self.upd = Updater(self.chip, self.net, cfg)
         self.rng = XorShift32(cfg["seed"])
         self.epoch = 0          # epochs completed

@@ -104,6 +104,7 @@ class Network:
                 raise MapError(f"layer outputs {a.nout} != next inputs {b.nin}")
         self.n_weights = sum(L.R * L.C for L in self.layers)
         self.calibrating = False
+        self.freeze = 0  # firmware Network.freeze: layers [0, freeze) keep their weights
         self.refresh_weights()
 
     def refresh_weights(self) -> None:
@@ -167,21 +168,22 @@ class Network:
         chip = self.chip
         e = 0
         layers = self.layers
-        for li in range(len(layers) - 1, -1, -1):
+        f = self.freeze  # layers [0, f) are not trained; layer f propagates no error
+        for li in range(len(layers) - 1, f - 1, -1):
             L = layers[li]
             sh_base = lr_shifts[li] + e + L.fshift
             if L.kind == "conv":
                 go, k, n, m = TK.conv_backward_step(
                     err, L.argmax, L.act, L.derr, L.patches, L.im2col, L.wt_flat, L.btab,
-                    L.bshift, chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, li > 0,
+                    L.bshift, chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, li > f,
                     L.gsum, L.err_in, L.acc, L.amax, sh_base)
             else:
                 P = layers[li - 1] if li else L
                 go, k, n, m = TK.fc_backward_step(
-                    err, L.x, L.acc, L.amax, sh_base, li > 0, L.wt_flat, L.btab, L.bshift,
+                    err, L.x, L.acc, L.amax, sh_base, li > f, L.wt_flat, L.btab, L.bshift,
                     chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, L.err_in, P.act,
                     P.kind == "fc")
-            if not go or not li:
+            if not go or li <= f:
                 return
             e += k
             chip.take_ops(n)

@@ -104,6 +104,10 @@ def parse(overrides: dict | None = None, **kw) -> dict:
         raise OptionError(f"n_min={cfg['n_min']}: 1 .. n_max ({cfg['n_max']})")
     if cfg["residue"] not in (0, 1):
         raise OptionError(f"residue={cfg['residue']}: 0 or 1")
+    n_layers = len(nets[cfg["net"]])
+    if not 0 <= cfg["freeze"] < n_layers:
+        raise OptionError(f"freeze={cfg['freeze']}: 0 .. {n_layers - 1} (layers kept at "
+                          "their initial weights)")
     acc_max = (1 << (cfg["acc_bits"] - 1)) - 1  # in 2**-(acc_bits - 8) codes
     for k, v in (("thr", cfg["thr"]), ("n_min * eps", cfg["n_min"] * cfg["eps"])):
         if v << (cfg["acc_bits"] - 8) > acc_max:

@@ -86,19 +86,28 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
                 "device-to-device draw), not retrained"), v
     if name in ("cosim", "cosim-long"):
         # make cosim's short runs (n_min=1, COSIM_OPTIONS): how to spend the images its
-        # ten minutes allow; several passes halve the step each pass (lr_step=1)
-        runs = ((250, 1, 8), (500, 1, 4), (225, 2, 4), (200, 3, 4), (250, 3, 4), (400, 2, 4))
+        # ten minutes allow; several passes halve the step each pass (lr_step=1); conv1
+        # kept at its initial weights (freeze=1) saves conv2's transposed VMMs
+        fast = {"freeze": 1, "lr": "-12"}
+        runs = ((250, 1, 8, {}), (500, 1, 4, {}), (225, 2, 4, {}), (250, 3, 4, {}),
+                (400, 2, 4, {}), (300, 1, 4, {"lr": "-12"}), (400, 1, 4, {"freeze": 1}),
+                (200, 1, 4, fast), (250, 1, 4, fast), (300, 1, 4, fast), (350, 1, 4, fast))
         n_test = 80
         if name == "cosim-long":
-            runs = ((1200, 1, 8), (1200, 1, 4), (600, 2, 4), (500, 3, 4), (1000, 3, 4),
-                    (1500, 2, 4))
+            runs = ((1200, 1, 8, {}), (1200, 1, 4, {}), (600, 2, 4, {}), (1000, 3, 4, {}),
+                    (1500, 2, 4, {}), (1500, 2, 4, {"lr": "-12"}), (1500, 2, 4, fast))
             n_test = 200
-        v = [(f"{n} images x {e}, batch {b}", {"n_train": n, "epochs": e, "batch": b,
-                                                "n_min": 1, "n_test": n_test}, {})
-             for n, e, b in runs]
+
+        def label(n, e, b, o):
+            return (f"{n} images x {e}, batch {b}" + (", conv1 frozen" if o.get("freeze")
+                                                      else "")
+                    + (f", lr {o['lr']}" if "lr" in o else ""))
+        v = [(label(n, e, b, o), {"n_train": n, "epochs": e, "batch": b, "n_min": 1,
+                                  "n_test": n_test, **o}, {})
+             for n, e, b, o in runs]
         return ("make cosim's few hundred (cosim: Icarus) or thousand (cosim-long: "
-                f"Verilator) images: one pass or several, batch; n_min=1, {n_test} test "
-                "images"), v
+                f"Verilator) images: one pass or several, batch, conv1 frozen or not; "
+                f"n_min=1, {n_test} test images"), v
     raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
 
 

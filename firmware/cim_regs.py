@@ -142,6 +142,8 @@ DBG_WC_WCP_POS = const(0)
 DBG_WC_WCP_MSK = const(0xFFFF)
 DBG_WC_WCN_POS = const(16)
 DBG_WC_WCN_MSK = const(0xFFFF0000)
+R_DEAD_COLS_LO = const(0x0AC)
+R_DEAD_COLS_HI = const(0x0B0)
 
 # Buffers
 B_INBUF = const(0x0400)

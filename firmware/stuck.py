@@ -15,15 +15,16 @@ moves every cell from GINIT (128) by 128 codes or more, so it finds the stuck ce
 fresh chip in both modes (open loop has no reads of its own); write-verify updates
 (mode wv) find those of a chip loaded from an image too.
 
-Only imported with cfg["stuck_check"] = 1 (update.Updater), so a run without the check
-carries none of this in RAM.
+Only imported with cfg["stuck_check"] = 1 (update.Updater), or cfg["dead_cols"] (train.py:
+dead_columns writes the macro's dead-column masks), so a run without either carries none
+of this in RAM.
 
     u = Updater(cim, dict(cfg, stuck_check=1))   # u.sc = StuckCheck(u, cols)
 """
 
 from array import array
 
-from cim_regs import P_GMAX_NOM, P_GMIN_NOM
+from cim_regs import P_GMAX_NOM, P_GMIN_NOM, R_DEAD_COLS_HI, R_DEAD_COLS_LO, R_TILE
 
 try:
     from micropython import const
@@ -35,6 +36,26 @@ _STUCK_MARGIN = const(100)  # a cell read this close to the nominal bound it is 
                             # toward may be pinned at its own bound (the device-to-device
                             # spread of Gmax is 20 codes, read noise 15)
 _STUCK_ROUNDS = const(4)   # more rounds for the suspects of a write-verify
+
+
+def dead_columns(dev, text):
+    """dead_cols=0:3,2:17: write the DEAD_COLS mask of each tile named (the macro's are 0)."""
+    masks = {}
+    for item in text.split(","):
+        t, _, c = item.partition(":")
+        try:
+            t, c = int(t), int(c)
+        except ValueError:
+            raise ValueError("dead_cols=%s: tile:column pairs, e.g. 0:3,2:17" % text) from None
+        if not (0 <= t < dev.ntiles and 0 <= c < dev.cols):
+            raise ValueError("dead_cols: %s is outside the chip (tiles 0..%d, columns 0..%d)"
+                             % (item, dev.ntiles - 1, dev.cols - 1))
+        masks[t] = masks.get(t, 0) | 1 << c
+    import hal
+    for t in masks:
+        dev.set(R_TILE, t)  # (not dev.set below: its shadow is one value a register)
+        hal.wr32(R_DEAD_COLS_LO, masks[t] & 0xFFFFFFFF)
+        hal.wr32(R_DEAD_COLS_HI, masks[t] >> 32)
 
 
 def _no_move(d0, moved, g):

@@ -79,6 +79,8 @@ DEFAULTS = {
                             # weights (update.py); 0: not looked for (make cosim/train
                             # STUCK=... set 1; off by default: the suspects' extra verify
                             # rounds would change a healthy chip's run)
+    "dead_cols": "",        # fault injection: dead columns tile:col,... (e.g. 0:3,2:17),
+                            # the DEAD_COLS masks: every cell of them ignores pulses
 }
 
 
@@ -229,6 +231,9 @@ def main(argv):
                 dev.set(reg, cfg[key])
     if cfg["stuck_rate"]:
         dev.set(R_STUCK_RATE, cfg["stuck_rate"])
+    if cfg["dead_cols"]:
+        import stuck  # (only then: a run without dead columns carries none of it)
+        stuck.dead_columns(dev, cfg["dead_cols"])
     gc.collect()
     # retired-weight map, 1 bit a weight (update.py): 5.5 KB for LeNet-5, allocated first
     # while the heap is in one piece (at the first stuck cell found it may not be)

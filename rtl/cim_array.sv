@@ -45,6 +45,7 @@ module cim_array import cim_reg_pkg::*; #(
   input  logic                                cmd_pol_i,
   input  logic [31:0]                         op_index_i,
   input  cim_cfg_t                            cfg_i,       // the config registers' fields
+  input  logic [COL_MASK_BITS-1:0]            dead_cols_i, // TILE's dead columns (PULSE)
   // INBUF write port (one word on the edge) and buffer read port (combinational)
   input  logic                                inbuf_we_i,
   input  logic [$clog2(INBUF_WORDS)-1:0]      inbuf_wword_i,
@@ -489,9 +490,10 @@ module cim_array import cim_reg_pkg::*; #(
               `CIM_NOISE_S443(pn, hv, SD2dStep)
               freset_d = Q88One + $signed(pn[31:0]);
               freset_d = (freset_d < 0) ? 0 : freset_d;
-              // stuck: (hash(seed, STUCK, ci, 0) & 0xFFFF) < STUCK_RATE
-              stuck = 1'b0;
-              if (cfg_i.stuck_rate != '0) begin
+              // stuck: a cell of a dead column (DEAD_COLS: both cells of the pair), or
+              // (hash(seed, STUCK, ci, 0) & 0xFFFF) < STUCK_RATE
+              stuck = dead_cols_i[c];
+              if (!stuck && cfg_i.stuck_rate != '0) begin
                 hv = key_stuck ^ ci;
                 `CIM_MIX32(hv)
                 `CIM_MIX32(hv)  // ^ 0, then mix32

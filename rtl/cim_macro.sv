@@ -101,6 +101,7 @@ module cim_macro import cim_reg_pkg::*; #(
   wire                                 cmd_pol;
   wire [31:0]                          op_index;
   cim_cfg_t                            cfg;
+  wire [COL_MASK_BITS-1:0]             dead_cols;
   wire                                 inbuf_we;
   wire [31:0]                          inbuf_word;
   wire [BufWordBits-1:0]               buf_word;
@@ -140,6 +141,7 @@ module cim_macro import cim_reg_pkg::*; #(
     .cmd_pol_o          (cmd_pol),
     .op_index_o         (op_index),
     .cfg_o              (cfg),
+    .dead_cols_o        (dead_cols),
     .inbuf_we_o         (inbuf_we),
     .inbuf_wword_o      (inbuf_wword),
     .buf_word_o         (buf_word),
@@ -171,6 +173,7 @@ module cim_macro import cim_reg_pkg::*; #(
     .cmd_pol_i          (cmd_pol),
     .op_index_i         (op_index),
     .cfg_i              (cfg),
+    .dead_cols_i        (dead_cols),
     .inbuf_we_i         (inbuf_we),
     .inbuf_wword_i      (inbuf_wword),
     .inbuf_wdata_i      (req_wdata),

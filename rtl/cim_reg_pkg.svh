@@ -284,6 +284,12 @@ localparam integer DBG_WC_WCP_LSB = 0;
 localparam integer DBG_WC_WCP_WIDTH = 16;
 localparam integer DBG_WC_WCN_LSB = 16;
 localparam integer DBG_WC_WCN_WIDTH = 16;
+localparam [12:0] ADDR_DEAD_COLS_LO = 13'h0AC;
+localparam [31:0] MASK_DEAD_COLS_LO = 32'hFFFFFFFF;
+localparam [31:0] RESET_DEAD_COLS_LO = 32'h00000000;
+localparam [12:0] ADDR_DEAD_COLS_HI = 13'h0B0;
+localparam [31:0] MASK_DEAD_COLS_HI = 32'hFFFFFFFF;
+localparam [31:0] RESET_DEAD_COLS_HI = 32'h00000000;
 
 // Buffers
 localparam [12:0] ADDR_INBUF = 13'h400;
@@ -370,7 +376,9 @@ function [ATTR_BITS-1:0] cim_reg_attr(input [12:0] a);
         ADDR_NOISE_READ_SIGMA,
         ADDR_NOISE_PULSE_SIGMA,
         ADDR_NOISE_ADC_SIGMA,
-        ADDR_STUCK_RATE: cim_reg_attr = 5'b10010;
+        ADDR_STUCK_RATE,
+        ADDR_DEAD_COLS_LO,
+        ADDR_DEAD_COLS_HI: cim_reg_attr = 5'b10010;
         // rw, debug
         ADDR_DBG_ADDR,
         ADDR_DBG_G: cim_reg_attr = 5'b10011;

@@ -47,6 +47,7 @@ module cim_regfile import cim_reg_pkg::*; #(
   output logic                                cmd_pol_o,
   output logic [31:0]                         op_index_o,
   output cim_cfg_t                            cfg_o,       // the config registers' fields
+  output logic [COL_MASK_BITS-1:0]            dead_cols_o, // TILE's DEAD_COLS mask
   output logic                                inbuf_we_o,  // an INBUF word write
   output logic [$clog2(INBUF_WORDS)-1:0]      inbuf_wword_o,  // its word
   // buffer read port (from cim_array, which holds INBUF too): the word of rd_addr_i
@@ -82,6 +83,9 @@ module cim_regfile import cim_reg_pkg::*; #(
   // The plain registers (ctrl_q, seed_q, ... stuck_rate_q) are declared, reset, written
   // and read by the generated cim_reg_store.svh (included below, after the access check).
   reg [31:0] dbg_addr_q;
+  // DEAD_COLS_LO/HI: one mask of COL_MASK_BITS per tile, tile t at bits [t*64 +: 64]
+  // (packed: reset and written as one vector, no array loop)
+  reg [NTiles*COL_MASK_BITS-1:0] dead_q;
   // status, errors, interrupt
   reg        busy_q;
   reg [31:0] busy_cnt_q;
@@ -187,6 +191,16 @@ module cim_regfile import cim_reg_pkg::*; #(
   assign dbg_gn_o = wr_gn_c[GCODE_BITS-1:0];
   wire unused_wr_g = ^{wr_gp_c[DBG_G_GP_WIDTH-1:GCODE_BITS], wr_gn_c[DBG_G_GN_WIDTH-1:GCODE_BITS]};
 
+  // ---------------------------------------------------------------- dead columns
+  // The mask of tile TILE (tile 0's when TILE >= NTILES: a DEAD_COLS access is refused
+  // then, and so is every command).
+  wire is_dead_lo = (addr == ADDR_DEAD_COLS_LO);
+  wire is_dead_hi = (addr == ADDR_DEAD_COLS_HI);
+  wire tile_ok    = (tile_q < NTilesW);
+  localparam integer DeadBits = $clog2(NTiles * COL_MASK_BITS);
+  wire [DeadBits-1:0] dead_base = tile_ok ? DeadBits'(tile_q * 32'(COL_MASK_BITS)) : '0;
+  assign dead_cols_o = dead_q[dead_base +: COL_MASK_BITS];
+
   // ---------------------------------------------------------------- command check
   wire [CMD_OPCODE_WIDTH-1:0] wr_opcode = req_wdata_i[CMD_OPCODE_LSB +: CMD_OPCODE_WIDTH];
   wire wr_signed = req_wdata_i[CMD_SIGNED_LSB];
@@ -240,6 +254,8 @@ module cim_regfile import cim_reg_pkg::*; #(
       acc_err = ERR_DBG_LOCKED;
     end else if (((addr == ADDR_DBG_G) || (addr == ADDR_DBG_WC)) && !dbg_in_range) begin
       acc_err = ERR_BAD_WINDOW;
+    end else if ((is_dead_lo || is_dead_hi) && !tile_ok) begin
+      acc_err = ERR_BAD_TILE;
     end else if (req_write_i && (addr == ADDR_CMD)) begin
       acc_err = cmd_err(wr_opcode);
     end
@@ -337,6 +353,8 @@ module cim_regfile import cim_reg_pkg::*; #(
       ADDR_SAT_COUNT:       rdata[SAT_COUNT_VALUE_LSB +: SAT_COUNT_VALUE_WIDTH] = sat_count_i;
       ADDR_LAST_CYCLES:     rdata = last_cycles_q;
       ADDR_DBG_ADDR:        rdata = dbg_addr_q;
+      ADDR_DEAD_COLS_LO:    rdata = dead_cols_o[31:0];
+      ADDR_DEAD_COLS_HI:    rdata = dead_cols_o[63:32];
       ADDR_DBG_G: begin
         rdata[DBG_G_GP_LSB +: GCODE_BITS] = dbg_gp_i;
         rdata[DBG_G_GN_LSB +: GCODE_BITS] = dbg_gn_i;
@@ -384,6 +402,7 @@ module cim_regfile import cim_reg_pkg::*; #(
     if (!rst_ni) begin
       store_reset();  // the plain registers (cim_reg_store.svh)
       dbg_addr_q        <= RESET_DBG_ADDR & MASK_DBG_ADDR;
+      dead_q            <= '0;  // RESET_DEAD_COLS_LO/HI: no column dead
       busy_q            <= 1'b0;
       busy_cnt_q        <= 32'd0;
       done_q            <= RESET_STATUS[STATUS_DONE_LSB];
@@ -453,6 +472,8 @@ module cim_regfile import cim_reg_pkg::*; #(
           end
           ADDR_DBG_ADDR:            dbg_addr_q        <= req_wdata_i & MASK_DBG_ADDR;
           ADDR_DBG_G:               dbg_addr_q        <= dbg_next;  // data goes to the array
+          ADDR_DEAD_COLS_LO:        dead_q[dead_base +: 32]        <= req_wdata_i;
+          ADDR_DEAD_COLS_HI:        dead_q[dead_base + DeadBits'(32) +: 32] <= req_wdata_i;
           default: begin  // INBUF: written in cim_array (inbuf_we_o)
           end
         endcase

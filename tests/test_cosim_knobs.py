@@ -37,6 +37,13 @@ CASES = [
     ({}, ["stuck_rate=70000"], "COSIM_ARGS: stuck_rate=70000: cells per 65536 that ignore "
                                "pulses, 0..65535"),
     ({}, ["stuck_check=2"], "COSIM_ARGS: stuck_check=2: 0 or 1"),
+    ({"DEAD_COLS": "3"}, [], "DEAD_COLS='3': tile:column pairs, e.g. 0:3,2:17 ('3' is not one)"),
+    ({"DEAD_COLS": "8:0"}, [], "DEAD_COLS: 8:0 is outside the chip (tiles 0..7, columns 0..63)"),
+    ({"DEAD_COLS": "4:0", "PRESET": "seed-chip"}, [],
+     "DEAD_COLS: 4:0 is outside the chip (tiles 0..3, columns 0..63)"),
+    ({"DEAD_COLS": "0:3"}, ["dead_cols=0:4"], "DEAD_COLS=0:3 and option dead_cols: give one"),
+    ({}, ["dead_cols=0:64"], "COSIM_ARGS: dead_cols: 0:64 is outside the chip (tiles 0..7, "
+                             "columns 0..63)"),
 ]
 
 
@@ -45,7 +52,7 @@ CASES = [
 def test_bad_knob_is_refused_by_name_before_anything_starts(tmp_path, env, args, message):
     full = {k: v for k, v in os.environ.items()
             if k not in ("BACKEND", "SIM", "PRESET", "MODE", "N_TRAIN", "N_TEST", "EPOCHS",
-                         "SEED", "HEAP", "STUCK")}
+                         "SEED", "HEAP", "STUCK", "DEAD_COLS")}
     p = subprocess.Popen([sys.executable, "-m", "cimtrain.cosim_main", "--out",
                           str(tmp_path / "cosim.json"), *args], cwd=ROOT, env={**full, **env},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -99,3 +106,18 @@ def test_bad_checkpoint_knob_is_refused_before_anything_starts(tmp_path, env, ar
     assert "server" not in r.stdout
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing made or removed
     assert (tmp_path / "full" / "fw-00000008.ckpt").read_bytes() == b"x"
+
+
+def test_dead_cols_knob_becomes_the_firmware_option_with_the_check(monkeypatch):
+    """make cosim DEAD_COLS=... (as make train): the firmware's dead_cols option (sorted, no
+    duplicates) and stuck_check=1, unless stuck_check is given."""
+    from cimtrain.cosim_main import parse_args
+    for k in ("STUCK", "COSIM_ARGS", "PRESET"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("DEAD_COLS", "2:17, 0:3,2:17")
+    a = parse_args([])
+    assert (a.fw_cfg["dead_cols"], a.fw_cfg["stuck_check"]) == ("0:3,2:17", 1)
+    a = parse_args(["stuck_check=0"])
+    assert (a.fw_cfg["dead_cols"], a.fw_cfg["stuck_check"]) == ("0:3,2:17", 0)
+    monkeypatch.delenv("DEAD_COLS")
+    assert (parse_args([]).fw_cfg["dead_cols"], parse_args([]).fw_cfg["stuck_check"]) == ("", 0)

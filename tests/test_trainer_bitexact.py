@@ -90,6 +90,9 @@ CASES = [  # preset, firmware options
                    "lr=-12", "batch=4", "n_min=1"]),
     ("seed-chip", ["net=seedcnn", "mode=wv", "stuck_rate=3277", "stuck_check=1",
                    "lr=-13", "thr=20", "batch=4", "seed=2"]),
+    # dead columns (the DEAD_COLS registers), as make cosim/train DEAD_COLS=... set them
+    ("seed-chip", ["net=seedcnn", "mode=open", "dead_cols=0:3,1:0,1:63", "stuck_check=1",
+                   "lr=-12", "batch=4", "n_min=1"]),
 ]
 
 
@@ -104,6 +107,17 @@ def test_trainer_ends_bit_identical_to_the_firmware(fw_dir, packs, arrays, prese
     assert t.upd.n_scans_with_updates >= 2, "the run must program devices in 2+ scans"
     if "stuck_rate=3277" in args:
         assert res["stuck_cells"] > 0, "the stuck cases must find stuck cells"
+    dead = [x for x in args if x.startswith("dead_cols=")]
+    if dead:  # exactly the used pairs of the dead columns, both cells, never moved
+        cols = [tuple(map(int, tc.split(":"))) for tc in dead[0][10:].split(",")]
+        used = np.zeros(model.array.g.shape[:3], dtype=bool)  # (tile, row, col)
+        for L in t.net.layers:
+            for tile, _r0, nr, _c0, nc, tc0 in L.blocks:  # rows 0..nr of the tile
+                used[tile, :nr, tc0:tc0 + nc] = True
+        n = sum(int(used[tile, :, c].sum()) for tile, c in cols)
+        assert n > 20 and (fw["stuck_cells"], fw["retired_weights"]) == (2 * n, n)
+        ginit = model.p["GINIT"]
+        assert all((model.array.g[tile, :, c] == ginit).all() for tile, c in cols)
     for k in TIMING:
         fw.pop(k, None)
         res.pop(k, None)

@@ -115,6 +115,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="fault injection: this fraction of the cells ignores pulses (e.g. "
                          "0.01; the STUCK_RATE register), with the firmware's stuck-cell "
                          "check on (stuck_check=1, docs/reliability.md)")
+    ap.add_argument("--dead-cols", default=e("DEAD_COLS", ""), metavar="TILE:COL,...",
+                    help="fault injection: these columns are dead, every cell of them "
+                         "ignores pulses (e.g. 0:3,2:17; the DEAD_COLS registers), with the "
+                         "stuck-cell check on (stuck_check=1)")
     ap.add_argument("fw_args", nargs="*", metavar="KEY=VALUE",
                     help="more firmware options (see DEFAULTS in firmware/train.py)")
     a = ap.parse_intermixed_args(argv)  # firmware KEY=VALUEs may sit between options
@@ -140,6 +144,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "MicroPython heap (docs/size.md); give at least that (default 256K)")
     if a.stuck.strip():
         a.fw_args = knobs.stuck_args(ap, a.stuck, a.fw_args)
+    if a.dead_cols.strip():
+        a.fw_args = knobs.dead_cols_args(ap, net, a.dead_cols, a.fw_args)
     fw = dict(x.split("=", 1) for x in (*COSIM_OPTIONS, *a.fw_args) if "=" in x)
     for k, knob in (("ckpt", "CKPT"), ("ckpt_every", "CKPT_EVERY"), ("resume", "RESUME")):
         if k in fw:

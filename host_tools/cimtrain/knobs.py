@@ -65,6 +65,18 @@ def stuck_args(ap: argparse.ArgumentParser, value: str, args: list[str]) -> list
         ap.error(str(err))
 
 
+def dead_cols_args(ap: argparse.ArgumentParser, net: str, value: str,
+                   args: list[str]) -> list[str]:
+    """The firmware options ``args`` with the DEAD_COLS knob's columns ``value``
+    ('0:3,2:17', tile:column) added as dead_cols, and stuck_check=1 unless given; a value
+    that is not such pairs, or outside the chip of network ``net``, is refused by name."""
+    from .trainer import options as opt
+    try:
+        return opt.dead_cols_args(net, value, args)
+    except opt.OptionError as err:
+        ap.error(str(err))
+
+
 def check_options(ap: argparse.ArgumentParser, knob: str, base: dict,
                   args: Sequence[str]) -> dict:
     """The firmware's key=value options ``args`` over ``base`` (net, n_train, ...), checked

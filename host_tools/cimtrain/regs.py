@@ -54,6 +54,8 @@ ADDR = {
     "DBG_ADDR": 0xA0,
     "DBG_G": 0xA4,
     "DBG_WC": 0xA8,
+    "DEAD_COLS_LO": 0xAC,
+    "DEAD_COLS_HI": 0xB0,
     "INBUF": 0x400,
     "OUTBUF": 0x800,
     "SATBUF": 0xC00,
@@ -110,6 +112,8 @@ REG_MASK = {
     "DBG_ADDR": 0xFF0FFFFF,
     "DBG_G": 0xFFFFFFFF,
     "DBG_WC": 0xFFFFFFFF,
+    "DEAD_COLS_LO": 0xFFFFFFFF,
+    "DEAD_COLS_HI": 0xFFFFFFFF,
 }
 
 RESET = {
@@ -155,6 +159,8 @@ RESET = {
     "DBG_ADDR": 0x0,
     "DBG_G": 0x0,
     "DBG_WC": 0x0,
+    "DEAD_COLS_LO": 0x0,
+    "DEAD_COLS_HI": 0x0,
 }
 
 RESET_PARAM = {
@@ -206,6 +212,8 @@ ACCESS = {
     "DBG_ADDR": "rw",
     "DBG_G": "rw",
     "DBG_WC": "ro",
+    "DEAD_COLS_LO": "rw",
+    "DEAD_COLS_HI": "rw",
     "INBUF": "rw",
     "OUTBUF": "ro",
     "SATBUF": "ro",
@@ -255,6 +263,8 @@ GROUP = {
     "DBG_ADDR": "debug",
     "DBG_G": "debug",
     "DBG_WC": "debug",
+    "DEAD_COLS_LO": "config",
+    "DEAD_COLS_HI": "config",
     "INBUF": "config",
     "OUTBUF": "config",
     "SATBUF": "config",
@@ -319,6 +329,8 @@ POS = {
     "DBG_G_GN": 16,
     "DBG_WC_WCP": 0,
     "DBG_WC_WCN": 16,
+    "DEAD_COLS_LO_MASK": 0,
+    "DEAD_COLS_HI_MASK": 0,
 }
 
 MSK = {
@@ -379,6 +391,8 @@ MSK = {
     "DBG_G_GN": 0xFFFF0000,
     "DBG_WC_WCP": 0xFFFF,
     "DBG_WC_WCN": 0xFFFF0000,
+    "DEAD_COLS_LO_MASK": 0xFFFFFFFF,
+    "DEAD_COLS_HI_MASK": 0xFFFFFFFF,
 }
 
 ERR = {

@@ -57,6 +57,8 @@ async def test_register_access(dut):
         if name in regs.WORDS or name == "CTRL" or regs.GROUP[name] == "debug":
             continue
         if access == "rw" and regs.GROUP[name] == "config":
+            if name.startswith("DEAD_COLS"):  # the mask of tile TILE: one that exists
+                await tb.wr("TILE", 0)
             for _ in range(3):
                 v = rng.getrandbits(32)
                 await tb.wr(name, v)
@@ -159,9 +161,9 @@ async def test_access_rules_match_spec(dut):
             assert await tb.rd(addr) == 0, f"{what}: writing 1 did not clear it"
         elif access == "wclr":
             for v in (0, 0xFFFFFFFF):
-                await tb.write(0x0AC, 0)  # unmapped: DECODE error
+                await tb.write(0x0B4, 0)  # unmapped: DECODE error
                 assert await tb.rd(addr) == regs.pack_err_code(code=E["DECODE"], count=1)
-                assert await tb.rd("ERR_ADDR") == 0x0AC
+                assert await tb.rd("ERR_ADDR") == 0x0B4
                 assert await tb.write(addr, v) == OKAY
                 assert await tb.rd(addr) == 0, f"{what}: write of 0x{v:X} did not clear"
                 assert await tb.rd("ERR_ADDR") == 0, f"{what}: ERR_ADDR not cleared"
@@ -361,7 +363,7 @@ async def test_bus_errors(dut):
         assert await tb.rd("ERR_CODE") == 0
 
     await tb.wr("TILE", 1)
-    for addr in (0x0AC, 0x100, 0x3FC, 0x600, 0x0C20, 0x1100, 0x1FFC):
+    for addr in (0x0B4, 0x100, 0x3FC, 0x600, 0x0C20, 0x1100, 0x1FFC):
         await expect_error(tb.read(addr), DECERR, E["DECODE"], addr)
         await expect_error(tb.write(addr, 5), DECERR, E["DECODE"], addr)
     await expect_error(tb.read(0x026), SLVERR, E["MISALIGNED"], 0x026)
@@ -592,6 +594,59 @@ async def test_pulse_response(dut):
     wc = regs.unpack_dbg_wc(await tb.rd("DBG_WC"))[0]
     assert wc == wc0[1] + 24, f"write counter {wc0[1]} -> {wc}: not +24 pulses"
     assert await tb.rd("PULSE_TOTAL") == 24 * len(amps)
+    tb.finish()
+
+
+@cocotb.test()
+async def test_dead_columns(dut):
+    """DEAD_COLS_LO/HI: one mask per tile (read back per TILE, BAD_TILE with TILE >=
+    NTILES, cleared by reset); a PULSE leaves both cells of a dead column where they were
+    and counts its pulses in their write counters (as a stuck cell's); the scoreboard
+    compares every conductance and counter read with the model."""
+    tb = await make_tb(dut)
+    p = tb.params
+    cols, row, count = p["COLS"], 5, 2
+    dead = {1: 1 << 3 | 1 << 40 | 1 << (cols - 1), 2: 1 << 5}
+    for t, m in dead.items():
+        await tb.wr("TILE", t)
+        await tb.wr("DEAD_COLS_LO", m & 0xFFFFFFFF)
+        await tb.wr("DEAD_COLS_HI", m >> 32)
+    for t in (0, 1, 2):
+        await tb.wr("TILE", t)
+        got = await tb.rd("DEAD_COLS_LO") | await tb.rd("DEAD_COLS_HI") << 32
+        assert got == dead.get(t, 0), f"tile {t}: DEAD_COLS 0x{got:016X}"
+    await tb.wr("TILE", p["NTILES"])
+    assert (await tb.read("DEAD_COLS_LO"))[1] == SLVERR
+    assert await tb.write("DEAD_COLS_HI", 1) == SLVERR
+    assert regs.unpack_err_code(await tb.rd("ERR_CODE")) == (E["BAD_TILE"], 2)
+    await tb.wr("ERR_CODE", 0)
+
+    async def row_state() -> list[tuple[int, int, int, int]]:
+        out = []
+        for c in range(cols):
+            await tb.wr("DBG_ADDR", regs.pack_dbg_addr(tile=1, row=row, col=c))
+            wc = regs.unpack_dbg_wc(await tb.rd("DBG_WC"))  # before DBG_G: it advances
+            out.append((*regs.unpack_dbg_g(await tb.rd("DBG_G")), *wc))
+        return out
+
+    await tb.set_conductances(1, row, 0, [500] * cols, [400] * cols)
+    before = await row_state()
+    for name, v in (("TILE", 1), ("PULSE_ROW", row), ("PULSE_SET_AMP", 2400),
+                    ("PULSE_COUNT", count), ("PULSE_SET_MASK_LO", 0xFFFFFFFF),
+                    ("PULSE_SET_MASK_HI", 0xFFFFFFFF), ("PULSE_RESET_MASK_LO", 0)):
+        await tb.wr(name, v)
+    await tb.command("PULSE", pol=0)
+    await tb.command("PULSE", pol=1)
+    after = await row_state()
+    for c, (b, a) in enumerate(zip(before, after)):
+        assert (a[2] - b[2], a[3] - b[3]) == (count, count), f"column {c}: counters {b} -> {a}"
+        if dead[1] >> c & 1:
+            assert a[:2] == (500, 400), f"dead column {c} moved: {a[:2]}"
+        else:
+            assert a[0] > 500 and a[1] > 400, f"column {c} did not move up: {a[:2]}"
+    await tb.reset()
+    await tb.wr("TILE", 1)
+    assert await tb.rd("DEAD_COLS_LO") | await tb.rd("DEAD_COLS_HI") == 0, "not reset"
     tb.finish()
 
 

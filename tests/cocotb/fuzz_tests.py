@@ -94,7 +94,8 @@ class Gen:
                              "PULSE_SET_AMP", "PULSE_RESET_AMP", "PULSE_WIDTH", "PULSE_COUNT",
                              "PULSE_SET_MASK_LO", "PULSE_SET_MASK_HI", "PULSE_RESET_MASK_LO",
                              "PULSE_RESET_MASK_HI", "SEED", "NOISE_READ_SIGMA",
-                             "NOISE_PULSE_SIGMA", "NOISE_ADC_SIGMA", "STUCK_RATE"])
+                             "NOISE_PULSE_SIGMA", "NOISE_ADC_SIGMA", "STUCK_RATE",
+                             "DEAD_COLS_LO", "DEAD_COLS_HI"])
             return (W, A[name], self.value(name))
         if k < 0.40:            # a command: any opcode (0 and 5..15 are illegal), any flags
             op = r.choice([*OP.values(), 0, 5, 15, r.randrange(16)])
@@ -139,7 +140,9 @@ def _check_outputs(dut, where: str) -> None:
 
 async def _dump(xt: XactTb, addrs: list) -> dict:
     res = await xt.run([(R, a, 0) for _, a in addrs])
-    bad = [(n, resp) for (n, _), (_, resp, _) in zip(addrs, res) if resp]
+    # DEAD_COLS_* answer BAD_TILE while TILE >= NTILES (the same before and after)
+    bad = [(n, resp) for (n, _), (_, resp, _) in zip(addrs, res)
+           if resp and not n.startswith("DEAD_COLS")]
     assert not bad, f"probe read refused: {bad[:4]}"
     return {n: d for (n, _), (d, _, _) in zip(addrs, res)}
 

@@ -101,14 +101,16 @@ class CimArray:
     # -- programming -----------------------------------------------------------------------
     def pulse_row(self, tile: int, row: int, pol: int, cols: np.ndarray, is_set: bool,
                   amp_mv: int, width: int, count: int, seed: int, pulse_sigma: int,
-                  stuck_rate: int) -> None:
-        """``count`` pulses on cell ``pol`` of columns ``cols`` of one row."""
+                  stuck_rate: int, dead_mask: int = 0) -> None:
+        """``count`` pulses on cell ``pol`` of columns ``cols`` of one row; the columns of
+        ``dead_mask`` (bit c: column c, the tile's DEAD_COLS) ignore them."""
         cols = np.asarray(cols, dtype=np.int64)
         if cols.size == 0:
             return
         cells = self.cell_index(tile, row, cols, pol)
-        self.pulse_cells(cells, d2d(self.p, seed, cells, stuck_rate), is_set, amp_mv, width,
-                         np.full(cells.shape, count), seed, pulse_sigma)
+        dead = tuple((tile, c) for c in range(self.p["COLS"]) if dead_mask >> c & 1)
+        self.pulse_cells(cells, d2d(self.p, seed, cells, stuck_rate, dead), is_set, amp_mv,
+                         width, np.full(cells.shape, count), seed, pulse_sigma)
 
     def pulse_cells(self, cells: np.ndarray, dev, is_set: bool, amp_mv, width: int,
                     counts: np.ndarray, seed: int, pulse_sigma: int) -> None:

@@ -30,8 +30,8 @@ class DeviceD2D:
 def d2d(p: dict, seed: int, cells: np.ndarray, stuck_rate: int,
         dead_cols: tuple[tuple[int, int], ...] = ()) -> DeviceD2D:
     """The draw of ``cells`` (flat indices); ``dead_cols``: (tile, column) pairs whose
-    cells, both of each pair, all ignore pulses (a dead column: a fault of the chip the
-    RTL has no register for; the trainer's chips only, docs/reliability.md)."""
+    cells, both of each pair, all ignore pulses (a dead column: the macro's DEAD_COLS
+    registers, or a trainer's chip; docs/reliability.md)."""
     cells = np.asarray(cells, dtype=np.int64)
     gmax_code = p["GCODE_MAX"]
 

@@ -81,6 +81,7 @@ class CimMacro:
         self.t0 = self.dur = 0
         self.cycle_hi_latch = self.energy_hi_latch = 0
         self.op_count = self.energy = self.pulse_total = self.sat_count = self.last_cycles = 0
+        self.dead = [0] * p["NTILES"]  # DEAD_COLS_HI:LO of every tile (bit c: column c)
 
     # -- time ------------------------------------------------------------------------------
     @property
@@ -194,6 +195,8 @@ class CimMacro:
             return name, E["DBG_LOCKED"]
         if name in ("DBG_G", "DBG_WC") and not self._dbg_in_range():
             return name, E["BAD_WINDOW"]
+        if name in ("DEAD_COLS_LO", "DEAD_COLS_HI") and self.reg["TILE"] >= self.p["NTILES"]:
+            return name, E["BAD_TILE"]
         return name, 0
 
     def _dbg_fields(self) -> tuple[int, int, int]:
@@ -259,6 +262,8 @@ class CimMacro:
             tile, row, col = self._dbg_fields()
             wp, wn = self.array.wc[tile, row, col]
             v = regs.pack_dbg_wc(wcp=int(wp), wcn=int(wn))
+        elif name in ("DEAD_COLS_LO", "DEAD_COLS_HI"):
+            v = self.dead[self.reg["TILE"]] >> (32 if name == "DEAD_COLS_HI" else 0)
         else:
             v = self.reg[name]
         return v & M32, OKAY
@@ -300,6 +305,10 @@ class CimMacro:
             gp, gn = regs.unpack_dbg_g(data)
             self.array.g[tile, row, col] = (min(gp, gmax), min(gn, gmax))
             self._dbg_advance()
+        elif name in ("DEAD_COLS_LO", "DEAD_COLS_HI"):
+            sh = 32 if name == "DEAD_COLS_HI" else 0
+            t = self.reg["TILE"]
+            self.dead[t] = self.dead[t] & ~(M32 << sh) | data << sh
         else:
             self.reg[name] = data & regs.REG_MASK[name]
         return OKAY
@@ -370,7 +379,7 @@ class CimMacro:
             reset_cols = self._mask_cols("PULSE_RESET_MASK_LO", "PULSE_RESET_MASK_HI")
             row, width, count = r["PULSE_ROW"], r["PULSE_WIDTH"], r["PULSE_COUNT"]
             common = dict(seed=seed, pulse_sigma=r["NOISE_PULSE_SIGMA"],
-                          stuck_rate=r["STUCK_RATE"])
+                          stuck_rate=r["STUCK_RATE"], dead_mask=self.dead[tile])
             self.array.pulse_row(tile, row, pol, set_cols, True, r["PULSE_SET_AMP"], width,
                                  count, **common)
             self.array.pulse_row(tile, row, pol, reset_cols, False, r["PULSE_RESET_AMP"], width,

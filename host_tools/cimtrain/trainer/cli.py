@@ -96,14 +96,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                  "results/latest/checkpoint.npz)")
     if a.stuck.strip():
         a.args = knobs.stuck_args(ap, a.stuck, a.args)
-    from ..model.device import parse_dead_cols
-    from ..model.macro import macro_params
-    try:
-        a.dead_cols = parse_dead_cols(macro_params(a.preset), a.dead_cols)
-    except ValueError as err:
-        ap.error(str(err))
-    if a.dead_cols and not any(x.startswith("stuck_check=") for x in a.args):
-        a.args.append("stuck_check=1")
+    if a.dead_cols.strip():
+        a.args = knobs.dead_cols_args(ap, options.NET_OF_PRESET[a.preset], a.dead_cols,
+                                      a.args)
     knobs.check_options(ap, "ARGS", _base_cfg(a), a.args)
     return a
 
@@ -185,7 +180,7 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
               f"{t.cfg['epochs'] - t.epoch} epoch(s) to go", flush=True)
         name = a.name or Path(a.resume).parent.name.split("-", 2)[-1] + "-resumed"
     else:
-        t = Trainer(build_cfg(a), a.preset, train_data, test_data, dead_cols=a.dead_cols)
+        t = Trainer(build_cfg(a), a.preset, train_data, test_data)
         name = a.name or f"{t.cfg['net']}-{t.cfg['mode']}-s{t.cfg['seed']}"
     cfg = t.cfg
     d = run_dir(out, name)

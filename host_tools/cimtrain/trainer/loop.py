@@ -25,6 +25,7 @@ from .chip import Chip
 from .firmware_src import networks
 from .fixedpoint import XorShift32, argmax_first, ln_q8
 from .network import Network
+from .options import dead_cols as dead_cols_of
 from .update import Updater
 
 FNV0 = 0x811C9DC5
@@ -68,8 +69,14 @@ class Trainer:
         if stuck_rate and opt_rate and stuck_rate != opt_rate:
             raise ValueError(f"stuck_rate={stuck_rate} and option stuck_rate={opt_rate} "
                              "differ: give one")
+        # the firmware's option dead_cols (writes DEAD_COLS), or the argument
+        opt_dead = dead_cols_of(cfg.get("net", ""), "dead_cols", cfg.get("dead_cols", ""))
+        dead_cols = tuple(tuple(tc) for tc in dead_cols)
+        if dead_cols and opt_dead and tuple(sorted(set(dead_cols))) != opt_dead:
+            raise ValueError(f"dead_cols={dead_cols} and option dead_cols="
+                             f"{cfg['dead_cols']} differ: give one")
         self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate or opt_rate,
-                         dead_cols=dead_cols)
+                         dead_cols=dead_cols or opt_dead)
         if chip_image is not None:
             self.chip.array.load_image(chip_image)
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])

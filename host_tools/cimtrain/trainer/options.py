@@ -34,6 +34,34 @@ def stuck_args(knob: str, value: str, args: list[str]) -> list[str]:
     return out if "stuck_check" in keys else [*out, "stuck_check=1"]
 
 
+def dead_cols(net: str, knob: str, text: str) -> tuple[tuple[int, int], ...]:
+    """'0:3,2:17' as ((0, 3), (2, 17)), checked against the chip of network ``net``;
+    an error names ``knob`` (model/device.parse_dead_cols)."""
+    from ..model.device import parse_dead_cols
+    from ..model.macro import macro_params
+    preset = {v: k for k, v in NET_OF_PRESET.items()}.get(net, "default")
+    try:
+        return parse_dead_cols(macro_params(preset), text, knob)
+    except ValueError as err:
+        raise OptionError(str(err)) from None
+
+
+def dead_cols_option(net: str, knob: str, text: str) -> str:
+    """The dead columns ``text`` as the firmware's option value: sorted, no duplicates,
+    no spaces ('' for none); a bad value is refused naming ``knob``."""
+    return ",".join(f"{t}:{c}" for t, c in dead_cols(net, knob, text))
+
+
+def dead_cols_args(net: str, value: str, args: list[str]) -> list[str]:
+    """``args`` (firmware key=value options) with the DEAD_COLS knob's columns ``value``
+    as dead_cols, and the stuck-cell check on unless ``args`` set it (as stuck_args)."""
+    keys = {x.split("=", 1)[0] for x in args}
+    if "dead_cols" in keys:
+        raise OptionError(f"DEAD_COLS={value} and option dead_cols: give one")
+    out = [*args, f"dead_cols={dead_cols_option(net, 'DEAD_COLS', value)}"]
+    return out if "stuck_check" in keys else [*out, "stuck_check=1"]
+
+
 # Options of the firmware that the trainer has no use for (files, console output).
 FIRMWARE_ONLY = ("train", "test", "progress", "verbose", "digest", "ckpt", "ckpt_every",
                  "resume")
@@ -90,6 +118,7 @@ def parse(overrides: dict | None = None, **kw) -> dict:
                           f"pulses, 0..{regs.REG_MASK['STUCK_RATE']} (655: 1%)")
     if cfg["stuck_check"] not in (0, 1):
         raise OptionError(f"stuck_check={cfg['stuck_check']}: 0 or 1")
+    cfg["dead_cols"] = dead_cols_option(cfg["net"], "dead_cols", cfg["dead_cols"])
     amp_max = regs.PARAMS["AMP_MAX_MV"]
     for k in ("set_amp", "reset_amp"):
         if not 0 <= cfg[k] <= amp_max:

@@ -208,7 +208,9 @@ module cim_regfile import cim_reg_pkg::*; #(
   wire cols_ok  = (col_count_q != 32'd0) && (col_start_q + col_count_q <= ColsW);
 
   // The command check of a CMD write (only looked at then, from the access check: as a
-  // process of its own it re-ran on every bus write, whose data it reads).
+  // process of its own it re-ran on every bus write, whose data it reads).  The registers
+  // it reads change only on writes to their own addresses, so a CMD write after them
+  // changes the address and the access check runs again with their new values.
   function [7:0] cmd_err(input [CMD_OPCODE_WIDTH-1:0] opcode);
     reg vmm, pulse, read;
     begin

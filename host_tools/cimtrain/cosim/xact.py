@@ -101,7 +101,7 @@ def verilog() -> str:
     for k, v in KIND.items():
         lines.append(f"localparam logic [{kw - 1}:0] Kind{_camel(k)} = {kw}'d{v};")
     # A log entry from its fields as one concatenation, unused bits 0: in Icarus one
-    # statement instead of one a field (rtl_bench: 10k host instructions an access).
+    # statement instead of one a field.
     parts, pos = [], LOG_BITS
     for f, (lsb, w) in sorted(LOG.items(), key=lambda kv: -kv[1][0]):
         if lsb + w < pos:

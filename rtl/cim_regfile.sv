@@ -394,8 +394,8 @@ module cim_regfile import cim_reg_pkg::*; #(
   // (a simulator then does per edge what the hardware does, not re-evaluate a
   // next-state copy of every register and the 2048-bit INBUF on every input change).
   // Later assignments win, so the order below is the priority order: a running
-  // command's completion, access errors, writes, reads, then the completion's DONE
-  // set, which wins over a W1C of IRQ_STATUS on the same edge.
+  // command's completion, access errors, writes, reads; the completion's DONE set wins
+  // over a W1C of IRQ_STATUS on the same edge (that clear tests done_set).
   wire done_set = busy_q && (busy_cnt_q == 32'd1);
 
   reg [127:0] cost;  // of the command accepted on this edge (cmd_cost): a temporary
@@ -422,78 +422,81 @@ module cim_regfile import cim_reg_pkg::*; #(
     end else begin
       cycle_q <= cycle_q + 64'd1;
 
-      // running command
+      // running command; its completion sets DONE here, and a W1C of IRQ_STATUS on the
+      // same edge does not clear it (below)
       if (busy_q) begin
         if (busy_cnt_q == 32'd1) begin
-          busy_q <= 1'b0;
+          busy_q     <= 1'b0;
+          done_q     <= 1'b1;
+          irq_done_q <= 1'b1;
         end else begin
           busy_cnt_q <= busy_cnt_q - 32'd1;
         end
       end
 
-      if (req_valid_i && (acc_err != ERR_NONE)) begin
-        // first error sticky, count saturating
-        if (err_code_q == ERR_NONE) begin
-          err_code_q <= acc_err;
-          err_addr_q <= addr;
+      // An access: everything below reads only on such edges (in Icarus every signal a
+      // process reads costs about 500 host instructions, and most edges are idle).
+      if (req_valid_i) begin
+        if (acc_err != ERR_NONE) begin
+          // first error sticky, count saturating
+          if (err_code_q == ERR_NONE) begin
+            err_code_q <= acc_err;
+            err_addr_q <= addr;
+          end
+          if (err_count_q != {ERR_CODE_COUNT_WIDTH{1'b1}}) begin
+            err_count_q <= err_count_q + 1'b1;
+          end
         end
-        if (err_count_q != {ERR_CODE_COUNT_WIDTH{1'b1}}) begin
-          err_count_q <= err_count_q + 1'b1;
+
+        if (store_we && !is_inbuf) begin  // (INBUF words, most writes, skip its case walk)
+          store_write();  // the plain registers (cim_reg_store.svh)
         end
-      end
 
-      if (store_we && !is_inbuf) begin  // (INBUF words, most writes, skip its case walk)
-        store_write();  // the plain registers (cim_reg_store.svh)
-      end
-
-      if (wr_ok) begin
-        case (addr)
-          ADDR_CMD: begin
-            /* verilator lint_off BLKSEQ */  // a temporary, read on this edge only
-            cost           = cmd_cost(wr_opcode, wr_signed);
-            /* verilator lint_on BLKSEQ */
-            op_count_q    <= op_count_q + 32'd1;
-            energy_q      <= energy_q + cost[95:32];
-            last_cycles_q <= cost[31:0];
-            busy_q        <= 1'b1;
-            busy_cnt_q    <= cost[31:0];
-            done_q        <= 1'b0;
-            if (wr_opcode == OP_PULSE) begin
-              pulse_total_q <= pulse_total_q + cost[127:96];
+        if (wr_ok) begin
+          case (addr)
+            ADDR_CMD: begin
+              /* verilator lint_off BLKSEQ */  // a temporary, read on this edge only
+              cost           = cmd_cost(wr_opcode, wr_signed);
+              /* verilator lint_on BLKSEQ */
+              op_count_q    <= op_count_q + 32'd1;
+              energy_q      <= energy_q + cost[95:32];
+              last_cycles_q <= cost[31:0];
+              busy_q        <= 1'b1;
+              busy_cnt_q    <= cost[31:0];
+              done_q        <= 1'b0;
+              if (wr_opcode == OP_PULSE) begin
+                pulse_total_q <= pulse_total_q + cost[127:96];
+              end
             end
-          end
-          ADDR_IRQ_STATUS: begin
-            if (req_wdata_i[IRQ_STATUS_DONE_LSB]) begin
-              irq_done_q <= 1'b0;
+            ADDR_IRQ_STATUS: begin
+              // a completion on this edge wins over the clear
+              if (req_wdata_i[IRQ_STATUS_DONE_LSB] && !done_set) begin
+                irq_done_q <= 1'b0;
+              end
             end
-          end
-          ADDR_ERR_CODE: begin  // wclr: any write clears code, count and address
-            err_code_q  <= ERR_NONE;
-            err_count_q <= '0;
-            err_addr_q  <= '0;
-          end
-          ADDR_DBG_ADDR:            dbg_addr_q        <= req_wdata_i & MASK_DBG_ADDR;
-          ADDR_DBG_G:               dbg_addr_q        <= dbg_next;  // data goes to the array
-          ADDR_DEAD_COLS_LO:        dead_q[dead_base +: 32]        <= req_wdata_i;
-          ADDR_DEAD_COLS_HI:        dead_q[dead_base + DeadBits'(32) +: 32] <= req_wdata_i;
-          default: begin  // INBUF: written in cim_array (inbuf_we_o)
-          end
-        endcase
-      end
+            ADDR_ERR_CODE: begin  // wclr: any write clears code, count and address
+              err_code_q  <= ERR_NONE;
+              err_count_q <= '0;
+              err_addr_q  <= '0;
+            end
+            ADDR_DBG_ADDR:            dbg_addr_q        <= req_wdata_i & MASK_DBG_ADDR;
+            ADDR_DBG_G:               dbg_addr_q        <= dbg_next;  // data goes to the array
+            ADDR_DEAD_COLS_LO:        dead_q[dead_base +: 32]        <= req_wdata_i;
+            ADDR_DEAD_COLS_HI:        dead_q[dead_base + DeadBits'(32) +: 32] <= req_wdata_i;
+            default: begin  // INBUF: written in cim_array (inbuf_we_o)
+            end
+          endcase
+        end
 
-      if (rd_ok) begin
-        case (addr)
-          ADDR_CYCLE_LO:  cycle_hi_q  <= cycle_q[63:32];   // latch the high word
-          ADDR_ENERGY_LO: energy_hi_q <= energy_q[63:32];
-          ADDR_DBG_G:     dbg_addr_q  <= dbg_next;         // every DBG_G access advances
-          default: begin
-          end
-        endcase
-      end
-
-      if (done_set) begin
-        done_q     <= 1'b1;
-        irq_done_q <= 1'b1;
+        if (rd_ok) begin
+          case (addr)
+            ADDR_CYCLE_LO:  cycle_hi_q  <= cycle_q[63:32];   // latch the high word
+            ADDR_ENERGY_LO: energy_hi_q <= energy_q[63:32];
+            ADDR_DBG_G:     dbg_addr_q  <= dbg_next;         // every DBG_G access advances
+            default: begin
+            end
+          endcase
+        end
       end
     end
   end

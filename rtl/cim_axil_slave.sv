@@ -7,8 +7,9 @@
 // * AW and W are accepted together, on the same edge, and only when both are valid.
 // * The access happens on the handshake edge: req_valid_o is high during the cycle that
 //   ends with the handshake edge, the register file samples the request on that edge,
-//   and its combinational response (read data from the state before the edge) is
-//   registered here into RDATA/RRESP or BRESP.
+//   and its combinational response code is registered here into RRESP or BRESP.  The
+//   read data (from the state before the edge) is registered on the same edge by the
+//   register file, and RDATA is that register.
 // Reset: asynchronous, active low (rst_ni), like the rest of the macro.
 `include "cim_reg_pkg.svh"
 module cim_axil_slave import cim_reg_pkg::*; (
@@ -41,14 +42,14 @@ module cim_axil_slave import cim_reg_pkg::*; (
   output logic [CIM_ADDR_WIDTH-1:0] rd_addr_o,   // the address a read presents (see below)
   output logic [31:0]               req_wdata_o,
   output logic [3:0]                req_wstrb_o,
-  // combinational response of the register file to the current request
+  // response of the register file: the data of the last read (registered there on its
+  // handshake edge) and the response code of the current request (combinational)
   input  logic [31:0]               rsp_rdata_i,
   input  logic [1:0]                rsp_resp_i
 );
 
   // ---------------------------------------------------------------- state
   reg        rvalid_q;
-  reg [31:0] rdata_q;
   reg [1:0]  rresp_q;
   reg        bvalid_q;
   reg [1:0]  bresp_q;
@@ -64,7 +65,11 @@ module cim_axil_slave import cim_reg_pkg::*; (
 
   assign req_valid_o = rd_go | wr_go;
   assign req_write_o = wr_go;
-  assign req_addr_o  = rd_go ? s_axil_araddr : s_axil_awaddr;
+  // The address of a request: while ARVALID the read's (a read goes first), else the
+  // write's.  The same as selecting on rd_go whenever req_valid_o is high, but it does
+  // not flip back to the write address on every read's handshake edge (each flip re-ran
+  // the register file's access check and decode, in Icarus half the cost of a read).
+  assign req_addr_o  = s_axil_arvalid ? s_axil_araddr : s_axil_awaddr;
   // The register file's read-data mux selects on this, not on req_addr_o: on a read's
   // handshake the two are equal, and writes (most of the traffic) never change it, so
   // they never re-run the mux (in Icarus that halved the cost of an INBUF word write).
@@ -72,10 +77,9 @@ module cim_axil_slave import cim_reg_pkg::*; (
   assign req_wdata_o = s_axil_wdata;
   assign req_wstrb_o = s_axil_wstrb;
 
-  // One clocked block with enables, no next-state process: rsp_rdata_i changes on every
-  // edge (the cycle counter is readable), and a combinational process reading it ran on
-  // every edge too; here the response is only looked at on a handshake edge.  Later
-  // assignments win: a new response over the end of the last one.
+  // One clocked block with enables, no next-state process: the response is only looked
+  // at on a handshake edge.  Later assignments win: a new response over the end of the
+  // last one.
   // The edge does anything only with a handshake or a response out: tested as one net,
   // since in Icarus every signal a process reads costs about 500 host instructions (a
   // dynamic_cast per load), and most edges of a run are idle.
@@ -84,7 +88,6 @@ module cim_axil_slave import cim_reg_pkg::*; (
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       rvalid_q <= 1'b0;
-      rdata_q  <= 32'd0;
       rresp_q  <= 2'b00;
       bvalid_q <= 1'b0;
       bresp_q  <= 2'b00;
@@ -97,7 +100,6 @@ module cim_axil_slave import cim_reg_pkg::*; (
       end
       if (rd_go) begin
         rvalid_q <= 1'b1;
-        rdata_q  <= rsp_rdata_i;
         rresp_q  <= rsp_resp_i;
       end else if (wr_go) begin
         bvalid_q <= 1'b1;
@@ -107,7 +109,7 @@ module cim_axil_slave import cim_reg_pkg::*; (
   end
 
   assign s_axil_rvalid = rvalid_q;
-  assign s_axil_rdata  = rdata_q;
+  assign s_axil_rdata  = rsp_rdata_i;
   assign s_axil_rresp  = rresp_q;
   assign s_axil_bvalid = bvalid_q;
   assign s_axil_bresp  = bresp_q;

@@ -132,25 +132,28 @@ module cim_regfile import cim_reg_pkg::*; #(
   endfunction
 
   // Which buffer (the attributes above say whether it is one and how it may be accessed).
-  // Writes and access checks decode addr; the read-data mux decodes raddr (rd_addr_i,
-  // cim_axil_slave), equal to addr on a read's handshake and unchanged by writes.
+  // Writes and access checks decode addr; reads decode raddr (rd_addr_i, cim_axil_slave),
+  // equal to addr on a read's handshake and unchanged by writes.
   wire [CIM_ADDR_WIDTH-1:0] raddr = rd_addr_i;
-  wire is_inbuf   = in_buffer(addr, ADDR_INBUF, INBUF_WORDS);
+  // (INBUF fills its aligned 4 * 2**BufWordBits bytes: a compare of the bits above, nets
+  // only, where a function call is a process run on every address)
+  wire is_inbuf   = (addr >> (BufWordBits + 2)) == (ADDR_INBUF >> (BufWordBits + 2));
   wire [CIM_ADDR_WIDTH-1:0] wr_offset = addr - ADDR_INBUF;
   assign inbuf_wword_o = wr_offset[BufWordBits+1:2];
   wire unused_wr_offset = ^{wr_offset[CIM_ADDR_WIDTH-1:BufWordBits+2], wr_offset[1:0]};
-  wire rd_inbuf   = in_buffer(raddr, ADDR_INBUF, INBUF_WORDS);
-  wire rd_outbuf  = in_buffer(raddr, ADDR_OUTBUF, OUTBUF_WORDS);
-  wire rd_satbuf  = in_buffer(raddr, ADDR_SATBUF, SATBUF_WORDS);
-  wire rd_readbuf = in_buffer(raddr, ADDR_READBUF, READBUF_WORDS);
-  wire [CIM_ADDR_WIDTH-1:0] buf_base = rd_outbuf  ? ADDR_OUTBUF :
-                                       rd_satbuf  ? ADDR_SATBUF :
-                                       rd_readbuf ? ADDR_READBUF : ADDR_INBUF;
-
-  wire [CIM_ADDR_WIDTH-1:0] buf_offset = raddr - buf_base;
-  wire [BufWordBits-1:0]    buf_word   = buf_offset[BufWordBits+1:2];
-  assign buf_word_o = buf_word;
-  wire unused_buf_offset = ^{buf_offset[CIM_ADDR_WIDTH-1:BufWordBits+2], buf_offset[1:0]};
+  // Every buffer's base is a multiple of 4 * 2**BufWordBits bytes and no buffer is longer,
+  // so the word inside whichever buffer raddr points to is raddr[BufWordBits+1:2] (no
+  // decode on every read address; checked here for the generated map).
+  localparam integer BufBytes = 4 << BufWordBits;
+  localparam bit BufAligned = (32'(ADDR_INBUF) % BufBytes == 0)
+      && (32'(ADDR_OUTBUF) % BufBytes == 0) && (32'(ADDR_SATBUF) % BufBytes == 0)
+      && (32'(ADDR_READBUF) % BufBytes == 0) && (INBUF_WORDS == 1 << BufWordBits)
+      && (OUTBUF_WORDS <= 1 << BufWordBits) && (SATBUF_WORDS <= 1 << BufWordBits)
+      && (READBUF_WORDS <= 1 << BufWordBits);
+  if (!BufAligned) begin : g_buf_map_check
+    initial $fatal(1, "cim_regfile: a buffer base is not aligned to %0d bytes", BufBytes);
+  end
+  assign buf_word_o = raddr[BufWordBits+1:2];
 
   // ---------------------------------------------------------------- debug address
   wire [DBG_ADDR_COL_WIDTH-1:0]  dbg_col  = dbg_addr_q[DBG_ADDR_COL_LSB +: DBG_ADDR_COL_WIDTH];
@@ -236,32 +239,49 @@ module cim_regfile import cim_reg_pkg::*; #(
   endfunction
 
   // ---------------------------------------------------------------- access check
-  // Order of docs/arithmetic.md §5.
-  reg [7:0] acc_err;
+  // Order of docs/arithmetic.md §5.  The request is checked as a write (acc_err_w) and
+  // as a read (acc_err_r) at once, and req_write_i only selects one: req_write_i and
+  // req_valid_i change on their own around every handshake, and as an input of the check
+  // they re-ran it (21 signal reads, about 500 host instructions each in Icarus) three
+  // times an access instead of once.
+  reg [7:0] acc_err_w, acc_err_r, acc_err_any;
   always @(*) begin
-    acc_err = ERR_NONE;
     if (addr[1:0] != 2'b00) begin
-      acc_err = ERR_MISALIGNED;
+      acc_err_any = ERR_MISALIGNED;
+      acc_err_w   = ERR_MISALIGNED;
+      acc_err_r   = ERR_MISALIGNED;
     end else if (!dec_hit) begin
-      acc_err = ERR_DECODE;
-    end else if (req_write_i && (req_wstrb_i != 4'hF)) begin
-      acc_err = ERR_BAD_STRB;
-    end else if (req_write_i && dec_ro) begin
-      acc_err = ERR_READ_ONLY;
-    end else if (!req_write_i && dec_wo) begin
-      acc_err = ERR_WRITE_ONLY;
-    end else if (busy_q && dec_lock) begin
-      acc_err = ERR_BUSY;
-    end else if (dec_dbg && !ctrl_q[CTRL_DBG_EN_LSB]) begin
-      acc_err = ERR_DBG_LOCKED;
-    end else if (((addr == ADDR_DBG_G) || (addr == ADDR_DBG_WC)) && !dbg_in_range) begin
-      acc_err = ERR_BAD_WINDOW;
-    end else if ((is_dead_lo || is_dead_hi) && !tile_ok) begin
-      acc_err = ERR_BAD_TILE;
-    end else if (req_write_i && (addr == ADDR_CMD)) begin
-      acc_err = cmd_err(wr_opcode);
+      acc_err_any = ERR_DECODE;
+      acc_err_w   = ERR_DECODE;
+      acc_err_r   = ERR_DECODE;
+    end else begin
+      // the checks of reads and writes alike, after the access-type ones
+      if (busy_q && dec_lock) begin
+        acc_err_any = ERR_BUSY;
+      end else if (dec_dbg && !ctrl_q[CTRL_DBG_EN_LSB]) begin
+        acc_err_any = ERR_DBG_LOCKED;
+      end else if (((addr == ADDR_DBG_G) || (addr == ADDR_DBG_WC)) && !dbg_in_range) begin
+        acc_err_any = ERR_BAD_WINDOW;
+      end else if ((is_dead_lo || is_dead_hi) && !tile_ok) begin
+        acc_err_any = ERR_BAD_TILE;
+      end else begin
+        acc_err_any = ERR_NONE;
+      end
+      acc_err_r = dec_wo ? ERR_WRITE_ONLY : acc_err_any;
+      if (req_wstrb_i != 4'hF) begin
+        acc_err_w = ERR_BAD_STRB;
+      end else if (dec_ro) begin
+        acc_err_w = ERR_READ_ONLY;
+      end else if (acc_err_any != ERR_NONE) begin
+        acc_err_w = acc_err_any;
+      end else if (addr == ADDR_CMD) begin
+        acc_err_w = cmd_err(wr_opcode);
+      end else begin
+        acc_err_w = ERR_NONE;
+      end
     end
   end
+  wire [7:0] acc_err = req_write_i ? acc_err_w : acc_err_r;
 
   assign rsp_resp_o = (acc_err == ERR_NONE)   ? RESP_OKAY :
                       (acc_err == ERR_DECODE) ? RESP_DECERR : RESP_SLVERR;
@@ -330,63 +350,67 @@ module cim_regfile import cim_reg_pkg::*; #(
   wire cmd_start = wr_ok && (addr == ADDR_CMD);
 
   // ---------------------------------------------------------------- read data
-  // The plain registers come from cim_reg_store.svh (store_hit, store_rdata).
-  reg [31:0] rdata;
-  always @(*) begin
-    rdata = 32'd0;
-    case (raddr)
-      ADDR_STATUS: begin
-        rdata[STATUS_BUSY_LSB] = busy_q;
-        rdata[STATUS_DONE_LSB] = done_q;
-        rdata[STATUS_ERR_LSB]  = (err_code_q != ERR_NONE);
-        rdata[STATUS_SAT_LSB]  = (sat_count_i != '0);
-      end
-      ADDR_IRQ_STATUS:      rdata[IRQ_STATUS_DONE_LSB] = irq_done_q;
-      ADDR_ERR_CODE: begin
-        rdata[ERR_CODE_CODE_LSB +: ERR_CODE_CODE_WIDTH]   = err_code_q;
-        rdata[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH] = err_count_q;
-      end
-      ADDR_ERR_ADDR:        rdata = 32'(err_addr_q);
-      ADDR_CYCLE_HI:        rdata = cycle_hi_q;
-      ADDR_OP_COUNT:        rdata = op_count_q;
-      ADDR_ENERGY_LO:       rdata = energy_q[31:0];
-      ADDR_ENERGY_HI:       rdata = energy_hi_q;
-      ADDR_PULSE_TOTAL:     rdata = pulse_total_q;
-      ADDR_SAT_COUNT:       rdata[SAT_COUNT_VALUE_LSB +: SAT_COUNT_VALUE_WIDTH] = sat_count_i;
-      ADDR_LAST_CYCLES:     rdata = last_cycles_q;
-      ADDR_DBG_ADDR:        rdata = dbg_addr_q;
-      ADDR_DEAD_COLS_LO:    rdata = dead_cols_o[31:0];
-      ADDR_DEAD_COLS_HI:    rdata = dead_cols_o[63:32];
-      ADDR_DBG_G: begin
-        rdata[DBG_G_GP_LSB +: GCODE_BITS] = dbg_gp_i;
-        rdata[DBG_G_GN_LSB +: GCODE_BITS] = dbg_gn_i;
-      end
-      ADDR_DBG_WC: begin
-        rdata[DBG_WC_WCP_LSB +: WC_BITS] = dbg_wcp_i;
-        rdata[DBG_WC_WCN_LSB +: WC_BITS] = dbg_wcn_i;
-      end
-      default: begin
-        if (store_hit) begin
-          rdata = store_rdata;
-        end else if (rd_inbuf) begin
-          rdata = inbuf_word_i;
-        end else if (rd_outbuf) begin
-          rdata = outbuf_word_i;
-        end else if (rd_satbuf) begin
-          rdata = satbuf_word_i;
-        end else if (rd_readbuf) begin
-          rdata = readbuf_word_i;
+  // The data of a read at ra, from the state before its handshake edge: registered on
+  // that edge (rdata_q, in the clocked block below; cim_axil_slave drives RDATA from it).
+  // A function called on read handshakes only: as a combinational mux process it re-ran
+  // on every read address and on every change of a register or buffer word it selects
+  // from (the cycle counter on every edge), about half the cost of an access in Icarus.
+  function [31:0] read_word(input [CIM_ADDR_WIDTH-1:0] ra);
+    reg [32:0] st;
+    begin
+      read_word = 32'd0;
+      case (ra)
+        ADDR_STATUS: begin
+          read_word[STATUS_BUSY_LSB] = busy_q;
+          read_word[STATUS_DONE_LSB] = done_q;
+          read_word[STATUS_ERR_LSB]  = (err_code_q != ERR_NONE);
+          read_word[STATUS_SAT_LSB]  = (sat_count_i != '0);
         end
-      end
-    endcase
-  end
+        ADDR_IRQ_STATUS:      read_word[IRQ_STATUS_DONE_LSB] = irq_done_q;
+        ADDR_ERR_CODE: begin
+          read_word[ERR_CODE_CODE_LSB +: ERR_CODE_CODE_WIDTH]   = err_code_q;
+          read_word[ERR_CODE_COUNT_LSB +: ERR_CODE_COUNT_WIDTH] = err_count_q;
+        end
+        ADDR_ERR_ADDR:        read_word = 32'(err_addr_q);
+        ADDR_CYCLE_LO:        read_word = cycle_q[31:0];
+        ADDR_CYCLE_HI:        read_word = cycle_hi_q;
+        ADDR_OP_COUNT:        read_word = op_count_q;
+        ADDR_ENERGY_LO:       read_word = energy_q[31:0];
+        ADDR_ENERGY_HI:       read_word = energy_hi_q;
+        ADDR_PULSE_TOTAL:     read_word = pulse_total_q;
+        ADDR_SAT_COUNT:       read_word[SAT_COUNT_VALUE_LSB +: SAT_COUNT_VALUE_WIDTH] = sat_count_i;
+        ADDR_LAST_CYCLES:     read_word = last_cycles_q;
+        ADDR_DBG_ADDR:        read_word = dbg_addr_q;
+        ADDR_DEAD_COLS_LO:    read_word = dead_cols_o[31:0];
+        ADDR_DEAD_COLS_HI:    read_word = dead_cols_o[63:32];
+        ADDR_DBG_G: begin
+          read_word[DBG_G_GP_LSB +: GCODE_BITS] = dbg_gp_i;
+          read_word[DBG_G_GN_LSB +: GCODE_BITS] = dbg_gn_i;
+        end
+        ADDR_DBG_WC: begin
+          read_word[DBG_WC_WCP_LSB +: WC_BITS] = dbg_wcp_i;
+          read_word[DBG_WC_WCN_LSB +: WC_BITS] = dbg_wcn_i;
+        end
+        default: begin
+          st = store_read(ra);  // the plain registers (cim_reg_store.svh)
+          if (st[32]) begin
+            read_word = st[31:0];
+          end else if (in_buffer(ra, ADDR_INBUF, INBUF_WORDS)) begin
+            read_word = inbuf_word_i;
+          end else if (in_buffer(ra, ADDR_OUTBUF, OUTBUF_WORDS)) begin
+            read_word = outbuf_word_i;
+          end else if (in_buffer(ra, ADDR_SATBUF, SATBUF_WORDS)) begin
+            read_word = satbuf_word_i;
+          end else if (in_buffer(ra, ADDR_READBUF, READBUF_WORDS)) begin
+            read_word = readbuf_word_i;
+          end
+        end
+      endcase
+    end
+  endfunction
 
-  // An erroring read returns 0.
-  // CYCLE_LO joins the read data after the mux: the counter changes on every edge, and
-  // inside the mux's process it re-ran the whole mux on every edge (in Icarus a clock
-  // cycle with nothing else to do cost 3x as much).
-  wire [31:0] rdata_all = (raddr == ADDR_CYCLE_LO) ? cycle_q[31:0] : rdata;
-  assign rsp_rdata_o = (acc_err == ERR_NONE) ? rdata_all : 32'd0;
+  reg [31:0] rdata_q;  // the last read's data (an erroring read returns 0)
+  assign rsp_rdata_o = rdata_q;
 
   // ---------------------------------------------------------------- state
   // The hwext registers, and the plain ones through the tasks of cim_reg_store.svh.
@@ -419,6 +443,7 @@ module cim_regfile import cim_reg_pkg::*; #(
       last_cycles_q     <= RESET_LAST_CYCLES;
       cycle_q           <= 64'd0;
       cycle_hi_q        <= RESET_CYCLE_HI;
+      rdata_q           <= 32'd0;
     end else begin
       cycle_q <= cycle_q + 64'd1;
 
@@ -486,6 +511,10 @@ module cim_regfile import cim_reg_pkg::*; #(
             default: begin  // INBUF: written in cim_array (inbuf_we_o)
             end
           endcase
+        end
+
+        if (!req_write_i) begin  // a read: its data from the state before this edge
+          rdata_q <= (acc_err == ERR_NONE) ? read_word(raddr) : 32'd0;
         end
 
         if (rd_ok) begin

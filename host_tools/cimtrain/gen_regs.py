@@ -341,12 +341,10 @@ def gen_store(s: Spec) -> str:
            "// Included in the body of cim_regfile (which imports cim_reg_pkg): the registers",
            "// that the spec does not mark hwext.  Expects the parameters "
            + ", ".join(s.hdl_params.values()) + ",",
-           "// addr, req_wdata_i and raddr (the address of a read); cim_regfile's clocked block",
-           "// calls store_reset and, on a write that passed the access checks, store_write.",
-           "// Provides <name>_q of every plain rw register (the",
-           "// whole word; bits outside its fields stay 0), store_hit (raddr is a plain",
-           "// register), store_rdata (its value: a mux on raddr, so writes never re-run it) and",
-           "// store_cfg (the config fields for cim_array).",
+           "// addr and req_wdata_i; cim_regfile's clocked block calls store_reset and, on a",
+           "// write that passed the access checks, store_write, and on a read's handshake",
+           "// store_read.  Provides <name>_q of every plain rw register (the whole word; bits",
+           "// outside its fields stay 0) and store_cfg (the config fields for cim_array).",
            ""]
     for r in rw:
         out.append(f"reg [31:0] {r.name.lower()}_q;")
@@ -387,24 +385,26 @@ def gen_store(s: Spec) -> str:
             for i, (m, sl, _) in enumerate(members)]
     out.append("};")
     out.append("")
-    out.append("reg        store_hit;")
-    out.append("reg [31:0] store_rdata;")
-    out.append("always @(*) begin")
-    out.append("  store_hit   = 1'b1;")
-    out.append("  store_rdata = 32'd0;")
-    out.append("  case (raddr)")
+    # A function, not a mux process: a process on raddr re-ran on every read's address and
+    # on every register write, where the read data is only looked at on a read's
+    # handshake edge (in Icarus each signal a process reads costs about 500 host
+    # instructions).  Static: Icarus builds a frame for every call of an automatic one.
+    out.append("// store_read(a): {1, the value of the plain register at a}, or 0 when a is not")
+    out.append("// one.  Called by cim_regfile on a read's handshake edge.")
+    out.append("function [32:0] store_read(input [CIM_ADDR_WIDTH-1:0] a);")
+    out.append("  case (a)")
     for r in const:
         if r.reset_param:
-            val = "\n                 | ".join(
+            val = "\n               | ".join(
                 f"(32'({s.hdl_params[f.param]}) << {r.name}_{f.name}_LSB)" for f in r.fields)
-            out.append(f"    ADDR_{r.name}: store_rdata = {val};")
+            out.append(f"    ADDR_{r.name}: store_read = {{1'b1, {val}}};")
         else:
-            out.append(f"    ADDR_{r.name}: store_rdata = RESET_{r.name};")
+            out.append(f"    ADDR_{r.name}: store_read = {{1'b1, RESET_{r.name}}};")
     for r in rw:
-        out.append(f"    ADDR_{r.name}: store_rdata = {r.name.lower()}_q;")
-    out.append("    default: store_hit = 1'b0;")
+        out.append(f"    ADDR_{r.name}: store_read = {{1'b1, {r.name.lower()}_q}};")
+    out.append("    default: store_read = 33'd0;")
     out.append("  endcase")
-    out.append("end")
+    out.append("endfunction")
     out.append("")
     return "\n".join(out)
 

@@ -2,7 +2,8 @@
 the one the RTL server drives.
 
 * The transactor's timing: back to back a request every 2 edges, the first on the next
-  edge, IDLE landing on its edge, programs longer than its memory.
+  edge, IDLE landing on its edge, programs longer than its memory; WAIT landing on the
+  edge a command ends (as the model says), or at its limit, or at once.
 * The scoreboard fed from the recorder's log finds what it must: a wrong read, irq_o
   wrong at an access, and irq_o wrong only between accesses (a command completing on
   another edge than the model says), each reported at the right edge.
@@ -17,10 +18,11 @@ import random
 import cocotb
 
 from cimtrain import regs
-from cimtrain.cosim.tb import OP_IDLE, OP_READ, OP_WRITE, XactTb, regression_ops
+from cimtrain.cosim.tb import OP_IDLE, OP_READ, OP_WAIT, OP_WRITE, XactTb, regression_ops
 
 A, OP, MSK = regs.ADDR, regs.OP, regs.MSK
-W, R, IDLE = OP_WRITE, OP_READ, OP_IDLE
+W, R, IDLE, WAIT = OP_WRITE, OP_READ, OP_IDLE, OP_WAIT
+BUSY = MSK["STATUS_BUSY"]
 
 
 @cocotb.test()
@@ -58,6 +60,44 @@ async def test_transactor_timing(dut):
     gaps = {b - a for a, b in zip(edges, edges[1:])}
     assert gaps <= {2, 3}, f"handshake gaps {sorted(gaps)}: one program per chunk of " \
                            f"{xt.prog_depth}, 2 edges apart inside"
+    xt.finish()
+
+
+@cocotb.test()
+async def test_wait_lands_on_the_command_end(dut):
+    """WAIT: the next request hand-shakes on the first edge where BUSY reads 0 (the
+    model's idle_cycle), in the program of the CMD write or a later one; or on its limit
+    of edges if the command runs longer; or at once when nothing runs."""
+    xt = XactTb(dut)
+    await xt.start()
+    m = xt.model
+    await xt.run([(W, A["ROW_COUNT"], 40), (W, A["COL_COUNT"], 30)])
+    # in a later program: exactly the model's end of the command
+    await xt.run([(W, A["CMD"], OP["VMM_FWD"])])
+    end = m.idle_cycle
+    assert end > xt.edge + 10, (end, xt.edge)
+    [(st, _, t)] = await xt.run([(WAIT, 0, 100000), (R, A["STATUS"], 0)])
+    assert t == end and not st & BUSY, (t, end, st)
+    # in the CMD's own program: BUSY read on the command's last cycle + 1
+    [(_, _, tc), (st, _, t), (dur, _, _)] = await xt.run(
+        [(W, A["CMD"], OP["VMM_FWD"]), (WAIT, 0, 100000), (R, A["STATUS"], 0),
+         (R, A["LAST_CYCLES"], 0)])
+    assert t == tc + dur + 1 and not st & BUSY, (tc, dur, t, st)
+    # a limit below the command's length: BUSY still reads 1, N edges after the first
+    # edge the read could have hand-shaken on (2 after the CMD's handshake)
+    [(_, _, tc), (st, _, t)] = await xt.run([(W, A["CMD"], OP["VMM_FWD"]), (WAIT, 0, 5),
+                                             (R, A["STATUS"], 0)])
+    assert t == tc + 2 + 5 and st & BUSY, (tc, t, st)
+    [(st0, _, tz), (st1, _, _)] = await xt.run([(WAIT, 0, 0), (R, A["STATUS"], 0),
+                                                (WAIT, 0, 100000), (R, A["STATUS"], 0)])
+    assert tz == t + 2 and st0 & BUSY and not st1 & BUSY, (t, tz, st0, st1)  # limit 0: at once
+    # nothing running: at once, in the middle of a program and at its start
+    [(_, _, t1), (_, _, t2)] = await xt.run([(R, A["SEED"], 0), (WAIT, 0, 1000),
+                                            (R, A["STATUS"], 0)])
+    assert t2 == t1 + 2, (t1, t2)
+    e = xt.edge
+    [(_, _, t)] = await xt.run([(WAIT, 0, 1000), (R, A["STATUS"], 0)])
+    assert t == e, (t, e)
     xt.finish()
 
 

@@ -78,8 +78,9 @@ module cim_tb_top import cim_reg_pkg::*; #(
   reg           x_run = 1'b0;
   reg [31:0]    x_pc = 32'd0;
   reg           x_pend = 1'b0;  // a response is outstanding
-  reg           x_idle = 1'b0;  // the current entry is an IDLE
-  reg [ProgUntilW-1:0] x_until = '0;
+  reg           x_idle = 1'b0;  // the current entry is an IDLE or a WAIT
+  reg           x_wait = 1'b0;  // ... a WAIT
+  reg [ProgUntilW-1:0] x_until = '0;  // its edge (a WAIT's: its deadline)
   reg           x_awvalid = 1'b0, x_wvalid = 1'b0, x_arvalid = 1'b0;
   reg [AW-1:0]  x_awaddr = '0, x_araddr = '0;
   reg [31:0]    x_wdata = '0;
@@ -127,28 +128,52 @@ module cim_tb_top import cim_reg_pkg::*; #(
   // Entry e as bus signals: only the fields of its op change, every other net keeps
   // still (each change costs simulator events in the macro).  A macro, not a task:
   // Icarus 11 does not propagate non-blocking assignments made inside an automatic
-  // task to the nets they drive.
-`define CIM_TB_PRESENT(e, live)                                  \
-    x_awvalid <= (live) && (e[ProgOpLsb +: ProgOpW] == OpWrite);  \
-    x_wvalid  <= (live) && (e[ProgOpLsb +: ProgOpW] == OpWrite);  \
-    x_arvalid <= (live) && (e[ProgOpLsb +: ProgOpW] == OpRead);   \
-    x_idle    <= (live) && (e[ProgOpLsb +: ProgOpW] == OpIdle);   \
+  // task to the nets they drive.  The op is tested once and the valids are constants
+  // per case: in Icarus every read of a variable costs about 500 host instructions.
+`define CIM_TB_PRESENT(e, live, first)                           \
     if (live) begin                                               \
       case (e[ProgOpLsb +: ProgOpW])                              \
         OpWrite: begin                                            \
+          {x_awvalid, x_wvalid, x_arvalid, x_idle} <= 4'b1100;    \
+          x_wait   <= 1'b0;                                       \
           x_awaddr <= e[ProgAddrLsb +: AW];                       \
           x_wdata  <= e[ProgDataLsb +: ProgDataW];                \
           x_wstrb  <= e[ProgStrbLsb +: ProgStrbW];                \
         end                                                       \
-        OpRead:  x_araddr <= e[ProgAddrLsb +: AW];                \
-        default: x_until  <= e[ProgUntilLsb +: ProgUntilW];       \
+        OpRead: begin                                             \
+          {x_awvalid, x_wvalid, x_arvalid, x_idle} <= 4'b0010;    \
+          x_wait   <= 1'b0;                                       \
+          x_araddr <= e[ProgAddrLsb +: AW];                       \
+        end                                                       \
+        OpIdle: begin                                             \
+          {x_awvalid, x_wvalid, x_arvalid, x_idle} <= 4'b0001;    \
+          x_wait   <= 1'b0;                                       \
+          x_until  <= e[ProgUntilLsb +: ProgUntilW];              \
+        end                                                       \
+        OpWait: begin                                             \
+          {x_awvalid, x_wvalid, x_arvalid, x_idle} <= 4'b0001;    \
+          x_wait   <= 1'b1;                                       \
+          x_until  <= ProgUntilW'(first) + e[ProgUntilLsb +: ProgUntilW]; \
+        end                                                       \
+        default: {x_awvalid, x_wvalid, x_arvalid, x_idle} <= 4'b0000; \
       endcase                                                     \
+    end else begin                                                \
+      {x_awvalid, x_wvalid, x_arvalid, x_idle} <= 4'b0000;        \
     end
+
+  // WAIT: the macro's BUSY, peeked at (a bench may; renaming these fails the build).
+  // macro_busy: what a STATUS read on the next rising edge returns, as seen between
+  // edges (the starter); wait_over: the same for the edge after the one being processed
+  // (the per-edge process, on a rising edge: BUSY falls there if the command's last
+  // cycle is that edge, done_set).  Nets: they change twice a command.
+  wire macro_busy = u_macro.u_regfile.busy_q;
+  wire wait_over  = ~u_macro.u_regfile.busy_q | u_macro.u_regfile.done_set;
 
   // Start: on the falling edge after cocotb asked for a program, present entry 0, so
   // that its handshake can be the very next rising edge.  (cocotb writes between
   // edges; during reset the entry waits for edge 0.)  IDLEs whose edge that rising
-  // edge already reaches are passed over.  The starter sleeps until cocotb writes
+  // edge already reaches are passed over, and so are WAITs whose command has ended (or
+  // whose number of edges is 0).  The starter sleeps until cocotb writes
   // req_seq (a process woken on every falling edge cost an idle cycle a sixth more).
   always begin : starter
     reg [31:0] pc;
@@ -158,7 +183,9 @@ module cim_tb_top import cim_reg_pkg::*; #(
     if (!x_run && req_seq != ack_seq) begin
       pc = 32'd0;
       e  = {prog_hi[0], prog_lo[0]};
-      while (pc < prog_len && e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(e) <= edge_q) begin
+      while (pc < prog_len && ((e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(e) <= edge_q)
+                               || (e[ProgOpLsb +: ProgOpW] == OpWait
+                                   && (!macro_busy || e[ProgUntilLsb +: ProgUntilW] == '0)))) begin
         pc = pc + 32'd1;
         e  = {prog_hi[pc % ProgDepth], prog_lo[pc % ProgDepth]};
       end
@@ -167,7 +194,7 @@ module cim_tb_top import cim_reg_pkg::*; #(
       x_pend    <= 1'b0;
       x_stall   <= 32'd0;
       x_timeout = 1'b0;
-      `CIM_TB_PRESENT(e, pc < prog_len)
+      `CIM_TB_PRESENT(e, pc < prog_len, edge_q)
     end
   end
 
@@ -207,7 +234,6 @@ module cim_tb_top import cim_reg_pkg::*; #(
   reg [31:0] pe_pc;               // player
   reg [ProgW-1:0] pe_e;
   reg pe_step;
-  reg [63:0] rec_dt;
   always @(posedge clk_i or negedge rst_ni) begin  // per_edge
     if (!rst_ni) begin
       edge_q   <= 64'd0;
@@ -222,24 +248,26 @@ module cim_tb_top import cim_reg_pkg::*; #(
       // re-ran on every edge.)
       if (x_run) begin
         pe_step = 1'b0;
-        if (x_idle) begin
-          pe_step = ({{(64 - ProgUntilW){1'b0}}, x_until} <= edge_q + 64'd1);
-        end else if (x_pend && (hs_r || hs_b)) begin
+        if (x_idle) begin  // an IDLE's edge is due, or a WAIT's command ends (or deadline)
+          if (x_wait) begin
+            pe_step = wait_over | ({{(64 - ProgUntilW){1'b0}}, x_until} <= edge_q + 64'd1);
+          end else begin
+            pe_step = ({{(64 - ProgUntilW){1'b0}}, x_until} <= edge_q + 64'd1);
+          end
+        end else if (x_pend && (hs_r | hs_b)) begin
           x_pend  <= 1'b0;
           pe_step = 1'b1;
-        end else if (!x_pend && !x_awvalid && !x_arvalid) begin
+        end else if (!x_pend && !(x_awvalid | x_arvalid)) begin
           // nothing presented: every entry was an IDLE already reached at the start
           x_run    <= 1'b0;
           ack_seq  <= req_seq;
           rec_edge =  edge_q;
         end else begin
-          if (hs_ar || hs_w) x_pend <= 1'b1;  // accepted; busy until its response
+          if (hs_ar | hs_w) x_pend <= 1'b1;  // accepted; busy until its response
           if (x_stall >= StallEdges) begin
             // errors, not hangs: a macro that does not accept or answer a request ends
             // the program; cocotb finds x_timeout set
-            x_awvalid <= 1'b0;
-            x_wvalid  <= 1'b0;
-            x_arvalid <= 1'b0;
+            {x_awvalid, x_wvalid, x_arvalid} <= 3'b000;
             x_run     <= 1'b0;
             ack_seq   <= req_seq;
             rec_edge  =  edge_q;
@@ -251,11 +279,14 @@ module cim_tb_top import cim_reg_pkg::*; #(
         if (pe_step) begin
           pe_pc = x_pc + 32'd1;
           pe_e  = {prog_hi[pe_pc % ProgDepth], prog_lo[pe_pc % ProgDepth]};
-          while (pe_pc < prog_len && pe_e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(pe_e) <= edge_q + 64'd1) begin
+          while (pe_pc < prog_len
+                 && ((pe_e[ProgOpLsb +: ProgOpW] == OpIdle && idle_until(pe_e) <= edge_q + 64'd1)
+                     || (pe_e[ProgOpLsb +: ProgOpW] == OpWait
+                         && (wait_over || pe_e[ProgUntilLsb +: ProgUntilW] == '0)))) begin
             pe_pc = pe_pc + 32'd1;
             pe_e  = {prog_hi[pe_pc % ProgDepth], prog_lo[pe_pc % ProgDepth]};
           end
-          `CIM_TB_PRESENT(pe_e, pe_pc < prog_len)
+          `CIM_TB_PRESENT(pe_e, pe_pc < prog_len, edge_q + 64'd1)
           x_pc <= pe_pc;
           if (pe_pc >= prog_len) begin
             x_run    <= 1'b0;
@@ -268,11 +299,13 @@ module cim_tb_top import cim_reg_pkg::*; #(
       end
       // recorder
       if (rec_any) begin
-        if (hs_r || hs_b) begin
-          rec_dt = edge_q - rq_edge;
-          log_mem[log_wp % LogDepth] = `CIM_LOG_ENTRY(rq_edge, rec_dt[LogDtW-1:0],
-              hs_r ? KindRead : KindWrite, hs_r ? s_axil_rresp : s_axil_bresp, rq_strb,
-              rq_addr, hs_r ? s_axil_rdata : rq_data);
+        if (hs_r) begin
+          log_mem[log_wp % LogDepth] = `CIM_LOG_ENTRY(rq_edge, edge_q - rq_edge, KindRead,
+              s_axil_rresp, rq_strb, rq_addr, s_axil_rdata);
+          log_wp = log_wp + 32'd1;
+        end else if (hs_b) begin
+          log_mem[log_wp % LogDepth] = `CIM_LOG_ENTRY(rq_edge, edge_q - rq_edge, KindWrite,
+              s_axil_bresp, rq_strb, rq_addr, rq_data);
           log_wp = log_wp + 32'd1;
         end
         if (irq_o !== irq_seen) begin

@@ -9,6 +9,7 @@ localparam int ProgUntilLsb = 0, ProgUntilW = 48;
 localparam logic [3:0] OpWrite = 4'd1;
 localparam logic [3:0] OpRead = 4'd2;
 localparam logic [3:0] OpIdle = 4'd3;
+localparam logic [3:0] OpWait = 4'd4;
 localparam int LogW = 128;
 localparam int LogDataLsb = 0, LogDataW = 32;
 localparam int LogAddrLsb = 32, LogAddrW = 16;

@@ -4,9 +4,12 @@ rtl/ and, side by side, another revision's (``--baseline REV``).
     python -m cimtrain.cosim.rtl_bench [--baseline REV] [--repeat 3] [--json FILE] [--docs]
     python -m cimtrain.cosim.rtl_bench --instructions [--baseline REV]   # valgrind counts
 
-The bench is rtl_bench_tb.v: a Verilog AXI4-Lite master, no cocotb, no Python, no model,
-so the figures are the simulator's own share of an RTL server's time (the server adds its
-Python, the scoreboard and the bridge: bridge/bench.py --floor).  Each case is built once
+The macro's cases run on rtl_bench_tb.v: a Verilog AXI4-Lite master, no cocotb, no Python,
+no model, so the figures are the simulator's own share of an RTL server's time (the server
+adds its Python, the scoreboard and the bridge: bridge/bench.py --floor).  The "bench"
+cases run the RTL server's own bench, cim_tb_top.v (its transactor, recorder and clock
+around the macro), from rtl_bench_xact.v: programs written and awaited in Verilog instead
+of cocotb; a revision's cim_tb_top.v comes with its rtl/.  Each case is built once
 with N repetitions and once with none; its cost is the difference of the two runs' CPU
 time (user + system of vvp, the least of ``--repeat`` runs each: CPU time, not wall time,
 because these machines are shared) divided by N.  Revisions take turns case by case.
@@ -37,6 +40,8 @@ from ..paths import ROOT, RTL
 HERE = Path(__file__).resolve().parent
 
 TB = HERE / "rtl_bench_tb.v"
+XACT = HERE / "rtl_bench_xact.v"
+BENCH_TOP = ("cim_tb_top.v", "cim_tb_xact.vh")   # the RTL server's bench, beside rtl/
 
 # (key, what, CASE, N, rows, cols): the VMM windows are those of LeNet-5's training loop
 # (conv1 25 x 6, conv2 150 x 16 and its transpose, an fc1 block 128 x 60).  N is sized
@@ -54,16 +59,29 @@ CASES = (
     ("read_row", "READ_ROW of 64 columns, wait, its 64 READBUF reads", 6, 300, 0, 0),
     ("pulse_44", "PULSE: 4 SET pulses on 44 columns; row, 4 mask writes, CMD, wait", 7, 300,
      0, 0),
+    # the RTL server's bench (cim_tb_top.v): CASE >= 11 selects rtl_bench_xact.v
+    ("bench_idle_edge", "bench: idle clock cycle (an IDLE)", 11, 300000, 0, 0),
+    ("bench_write", "bench: register write", 12, 50000, 0, 0),
+    ("bench_inbuf_write", "bench: INBUF word write", 13, 50000, 0, 0),
+    ("bench_outbuf_read", "bench: OUTBUF word read", 14, 50000, 0, 0),
 )
 
 
 def export_rtl(rev: str, dest: Path) -> Path:
-    """rtl/ of git revision ``rev`` in ``dest``."""
-    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "rtl"], check=True,
+    """rtl/ of git revision ``rev`` in ``dest``, with that revision's cim_tb_top.v."""
+    bench = [f"host_tools/cimtrain/cosim/{f}" for f in BENCH_TOP]
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "rtl", *bench], check=True,
                          capture_output=True).stdout
     with tarfile.open(fileobj=BytesIO(tar)) as t:
         t.extractall(dest, filter="data")
+    for f in BENCH_TOP:
+        shutil.move(dest / "host_tools" / "cimtrain" / "cosim" / f, dest / "rtl" / f)
     return dest / "rtl"
+
+
+def bench_dir(rtl: Path) -> Path:
+    """Where rtl/'s cim_tb_top.v is: beside it (an exported revision) or this tree's."""
+    return rtl if (rtl / BENCH_TOP[0]).is_file() else HERE
 
 
 def _cpu_s(cmd: list[str]) -> float:
@@ -79,9 +97,16 @@ def build(rtl: Path, case: int, n: int, rows: int, cols: int, out: Path) -> Path
     defs = [f"-DCASE={case}", f"-DN={n}"]
     if rows:
         defs += [f"-DROWS_N={rows}", f"-DCOLS_N={cols}"]
-    srcs = sorted(str(p) for p in rtl.glob("*.sv")) + sorted(str(p) for p in rtl.glob("*.v"))
-    r = subprocess.run(["iverilog", "-g2012", f"-I{rtl}", *defs, "-o", str(out), str(TB),
-                        *srcs], capture_output=True, text=True)
+    srcs = sorted(str(p) for p in rtl.glob("*.sv"))
+    if case >= 11:  # the RTL server's bench around the macro
+        tb, top = bench_dir(rtl), "rtl_bench_xact"
+        srcs += [str(tb / BENCH_TOP[0]), str(XACT)]
+        inc = [f"-I{rtl}", f"-I{tb}"]
+    else:
+        top, inc = "rtl_bench_tb", [f"-I{rtl}"]
+        srcs += [str(TB)]
+    r = subprocess.run(["iverilog", "-g2012", *inc, *defs, "-s", top, "-o", str(out), *srcs],
+                       capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"iverilog failed for {rtl}:\n{r.stderr[-3000:]}")
     return out
@@ -123,7 +148,8 @@ def measure(rtls: dict[str, Path], repeat: int = 3, progress=print,
 def markdown(res: dict, labels: list[str], cmd: str, instructions: bool = False) -> str:
     what = ("thousands of host instructions vvp executes (valgrind), per repetition"
             if instructions else "CPU time, the least of the repeats, per repetition in us")
-    lines = [f"`{cmd}`: Icarus alone (rtl_bench_tb.v, a Verilog master; no cocotb, Python "
+    lines = [f"`{cmd}`: Icarus alone (rtl_bench_tb.v, a Verilog master; \"bench\": the RTL "
+             f"server's cim_tb_top.v driven from rtl_bench_xact.v; no cocotb, Python "
              f"or model); {what}.", "",
              "| case | " + " | ".join(labels) + (" | ratio |" if len(labels) == 2 else " |"),
              "| --- |" + " --- |" * (len(labels) + (len(labels) == 2))]

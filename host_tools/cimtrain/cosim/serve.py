@@ -14,11 +14,13 @@ every edge).  Read data and bus responses go back through the window.  Accesses 
 above the macro's window size get DECERR from the "interconnect" (this server) and never
 reach the bus, as with the model server.
 
-wait_done: the scoreboard predicts the edge the command ends; the transactor idles to
-that edge and reads STATUS there, then (only if BUSY still reads 1) polls with a
-back-off of 4..256 cycles until BUSY reads 0, as the board HAL does; timeout_ms counts
-100 MHz cycles.  A scoreboard mismatch fails the server, and the firmware receives the
-first mismatch as the reason.
+wait_done: a WAIT entry of the same transactor program as the accesses before it (the
+CMD write): the transactor idles until the command ends (the edge where STATUS.BUSY
+reads 0) or timeout_ms of 100 MHz cycles have passed, and reads STATUS on that edge;
+BUSY still 1 there is a timeout.  One program for the accesses and the wait (the wait
+used to be a program of its own, its edge predicted by the scoreboard's model): a
+program costs a round trip between Python and the simulator.  A scoreboard mismatch
+fails the server, and the firmware receives the first mismatch as the reason.
 
 Simulated time only runs while the server drives the bus: idle firmware costs no cycles.
 """
@@ -39,10 +41,11 @@ from ..bridge.simctl import SimCtl
 from ..bridge.window import BridgeError, BridgeTimeout, PeerError, ServerWindow
 from ..lifetime import die_with_parent
 from .chipimage import read_image, restore_image
-from .tb import OP_IDLE, OP_READ, OP_WRITE, XactTb
+from .tb import OP_READ, OP_WAIT, OP_WRITE, XactTb
 
 STATUS = regs.ADDR["STATUS"]
 BUSY = regs.MSK["STATUS_BUSY"]
+CMD = regs.ADDR["CMD"]
 
 
 class RtlServer:
@@ -57,6 +60,7 @@ class RtlServer:
         self.stats = {"records": 0, "writes": 0, "reads": 0, "waits": 0, "errors": 0,
                       "polls": 0}
         self.fw_wait_s = 0.0    # wall time waiting for the firmware's next records
+        self.cmd = 0            # the last CMD word the macro accepted (names a timed-out wait)
 
     async def serve_session(self, attach_timeout_s: float) -> int:
         win = self.win
@@ -111,14 +115,14 @@ class RtlServer:
                         prog.append((OP_READ, a, 0))
                     acc.append((seq, op, a, True, 0, bus, None if bus else self.simctl.read(a)))
                 st["reads"] += len(addrs)
-            elif op == P.OP_WAIT:
-                await self._play(prog, acc)
-                prog, acc = [], []
-                status = await self._wait(arg)
+            elif op == P.OP_WAIT:  # idle to the command's end, then a STATUS read
+                prog.append((OP_WAIT, 0, arg * P.CLOCK_KHZ))
+                prog.append((OP_READ, STATUS, 0))
+                acc.append((seq, op, arg, True, 0, True, None))
                 st["waits"] += 1
-                if status:      # reported as an error too: a posted wait has no status
-                    win.error(seq, op, arg, self.xt.model.cmd)
-        await self._play(prog, acc)
+        status = P.RSP_OK
+        if acc:
+            status = self._results(acc, await self.xt.run(prog) if prog else [])
         sb = self.xt.sb
         if sb.errors:
             raise AssertionError(f"RTL/model mismatch ({sb.errors}): {sb.first_mismatch}")
@@ -146,17 +150,31 @@ class RtlServer:
               f"read through DBG_WC/DBG_G in {time.perf_counter() - t0:.1f} s)", flush=True)
         return P.RESP_OKAY
 
-    def _results(self, acc: list, res: list) -> None:
+    def _results(self, acc: list, res: list) -> int:
+        """Read data, bus errors and trace records of ``acc`` in ring order; returns the
+        status of the last wait (RSP_TIMEOUT if its STATUS read still said BUSY)."""
         win, rd, tr = self.win, self.win.rdbuf, self.trace
         j = 0
         k = self._rk
         edge = self.xt.edge
+        status = P.RSP_OK
         for seq, op, a, is_read, wdata, bus, pre in acc:
             if bus:
                 data, resp, edge = res[j]
                 j += 1
             else:
                 data, resp = pre   # the interconnect's answer (DECERR but for SIM_*)
+            if op == P.OP_WAIT:    # its STATUS read (a: timeout_ms)
+                self.stats["polls"] += 1
+                status = P.RSP_TIMEOUT if data & BUSY or resp else P.RSP_OK
+                if tr is not None:
+                    tr.add(T.OP_READ, STATUS, data, resp, edge, T.F_POLL)
+                    tr.add(T.OP_WAIT, a, status, 0, edge + 2)
+                if status:      # reported as an error too: a posted wait has no status
+                    win.error(seq, op, a, self.cmd)
+                continue
+            if not is_read and a == CMD and not resp:
+                self.cmd = wdata
             if is_read:
                 rd[k] = data
                 k += 1
@@ -167,29 +185,7 @@ class RtlServer:
                 tr.add(T.OP_READ if is_read else T.OP_WRITE, a, data if is_read else wdata,
                        resp, edge, 0 if bus else T.F_INTERCONNECT)
         self._rk = k
-
-    async def _wait(self, timeout_ms: int) -> int:
-        xt, tr = self.xt, self.trace
-        deadline = xt.edge + timeout_ms * P.CLOCK_KHZ
-        target = min(xt.model.idle_cycle, deadline)
-        gap = 4
-        status = P.RSP_OK
-        while True:
-            [(data, resp, t)] = await xt.run([(OP_IDLE, 0, target), (OP_READ, STATUS, 0)])
-            self.stats["polls"] += 1
-            if tr is not None:
-                tr.add(T.OP_READ, STATUS, data, resp, t, T.F_POLL)
-            if not data & BUSY:
-                break
-            if t >= deadline:
-                status = P.RSP_TIMEOUT
-                break
-            target = t + min(gap, max(1, deadline - t))
-            gap = min(2 * gap, 256)
-        if tr is not None:
-            tr.add(T.OP_WAIT, timeout_ms, status, 0, xt.edge)
         return status
-
 
 def session_stats(srv: RtlServer) -> dict:
     """What the status file reports of a session (the keys of results/cosim.json's

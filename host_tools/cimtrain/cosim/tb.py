@@ -50,14 +50,15 @@ from .xact import (
     LOG_STRB_MASK,
     OP_IDLE,
     OP_READ,
+    OP_WAIT,
     OP_WRITE,
     PROG_ADDR_HI,
     PROG_OP_HI,
     PROG_STRB_HI,
 )
 
-__all__ = ["OP_IDLE", "OP_READ", "OP_WRITE", "BusMonitor", "CimTb", "Scoreboard", "XactTb",
-           "chip_model", "dut_params", "regression_ops"]
+__all__ = ["OP_IDLE", "OP_READ", "OP_WAIT", "OP_WRITE", "BusMonitor", "CimTb", "Scoreboard",
+           "XactTb", "chip_model", "dut_params", "regression_ops"]
 
 A = regs.ADDR
 RESP_NAME = {0: "OKAY", 1: "EXOKAY", 2: "SLVERR", 3: "DECERR"}
@@ -367,7 +368,9 @@ class XactTb:
         # -> [(0, 0, t0), (7, 0, t1)]: (data, response, handshake edge) per request
 
     ``run`` plays a program (``(op, addr, data[, strb])``; OP_IDLE's data is an edge
-    index: the next request's handshake lands there, or as soon as possible after it),
+    index: the next request's handshake lands there, or as soon as possible after it;
+    OP_WAIT's data is a number of edges: the next request's handshake lands on the first
+    edge where STATUS.BUSY reads 0, or that many edges late at most),
     then feeds every handshake and irq_o change of the log, in edge order, to the
     scoreboard.  Simulated time runs only inside ``run``: from the first rising edge
     after the call (the first request's handshake edge when the bus is idle) to the
@@ -446,7 +449,7 @@ class XactTb:
             h1, r1 = hi[i] if hi[i] is not None else self._entry(hi, d.prog_hi, i)
             h0, r0 = lo[i] if lo[i] is not None else self._entry(lo, d.prog_lo, i)
             vh = (op << PROG_OP_HI | strb << PROG_STRB_HI | addr << PROG_ADDR_HI
-                  if op != OP_IDLE else op << PROG_OP_HI | data >> 32)
+                  if op != OP_IDLE and op != OP_WAIT else op << PROG_OP_HI | data >> 32)
             vl = data & 0xFFFFFFFF
             if r1 is not None and r0 is not None:
                 r1.set_signal_val_int(_NO_DELAY, vh)
@@ -493,7 +496,7 @@ class XactTb:
         if n > self.log_depth:
             raise RuntimeError(f"recorder log overflow: {n} entries > {self.log_depth}")
         lh, larr, depth = self._log, d.log_mem, self.log_depth
-        reqs = [e for e in prog if e[0] != OP_IDLE]
+        reqs = [e for e in prog if e[0] != OP_IDLE and e[0] != OP_WAIT]
         out: list = []
         for i in range(self._rp, self._rp + n):
             k = i % depth

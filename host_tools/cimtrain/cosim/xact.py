@@ -6,7 +6,10 @@ source for the Verilog (generated ``cim_tb_xact.vh``) and for tb.py (the constan
 
 Program entry (``PROG_BITS`` bits, ``{prog_hi[i], prog_lo[i]}`` in the HDL): the op, and
 for WRITE/READ the address, strobes and write data; for IDLE the edge index the next
-request's handshake should land on (``UNTIL``, overlapping ADDR and DATA).
+request's handshake should land on (``UNTIL``, overlapping ADDR and DATA); for WAIT the
+most edges to wait (``UNTIL`` again): the next request's handshake lands on the first edge
+where STATUS.BUSY reads 0 (the running command has ended), or that many edges after the
+first edge it could have, whichever comes first.
 Log entry (``LOG_BITS`` bits): one per access, written on its response's edge (kind
 READ or WRITE: the request as latched at its handshake, its response, the request's
 edge and the response's edge minus it), or one per change of irq_o (kind IRQ: DATA[0]
@@ -28,9 +31,9 @@ PROG = {                    # field: (lsb, width)
     "ADDR": (32, 16),
     "STRB": (48, 4),
     "OP": (52, 4),
-    "UNTIL": (0, 48),       # IDLE only
+    "UNTIL": (0, 48),       # IDLE: an edge index; WAIT: a number of edges
 }
-OP = {"WRITE": 1, "READ": 2, "IDLE": 3}
+OP = {"WRITE": 1, "READ": 2, "IDLE": 3, "WAIT": 4}
 
 LOG_BITS = 128
 LOG = {
@@ -46,7 +49,7 @@ KIND = {"READ": 1, "WRITE": 2, "IRQ": 5}
 
 # The same as plain names for the hot loops of tb.py (no dict lookups per entry).  The
 # program is written as two 32-bit words: *_HI shifts are within the upper word.
-OP_WRITE, OP_READ, OP_IDLE = OP["WRITE"], OP["READ"], OP["IDLE"]
+OP_WRITE, OP_READ, OP_IDLE, OP_WAIT = OP["WRITE"], OP["READ"], OP["IDLE"], OP["WAIT"]
 K_READ, K_WRITE, K_IRQ = KIND["READ"], KIND["WRITE"], KIND["IRQ"]
 PROG_OP_HI = PROG["OP"][0] - 32
 PROG_STRB_HI = PROG["STRB"][0] - 32

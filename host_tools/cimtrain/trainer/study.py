@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import regs
 from ..paths import ROOT
 from ..progress import Progress
 from . import sweep
@@ -117,11 +118,25 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
                {}) for d in (0, 200, 400)]
         return ("the chip's ADC bits (same full scale, 2**k levels) and device-to-device "
                 "spread (D2D_*_SIGMA, percent of the preset's)"), v
+    if name == "noise-scale":
+        # the firmware's noise_* options (the NOISE_*_SIGMA registers) at 2x and 4x the
+        # chip's: how much more read noise, programming error, ADC noise the training bears
+        v = [("chip noise", {}, {})]
+        for key, reg, what, unit in (("noise_read", "NOISE_READ_SIGMA", "read noise", "codes"),
+                                     ("noise_pulse", "NOISE_PULSE_SIGMA", "pulse noise",
+                                      "codes"),
+                                     ("noise_adc", "NOISE_ADC_SIGMA", "ADC noise", "LSB")):
+            for m in (2, 4):
+                sig = m * regs.RESET[reg]
+                v.append((f"{what} x{m} ({sig / 256:.1f} {unit})", {key: sig}, {}))
+        return ("each noise source of the macro at 2x and 4x the chip's sigma (read, pulse, "
+                "ADC)"), v
     raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
 
 
 STUDIES = ("writes", "early", "lr", "schedule", "open", "batch", "acc", "wv", "noise",
-           "stuck", "transfer", "cosim", "cosim-long", "chip")
+           "stuck", "transfer", "cosim", "cosim-long", "chip",
+           "noise-scale")
 
 
 def specs(name: str, seeds: list[int], base: dict, preset: str) -> list[dict]:

@@ -44,6 +44,8 @@ CASES = [
     ({"DEAD_COLS": "0:3"}, ["dead_cols=0:4"], "DEAD_COLS=0:3 and option dead_cols: give one"),
     ({}, ["dead_cols=0:64"], "COSIM_ARGS: dead_cols: 0:64 is outside the chip (tiles 0..7, "
                              "columns 0..63)"),
+    ({}, ["adc_bits=6"], "COSIM_ARGS: option adc_bits: a variant of the trainer's chip (make "
+                         "train, make study), not a firmware option"),
 ]
 
 

@@ -78,15 +78,16 @@ def dead_cols_args(ap: argparse.ArgumentParser, net: str, value: str,
 
 
 def check_options(ap: argparse.ArgumentParser, knob: str, base: dict,
-                  args: Sequence[str]) -> dict:
+                  args: Sequence[str], host: bool = False) -> dict:
     """The firmware's key=value options ``args`` over ``base`` (net, n_train, ...), checked
-    as the firmware checks them (trainer/options.py); returns the configuration."""
+    as the firmware checks them (trainer/options.py); returns the configuration.
+    ``host``: the trainer's chip options (options.HOST_ONLY) are allowed too."""
     from .trainer import options as opt
     bad = [x for x in args if "=" not in x]
     if bad:
         ap.error(f"{knob}: {bad[0]!r} is not key=value")
     try:
-        cfg = opt.parse({**base, **dict(x.split("=", 1) for x in args)})
+        cfg = opt.parse({**base, **dict(x.split("=", 1) for x in args)}, host=host)
     except opt.OptionError as err:
         ap.error(f"{knob}: {err}")
     for key, split in (("n_train", "train"), ("n_test", "test")):   # MNIST's sizes

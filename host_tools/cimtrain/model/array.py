@@ -34,9 +34,10 @@ def vmm_currents(w: np.ndarray, x: np.ndarray, transpose: bool, ops, line0: int,
 
 
 def adc(current: np.ndarray, gain: int, shift: int, offset: int, adc_sigma: int, seed: int,
-        op, line0: int) -> tuple[np.ndarray, np.ndarray]:
+        op, line0: int, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """ADC transfer of currents on output lines line0, line0 + 1, ...: (int8 codes,
     saturated).  ``current``: (nout,) with a scalar ``op``, or (n, nout) with n ops.
+    ``bits``: 8, the macro's; fewer only for a trainer's chip variant (kernels.adc).
     """
     cur = np.asarray(current, dtype=np.int64)
     one = cur.ndim == 1
@@ -45,7 +46,7 @@ def adc(current: np.ndarray, gain: int, shift: int, offset: int, adc_sigma: int,
     y = np.empty(cur.shape, dtype=np.int64)
     sat = np.empty(cur.shape, dtype=np.bool_)
     K.adc(cur, ops, int(line0), int(seed) & 0xFFFFFFFF, int(adc_sigma), int(gain), int(shift),
-          int(offset), y, sat)
+          int(offset), int(bits), y, sat)
     return (y[0], sat[0]) if one else (y, sat)
 
 

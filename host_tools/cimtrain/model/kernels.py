@@ -153,20 +153,37 @@ def vmm_currents(w, x, transpose, ops, line0, seed, read_sigma, cur):
 
 
 @njit(cache=True)
-def adc(cur, ops, line0, seed, adc_sigma, gain, shift, offset, y, sat):
+def adc(cur, ops, line0, seed, adc_sigma, gain, shift, offset, bits, y, sat):
     """ADC of a stack of commands' currents ``cur`` (n, nout): int8 codes into ``y``,
     saturation flags into ``sat`` (docs/arithmetic.md §3); output j is line line0 + j.
-    Returns the largest |code|."""
+    Returns the largest |code|.
+
+    ``bits``: the macro's ADC has 8 (the spec, the RTL).  A ``bits`` = k < 8 ADC (a host
+    trainer's chip variant, docs/arithmetic.md §3) spans the same full scale with 2**k
+    levels: the same current plus offset and noise (in 8-bit LSB) is rounded to a
+    multiple of 2**(8 - k) 8-bit LSB, so codes stay int8 on the same scale, in
+    [-128, 128 - 2**(8 - k)]; it saturates where its k-bit code clips."""
     half = (np.int64(1) << (shift - 1)) if shift > 0 else np.int64(0)
+    d = 8 - bits
+    lo = -(np.int64(1) << (bits - 1))
+    hi = (np.int64(1) << (bits - 1)) - 1
     m = 0
     for s in range(cur.shape[0]):
         ha = hash_prefix(seed, ADC, ops[s])
         for j in range(cur.shape[1]):
-            v = ((cur[s, j] * gain + half) >> shift) + offset
+            nz = np.int64(0)
             if adc_sigma != 0:
-                v += noise(mix32(ha ^ np.uint64(line0 + j)), adc_sigma)
-            sat[s, j] = v < -128 or v > 127
-            v = min(max(v, -128), 127)
+                nz = noise(mix32(ha ^ np.uint64(line0 + j)), adc_sigma)
+            if d == 0:
+                v = ((cur[s, j] * gain + half) >> shift) + offset + nz
+                sat[s, j] = v < -128 or v > 127
+                v = min(max(v, -128), 127)
+            else:
+                # round(cur * gain / 2**(shift + d) + (offset + nz) / 2**d), half up, one
+                # rounding: flooring at 2**shift first drops only a fraction below 1
+                v = (((cur[s, j] * gain) >> shift) + offset + nz + (np.int64(1) << (d - 1))) >> d
+                sat[s, j] = v < lo or v > hi
+                v = min(max(v, lo), hi) << d
             y[s, j] = v
             m = max(m, abs(v))
     return m

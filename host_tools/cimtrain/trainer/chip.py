@@ -19,12 +19,27 @@ from ..model.macro import macro_params
 M32 = 0xFFFFFFFF
 
 
+D2D_SIGMAS = ("D2D_GMIN_SIGMA", "D2D_GMAX_SIGMA", "D2D_STEP_SIGMA")
+
+
+def chip_params(preset: str, d2d_pct: int = 100) -> dict:
+    """The preset's parameters with its device-to-device sigmas (D2D_*_SIGMA) scaled to
+    ``d2d_pct`` percent (rounded to the Q8.8 unit): 0 gives identical devices."""
+    p = macro_params(preset)
+    return macro_params(preset, **{k: (p[k] * d2d_pct + 50) // 100 for k in D2D_SIGMAS})
+
+
 class Chip:
     def __init__(self, preset: str, seed: int, read_sigma: int | None = None,
                  pulse_sigma: int | None = None, adc_sigma: int | None = None,
-                 stuck_rate: int = 0, dead_cols: tuple[tuple[int, int], ...] = ()) -> None:
+                 stuck_rate: int = 0, dead_cols: tuple[tuple[int, int], ...] = (),
+                 adc_bits: int = 8, d2d_pct: int = 100) -> None:
+        """``adc_bits``, ``d2d_pct``: a variant of the preset's chip that only the trainer
+        has (options.HOST_ONLY): an ADC of fewer bits over the same full scale
+        (model/kernels.adc), device-to-device sigmas scaled (chip_params)."""
         self.preset = preset
-        self.p = p = macro_params(preset)
+        self.p = p = chip_params(preset, d2d_pct)
+        self.adc_bits, self.d2d_pct = adc_bits, d2d_pct
         self.array = CimArray(p)
         self.seed = seed & M32
         reset = regs.RESET

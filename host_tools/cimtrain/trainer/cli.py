@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if a.dead_cols.strip():
         a.args = knobs.dead_cols_args(ap, options.NET_OF_PRESET[a.preset], a.dead_cols,
                                       a.args)
-    knobs.check_options(ap, "ARGS", _base_cfg(a), a.args)
+    knobs.check_options(ap, "ARGS", _base_cfg(a), a.args, host=True)
     return a
 
 
@@ -110,7 +110,8 @@ def _base_cfg(a: argparse.Namespace) -> dict:
 
 def build_cfg(a: argparse.Namespace) -> dict:
     """The run's options (checked already by parse_args)."""
-    return options.parse({**_base_cfg(a), **dict(s.split("=", 1) for s in a.args)})
+    return options.parse({**_base_cfg(a), **dict(s.split("=", 1) for s in a.args)},
+                         host=True)
 
 
 class Interrupted(Exception):
@@ -190,6 +191,10 @@ def train(a: argparse.Namespace, train_data, test_data) -> dict:
           f"{cfg['n_train']} training / {cfg['n_test']} test images x {cfg['epochs']} "
           f"epoch(s); results in {d.relative_to(ROOT) if d.is_relative_to(ROOT) else d}",
           flush=True)
+    variant = {k: cfg[k] for k, v in options.HOST_ONLY.items() if cfg.get(k, v) != v}
+    if variant:  # a chip the firmware's macro does not have: no firmware twin of this run
+        print("train: chip variant " + " ".join(f"{k}={v}" for k, v in variant.items())
+              + " (the trainer's chip only)", flush=True)
     t0 = time.perf_counter()
     if not a.resume:
         miss = t.setup()

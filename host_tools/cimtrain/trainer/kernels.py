@@ -38,7 +38,7 @@ def _block_t(wt_flat, blocks, b):
 
 @njit(cache=True)
 def forward_layer(x, im2col, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma,
-                  pre, patches):
+                  adc_bits, pre, patches):
     """Network._matvec at every position of a layer: pre[p, c] = sum over the row splits
     of the ADC codes of the window p (im2col[p] indexes x; an fc layer has one position).
 
@@ -88,7 +88,8 @@ def forward_layer(x, im2col, wt_flat, blocks, shift, op_base, seed, read_sigma, 
         currents(_block_t(wt_flat, blocks, b), xb, False, cur)
         add_read_noise(cur, xb, ob, tc0, seed, read_sigma)
         y = np.empty((n, nc), dtype=np.int64)
-        adc(cur, ob, tc0, seed, adc_sigma, 1, shift, 0, y, np.empty((n, nc), dtype=np.bool_))
+        adc(cur, ob, tc0, seed, adc_sigma, 1, shift, 0, adc_bits, y,
+            np.empty((n, nc), dtype=np.bool_))
         for i in range(n):
             for j in range(nc):
                 pre[pos[i], c0 + j] += y[i, j]
@@ -125,7 +126,8 @@ def relu_pool(pre, pool_idx, act, argmax, out):
 
 
 @njit(cache=True)
-def transpose(e, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma, out):
+def transpose(e, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma, adc_bits,
+              out):
     """Network._transpose of a stack of error vectors e (n, C) float64 codes: out[s, r] +=
     the ADC codes of W^T e[s] summed over the column blocks (signed inputs).  Commands
     are numbered vector by vector, block by block, from op_base.  Returns the largest
@@ -143,7 +145,8 @@ def transpose(e, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma, o
         currents(_block_t(wt_flat, blocks, b), eb, True, cur)
         add_read_noise(cur, eb, ob, 0, seed, read_sigma)
         y = np.empty((n, nr), dtype=np.int64)
-        mb = adc(cur, ob, 0, seed, adc_sigma, 1, shift, 0, y, np.empty((n, nr), np.bool_))
+        mb = adc(cur, ob, 0, seed, adc_sigma, 1, shift, 0, adc_bits, y,
+                 np.empty((n, nr), np.bool_))
         for s in range(n):
             for i in range(nr):
                 out[s, r0 + i] += y[s, i]
@@ -217,7 +220,7 @@ def conv_route(err_pooled, argmax, act, derr):
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def conv_backward(derr, patches, im2col, wt_flat, blocks, shift, op_base, seed, read_sigma,
-                  adc_sigma, do_transpose, gsum, err_in):
+                  adc_sigma, adc_bits, do_transpose, gsum, err_in):
     """Network._conv_backward after routing and normalising ``derr`` (c * npos + p):
     the weight gradient gsum[r, c] summed over positions (float64, exact: |.| < 2**25),
     and, with ``do_transpose``, the input error err_in (a transposed VMM per position
@@ -258,7 +261,8 @@ def conv_backward(derr, patches, im2col, wt_flat, blocks, shift, op_base, seed, 
     if not do_transpose:
         return 0, 0
     cols = np.zeros((n, R), dtype=np.int64)
-    m = transpose(ev, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma, cols)
+    m = transpose(ev, wt_flat, blocks, shift, op_base, seed, read_sigma, adc_sigma, adc_bits,
+                  cols)
     for i in range(n):
         p = pos[i]
         for r in range(R):
@@ -406,7 +410,8 @@ def open_loop_update(acc, writes, btab, eps, fire, n_max, rows, cols, g, wc, gmi
 
 @njit(cache=True)
 def fc_backward_step(err, x, acc, amax, sh_base, do_transpose, wt_flat, blocks, bshift,
-                     op_base, seed, read_sigma, adc_sigma, err_in, prev_act, relu_mask):
+                     op_base, seed, read_sigma, adc_sigma, adc_bits, err_in, prev_act,
+                     relu_mask):
     """One fc layer of Network.backward: normalise the error (int8 codes, block exponent
     shift k), accumulate -round(x err >> (sh_base + k)), and with ``do_transpose`` the
     input error err_in (transposed VMMs; ``relu_mask``: zero where prev_act is 0).
@@ -427,7 +432,7 @@ def fc_backward_step(err, x, acc, amax, sh_base, do_transpose, wt_flat, blocks, 
     for j in range(e.shape[0]):
         ef[0, j] = e[j]
     err_in[:] = 0
-    m = transpose(ef, wt_flat, blocks, bshift, op_base, seed, read_sigma, adc_sigma,
+    m = transpose(ef, wt_flat, blocks, bshift, op_base, seed, read_sigma, adc_sigma, adc_bits,
                   err_in.reshape((1, err_in.shape[0])))
     if relu_mask:
         for i in range(err_in.shape[0]):
@@ -438,8 +443,8 @@ def fc_backward_step(err, x, acc, amax, sh_base, do_transpose, wt_flat, blocks, 
 
 @njit(cache=True)
 def conv_backward_step(err_pooled, argmax, act, derr, patches, im2col, wt_flat, blocks,
-                       bshift, op_base, seed, read_sigma, adc_sigma, do_transpose, gsum,
-                       err_in, acc, amax, sh_base):
+                       bshift, op_base, seed, read_sigma, adc_sigma, adc_bits, do_transpose,
+                       gsum, err_in, acc, amax, sh_base):
     """One conv layer of Network.backward: route the pooled error to the max-pool
     winners, normalise it (shift k), the weight gradient into the accumulators with
     shift sh_base + k, and with ``do_transpose`` the input error.  Returns (go on, k,
@@ -448,7 +453,7 @@ def conv_backward_step(err_pooled, argmax, act, derr, patches, im2col, wt_flat, 
         return False, 0, 0, 0
     k = normalize_err(derr)
     n, m = conv_backward(derr, patches, im2col, wt_flat, blocks, bshift, op_base, seed,
-                         read_sigma, adc_sigma, do_transpose, gsum, err_in)
+                         read_sigma, adc_sigma, adc_bits, do_transpose, gsum, err_in)
     conv_accumulate(acc, gsum, sh_base + k, amax)
     return True, k, n, m
 

@@ -25,6 +25,7 @@ from .chip import Chip
 from .firmware_src import networks
 from .fixedpoint import XorShift32, argmax_first, ln_q8
 from .network import Network
+from .options import HOST_ONLY
 from .options import dead_cols as dead_cols_of
 from .update import Updater
 
@@ -76,7 +77,8 @@ class Trainer:
             raise ValueError(f"dead_cols={dead_cols} and option dead_cols="
                              f"{cfg['dead_cols']} differ: give one")
         self.chip = Chip(preset, cfg["seed"], *sig, stuck_rate=stuck_rate or opt_rate,
-                         dead_cols=dead_cols or opt_dead)
+                         dead_cols=dead_cols or opt_dead,
+                         **{k: cfg.get(k, v) for k, v in HOST_ONLY.items()})
         if chip_image is not None:
             self.chip.array.load_image(chip_image)
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])

@@ -133,7 +133,8 @@ class Network:
         # layer that reads all zero; what the firmware's HAL does with a negative wr32 is
         # not pinned down (issue 10), so that edge is not known to be bit-exact.
         n, m = TK.forward_layer(x, L.im2col, L.wt_flat, L.btab, L.fshift & 63, chip.op,
-                                chip.seed, chip.read_sigma, chip.adc_sigma, L.pre, L.patches)
+                                chip.seed, chip.read_sigma, chip.adc_sigma, chip.adc_bits, L.pre,
+                                L.patches)
         chip.take_ops(n)
         chip.n_vmm += n
         if self.calibrating:
@@ -175,13 +176,15 @@ class Network:
             if L.kind == "conv":
                 go, k, n, m = TK.conv_backward_step(
                     err, L.argmax, L.act, L.derr, L.patches, L.im2col, L.wt_flat, L.btab,
-                    L.bshift, chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, li > f,
+                    L.bshift, chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, chip.adc_bits,
+                    li > f,
                     L.gsum, L.err_in, L.acc, L.amax, sh_base)
             else:
                 P = layers[li - 1] if li else L
                 go, k, n, m = TK.fc_backward_step(
                     err, L.x, L.acc, L.amax, sh_base, li > f, L.wt_flat, L.btab, L.bshift,
-                    chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, L.err_in, P.act,
+                    chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, chip.adc_bits, L.err_in,
+                    P.act,
                     P.kind == "fc")
             if not go or li <= f:
                 return

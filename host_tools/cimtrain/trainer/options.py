@@ -68,16 +68,34 @@ FIRMWARE_ONLY = ("train", "test", "progress", "verbose", "digest", "ckpt", "ckpt
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 
 
+# Options of the trainer's chip that the firmware does not have: they change the chip,
+# not the firmware (a variant of the preset's macro, trainer/chip.py), so a firmware run
+# (make cosim, the board) refuses them.  Defaults: the preset's chip as it is.
+HOST_ONLY = {
+    "adc_bits": 8,    # ADC resolution over the same full scale (model/kernels.adc)
+    "d2d_pct": 100,   # device-to-device sigmas (D2D_*_SIGMA), percent of the preset's
+}
+ADC_BITS_MIN = 2      # 1 bit would leave no positive code: every ReLU output 0
+D2D_PCT_MAX = 1000
+
+
 class OptionError(ValueError):
     """A training option is unknown or out of range; the message names it."""
 
 
-def parse(overrides: dict | None = None, **kw) -> dict:
+def parse(overrides: dict | None = None, host: bool = False, **kw) -> dict:
     """Firmware DEFAULTS updated with ``overrides`` (values may be strings, as on the
     firmware's command line); validated like firmware train.parse_args, and a little more
-    (what the firmware would only find out from a bus error later)."""
+    (what the firmware would only find out from a bus error later).  ``host``: the
+    trainer's own options (HOST_ONLY) are allowed too, and the result holds them."""
     cfg = defaults()
+    if host:
+        cfg |= HOST_ONLY
     for k, v in {**(overrides or {}), **kw}.items():
+        if k in HOST_ONLY and not host:
+            raise OptionError(f"option {k}: a variant of the trainer's chip (make train, "
+                              "make study), not a firmware option: the macro this run "
+                              "drives has the preset's")
         if k not in cfg:
             raise OptionError(f"unknown option {k!r}; options: {' '.join(sorted(cfg))}")
         if isinstance(cfg[k], int) and not isinstance(v, int):
@@ -123,6 +141,13 @@ def parse(overrides: dict | None = None, **kw) -> dict:
     for k in ("set_amp", "reset_amp"):
         if not 0 <= cfg[k] <= amp_max:
             raise OptionError(f"{k}={cfg[k]}: the macro takes 0..{amp_max} mV")
+    if host:
+        if not ADC_BITS_MIN <= cfg["adc_bits"] <= 8:
+            raise OptionError(f"adc_bits={cfg['adc_bits']}: {ADC_BITS_MIN}..8 (the ADC's "
+                              "codes are int8 on one full scale; 8 is the chip's)")
+        if not 0 <= cfg["d2d_pct"] <= D2D_PCT_MAX:
+            raise OptionError(f"d2d_pct={cfg['d2d_pct']}: 0..{D2D_PCT_MAX} percent of the "
+                              "preset's device-to-device sigmas (0: identical devices)")
     try:
         cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
     except ValueError:

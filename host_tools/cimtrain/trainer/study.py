@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from .. import regs
 from ..paths import ROOT
 from ..progress import Progress
 from . import sweep
@@ -108,11 +109,34 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
         return ("make cosim's few hundred (cosim: Icarus) or thousand (cosim-long: "
                 f"Verilator) images: one pass or several, batch, conv1 frozen or not; "
                 f"n_min=1, {n_test} test images"), v
+    if name == "chip":
+        # the trainer's chip variants (options.HOST_ONLY): the ADC over the same full
+        # scale with fewer levels, the device-to-device sigmas scaled
+        v = [("the chip (8-bit ADC, d2d 100%)", {}, {})]
+        v += [(f"adc_bits={b}", {"adc_bits": b}, {}) for b in (7, 6, 5, 4, 3, 2)]
+        v += [(f"d2d_pct={d}" + (" (identical devices)" if d == 0 else ""), {"d2d_pct": d},
+               {}) for d in (0, 200, 400)]
+        return ("the chip's ADC bits (same full scale, 2**k levels) and device-to-device "
+                "spread (D2D_*_SIGMA, percent of the preset's)"), v
+    if name == "noise-scale":
+        # the firmware's noise_* options (the NOISE_*_SIGMA registers) at 2x and 4x the
+        # chip's: how much more read noise, programming error, ADC noise the training bears
+        v = [("chip noise", {}, {})]
+        for key, reg, what, unit in (("noise_read", "NOISE_READ_SIGMA", "read noise", "codes"),
+                                     ("noise_pulse", "NOISE_PULSE_SIGMA", "pulse noise",
+                                      "codes"),
+                                     ("noise_adc", "NOISE_ADC_SIGMA", "ADC noise", "LSB")):
+            for m in (2, 4):
+                sig = m * regs.RESET[reg]
+                v.append((f"{what} x{m} ({sig / 256:.1f} {unit})", {key: sig}, {}))
+        return ("each noise source of the macro at 2x and 4x the chip's sigma (read, pulse, "
+                "ADC)"), v
     raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
 
 
 STUDIES = ("writes", "early", "lr", "schedule", "open", "batch", "acc", "wv", "noise",
-           "stuck", "transfer", "cosim", "cosim-long")
+           "stuck", "transfer", "cosim", "cosim-long", "chip",
+           "noise-scale")
 
 
 def specs(name: str, seeds: list[int], base: dict, preset: str) -> list[dict]:

@@ -41,7 +41,7 @@ def run_spec(preset: str = "default", options: dict | None = None, stuck_rate: i
     """A spec (see the module docstring); ``kw`` are firmware options (seed=2, ...).
     ``fp32``: train the float baseline instead (baseline.py), then transfer it."""
     o = {"net": opt.NET_OF_PRESET[preset], **(options or {}), **kw}
-    opt.parse(o)  # a bad option fails here, when the sweep is built, not in a worker
+    opt.parse(o, host=True)  # a bad option fails here, when the sweep is built, not in a worker
     if fp32 and transfer_seed is None:
         raise opt.OptionError("an fp32 run is only a transfer reference: give transfer_seed")
     return {"preset": preset, "options": o, "stuck_rate": int(stuck_rate),
@@ -71,7 +71,7 @@ def _train(spec: dict) -> dict:
     from .cli import writes_stats
     from .loop import Trainer
     train, test = _data()
-    cfg = opt.parse(spec["options"])
+    cfg = opt.parse(spec["options"], host=True)
     if spec.get("fp32"):
         from .transfer import float_transfer_accuracy
         r = float_transfer_accuracy(cfg, spec["preset"], train, test, spec["transfer_seed"])

@@ -98,7 +98,8 @@ def from_run(run: Path, train, test) -> Trainer:
     """The trained chip of a ``make train`` run folder (its chip.npz and options)."""
     from . import options
     res = json.loads((run / "train.json").read_text())
-    cfg = options.parse({k: v for k, v in res["options"].items() if k != "lr_shifts"})
+    cfg = options.parse({k: v for k, v in res["options"].items() if k != "lr_shifts"},
+                        host=True)
     t = Trainer(cfg, res["preset"], train, test, chip_image=str(run / "chip.npz"))
     with np.load(run / "chip.npz") as z:
         for L, s in zip(t.net.layers, z["fshift"]):

@@ -81,8 +81,9 @@ DEFAULTS = {
                             # rounds would change a healthy chip's run)
     "dead_cols": "",        # fault injection: dead columns tile:col,... (e.g. 0:3,2:17),
                             # the DEAD_COLS masks: every cell of them ignores pulses
-    "lr_adapt": 0,          # t >= 1: Adam-like per-layer step in powers of two, each
-                            # layer's largest step kept near eps / 2**t (update.py); 0: off
+    "lr_adapt": 0,          # t = 1..5: Adam-like per-layer step in powers of two, each
+                            # layer's largest step of an image kept in [2**(t-2), 2**(t-1))
+                            # pulses (eps; update.py); 0: off
     "sr": 0,                # 1: stochastic rounding of open-loop pulse counts with the
                             # PRNG (update.py; mode=open only); 0: truncation
 }
@@ -114,9 +115,9 @@ def parse_args(argv):
     if not 0 <= cfg["stuck_rate"] <= 0xFFFF or cfg["stuck_check"] not in (0, 1):
         raise ValueError("stuck_rate=%d: 0 .. 65535; stuck_check=%d: 0 or 1"
                          % (cfg["stuck_rate"], cfg["stuck_check"]))
-    if not 0 <= cfg["lr_adapt"] <= 8:
-        raise ValueError("lr_adapt=%d: 0 (off) or 1 .. 8 (a layer's largest step near "
-                         "eps / 2**lr_adapt)" % cfg["lr_adapt"])
+    if not 0 <= cfg["lr_adapt"] <= 5:
+        raise ValueError("lr_adapt=%d: 0 (off) or 1 .. 5 (a layer's largest step kept in "
+                         "[2**(t-2), 2**(t-1)) pulses)" % cfg["lr_adapt"])
     if cfg["sr"] not in (0, 1) or (cfg["sr"] and cfg["mode"] != "open"):
         raise ValueError("sr=%d: 0 or 1, and 1 needs mode=open (mode=%s)"
                          % (cfg["sr"], cfg["mode"]))

@@ -24,7 +24,7 @@ share commands.
 
 Two update rules on top, off by default (cfg["lr_adapt"], cfg["sr"]; docs/studies/update.md):
 
-- lr_adapt = t >= 1, an Adam-like per-layer step size in powers of two.  Adam divides each
+- lr_adapt = t (1..5), an Adam-like per-layer step size in powers of two.  Adam divides each
   step by a running size of the gradient, so every layer moves by about the learning rate
   whatever the scale of its gradients; here each layer gets a shift offset ``L.lra``
   (an int, |lra| <= _LRA_MAX, added to its learning-rate shift: +1 halves its steps) and
@@ -32,13 +32,16 @@ Two update rules on top, off by default (cfg["lr_adapt"], cfg["sr"]; docs/studie
   units, 2**-ACC_FRAC codes) any one image of the batch gave any weight of the layer
   (network.Network._note_step: round(max|x err| >> shift) for fc, round(max|gsum| >>
   shift) for conv).  After each threshold scan (adapt_lr), every trained layer with
-  umax > 0 compares it with the band [eps, 2 eps) / 2**(t + decay) (eps the open-loop
-  pulse in accumulator units, decay = epoch // lr_step, so the schedule still halves the
-  steps): above it lra += 1, below it lra -= 1, then umax = 0.  So a layer whose
-  gradients are small (its largest step far below a pulse) doubles its rate batch by
-  batch until its largest per-image step is about eps / 2**t, and a layer whose steps
-  would fire many pulses at once halves it: t = 1 aims at one pulse from the largest
-  gradient of a single image.  State: two ints per layer, no per-weight buffer.
+  umax > 0 compares it with the band [2**(t-2), 2**(t-1)) eps / 2**decay (eps the
+  open-loop pulse in accumulator units; decay = epoch // lr_step, so the schedule still
+  halves the steps): above it lra += 1, below it lra -= 1, then umax = 0 (the compare is
+  umax << (2 + decay) against eps << t: shifts only).  So a layer whose gradients are
+  small (its largest step far below a pulse) doubles its rate batch by batch until its
+  largest single-image step is in the band, and a layer whose steps would fire several
+  pulses at once halves it: t = 1 aims at half a pulse to one pulse from the largest
+  gradient of one image, t = 2 at one to two pulses, t = 3 at two to four.  The ``lr``
+  option only sets where each layer starts.  State: two ints per layer, no per-weight
+  buffer; the measure costs one pass over x and err (fc) or gsum (conv) per image.
 - sr = 1, stochastic rounding of open-loop pulse counts: a weight that fires (|acc| >=
   n_min * eps) with n = trunc(|acc| / eps) < n_max pulses gets one more with probability
   r / eps, r = |acc| - n eps its remainder (one draw of the firmware's PRNG,
@@ -348,13 +351,13 @@ class Updater:
 
     def adapt_lr(self, net):
         """lr_adapt (module docstring): each trained layer's shift offset one step toward
-        the band eps <= umax * 2**(t + decay) < 2 eps; umax back to 0."""
-        t = self.lr_adapt + self.decay
-        lo = self.eps
+        the band eps * 2**t <= umax * 2**(2 + decay) < eps * 2**(t + 1); umax back to 0."""
+        lo = self.eps << self.lr_adapt
         hi = lo << 1
+        d = 2 + self.decay
         for li in range(net.freeze, len(net.layers)):
             L = net.layers[li]
-            u = L.umax << t
+            u = L.umax << d
             if not u:
                 continue  # no error reached the layer in this batch: nothing to go by
             if u >= hi:

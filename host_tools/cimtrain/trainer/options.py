@@ -118,9 +118,9 @@ def parse(overrides: dict | None = None, **kw) -> dict:
                           f"pulses, 0..{regs.REG_MASK['STUCK_RATE']} (655: 1%)")
     if cfg["stuck_check"] not in (0, 1):
         raise OptionError(f"stuck_check={cfg['stuck_check']}: 0 or 1")
-    if not 0 <= cfg["lr_adapt"] <= 8:
-        raise OptionError(f"lr_adapt={cfg['lr_adapt']}: 0 (off) or 1..8 (a layer's largest "
-                          "step kept near eps / 2**lr_adapt, firmware update.py)")
+    if not 0 <= cfg["lr_adapt"] <= 5:
+        raise OptionError(f"lr_adapt={cfg['lr_adapt']}: 0 (off) or 1..5 (a layer's largest "
+                          "step kept in [2**(t-2), 2**(t-1)) pulses, firmware update.py)")
     if cfg["sr"] not in (0, 1):
         raise OptionError(f"sr={cfg['sr']}: 0 (truncate pulse counts) or 1 (round them "
                           "stochastically)")

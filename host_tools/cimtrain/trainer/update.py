@@ -147,12 +147,13 @@ class Updater:
 
     def adapt_lr(self) -> None:
         """firmware Updater.adapt_lr: each trained layer's shift offset one step toward
-        eps <= umax * 2**(t + decay) < 2 eps; umax back to 0."""
-        t = self.lr_adapt + self.decay
-        lo, hi = self.eps, self.eps << 1
+        eps * 2**t <= umax * 2**(2 + decay) < eps * 2**(t + 1); umax back to 0."""
+        lo = self.eps << self.lr_adapt
+        hi = lo << 1
+        d = 2 + self.decay
         net = self.net
         for L in net.layers[net.freeze:]:
-            u = L.umax << t
+            u = L.umax << d
             if not u:
                 continue
             if u >= hi:

@@ -51,7 +51,7 @@ Two update rules on top, off by default (cfg["lr_adapt"], cfg["sr"]; docs/studie
   costs nothing more.  Open loop only (write-verify has no pulse count).
 - momentum is not offered: a velocity per weight would be a second 16-bit buffer the
   size of the accumulators (88 KB for LeNet-5), which the 256 KB heap does not hold next
-  to them (about 224 KiB in use).
+  to them (a LeNet-5 run peaks at about 227 KiB, docs/results.md).
 
 Stuck cells (cfg["stuck_check"] = 1): write_verify finds them and their weights are
 retired, never pulsed again (stuck.py, imported only then: a board without the check does

@@ -92,6 +92,8 @@ STATE = (
     ("layers", "fshift", "net", "fshift"),    # forward ADC shifts (calibrated)
     ("layers", "bshift", "net", "bshift"),    # backward ADC shifts (auto-ranged)
     ("layers", "bmax", "net", "bmax"),
+    ("layers", "lra", "net", "lra"),          # lr_adapt: shift offsets and the batch's
+    ("layers", "umax", "net", "umax"),        # largest step (update.py; 0 when off)
 )
 
 # Options that do not change the training: they may differ between a run and its resume.
@@ -264,7 +266,8 @@ class Checkpoint:
         for n, obj, a in self._ints("int"):
             setattr(obj, a, ints[n])
         for n, _, a in self._ints("layers"):
-            for L, v in zip(self.objs["net"].layers, meta["layers"][n]):
+            layers = self.objs["net"].layers  # (lra, umax: 0 in a checkpoint without them)
+            for L, v in zip(layers, meta["layers"].get(n, [0] * len(layers))):
                 setattr(L, a, v)
         return meta
 

@@ -19,7 +19,7 @@ import sys
 from array import array
 from collections import namedtuple
 
-from fixedpoint import normalize_err, s8, sat
+from fixedpoint import normalize_err, rshift_round, s8, sat
 
 # Hot loops: viper machine code where the port runs it (fastloops.py), else their
 # plain-Python twins (loops.py); the same names and signatures, compared by
@@ -121,6 +121,8 @@ class Layer:
         self.bshift = 9                       # backward ADC shift (auto-ranged)
         self.bmax = 0                         # largest |ADC code| of this sample's backward
         self.maxcode = 0                      # largest ADC code seen (calibration)
+        self.lra = 0                          # lr_adapt: this layer's shift offset (update.py)
+        self.umax = 0                         # lr_adapt: largest update of the batch (update.py)
         self.x = None                         # input codes of the last forward
 
 
@@ -179,6 +181,7 @@ class Network:
         self._acc16 = acc_bits > 8  # int16 accumulators, else int8 (the viper loops differ)
         self.calibrating = False  # _matvec tracks each layer's largest code (calibration)
         self.freeze = 0  # layers [0, freeze) keep their weights: the backward stops above
+        self.adapt = False  # lr_adapt: measure each layer's largest update (Layer.umax)
 
     # -- one matrix-vector product of a layer through its tile blocks --------------------
     def _matvec(self, L, x):
@@ -263,18 +266,24 @@ class Network:
         and one learning-rate shift means the same step size in every layer.
         Layers below ``self.freeze`` are not trained: layer ``freeze`` computes no input
         error (no transposed VMMs), like the first layer.
+        Each layer's shift also gets its lr_adapt offset ``L.lra`` (0 unless lr_adapt is
+        on; update.Updater.adapt_lr moves it), and with ``self.adapt`` the layer's largest
+        step of this image is kept in ``L.umax`` (``_note_step``).
         """
         e = 0
         f = self.freeze
         for li in range(len(self.layers) - 1, f - 1, -1):
             L = self.layers[li]
             if L.kind == "conv":
-                e = self._conv_backward(L, li > f, err, lr_shifts[li], e)
+                e = self._conv_backward(L, li > f, err, lr_shifts[li] + L.lra, e)
             else:
                 if not _any(err, L.C):
                     return
                 e += normalize_err(err, L.C)
-                self._fc_grad(L, err, lr_shifts[li] + e + L.fshift)
+                sh = lr_shifts[li] + L.lra + e + L.fshift
+                if self.adapt:  # largest |x * err|: the largest x times the largest |err|
+                    self._note_step(L, _absmax(L.x, L.R) * _absmax(err, L.C), sh)
+                self._fc_grad(L, err, sh)
                 if li > f:
                     self._transpose(L, err, L.err_in)
                     e -= L.bshift - L.fshift
@@ -288,6 +297,14 @@ class Network:
             if e is None:
                 return
             err = L.err_in
+
+    @staticmethod
+    def _note_step(L, g, sh):
+        """lr_adapt's measure: L.umax = the largest |accumulator step| of the batch so far,
+        round(g >> sh) of this image's largest |gradient product| g (accumulator units)."""
+        u = rshift_round(g, sh)
+        if u > L.umax:
+            L.umax = u
 
     def _fc_grad(self, L, err, sh):
         (fc_grad16 if self._acc16 else fc_grad8)(L.acc, L.x, err, L.R, L.C, sh, L.amax)
@@ -353,6 +370,8 @@ class Network:
         if into:
             e -= L.bshift - L.fshift
             self._autorange(L)
+        if self.adapt:
+            self._note_step(L, _absmax(gsum, len(gsum)), sh)
         # accumulators: acc -= round(gsum >> sh), saturating
         (acc_update16 if self._acc16 else acc_update8)(L.acc, gsum, len(gsum), sh, L.amax)
         return e
@@ -371,6 +390,18 @@ def zeros(typecode, n, chunk=256):
         a.extend(z)
     a.extend(z[:n - len(a)])
     return a
+
+
+def _absmax(v, n):
+    """Largest |v[i]| of v[0:n] (lr_adapt only: not run otherwise)."""
+    m = 0
+    for i in range(n):
+        a = v[i]
+        if a < 0:
+            a = -a
+        if a > m:
+            m = a
+    return m
 
 
 def _any(v, n):

@@ -81,6 +81,11 @@ DEFAULTS = {
                             # rounds would change a healthy chip's run)
     "dead_cols": "",        # fault injection: dead columns tile:col,... (e.g. 0:3,2:17),
                             # the DEAD_COLS masks: every cell of them ignores pulses
+    "lr_adapt": 0,          # t = 1..5: Adam-like per-layer step in powers of two, each
+                            # layer's largest step of an image kept in [2**(t-2), 2**(t-1))
+                            # pulses (eps; update.py); 0: off
+    "sr": 0,                # 1: stochastic rounding of open-loop pulse counts with the
+                            # PRNG (update.py; mode=open only); 0: truncation
 }
 
 
@@ -110,6 +115,12 @@ def parse_args(argv):
     if not 0 <= cfg["stuck_rate"] <= 0xFFFF or cfg["stuck_check"] not in (0, 1):
         raise ValueError("stuck_rate=%d: 0 .. 65535; stuck_check=%d: 0 or 1"
                          % (cfg["stuck_rate"], cfg["stuck_check"]))
+    if not 0 <= cfg["lr_adapt"] <= 5:
+        raise ValueError("lr_adapt=%d: 0 (off) or 1 .. 5 (a layer's largest step kept in "
+                         "[2**(t-2), 2**(t-1)) pulses)" % cfg["lr_adapt"])
+    if cfg["sr"] not in (0, 1) or (cfg["sr"] and cfg["mode"] != "open"):
+        raise ValueError("sr=%d: 0 or 1, and 1 needs mode=open (mode=%s)"
+                         % (cfg["sr"], cfg["mode"]))
     cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
     return cfg
 
@@ -245,6 +256,7 @@ def main(argv):
         raise ValueError("freeze=%d: 0 .. %d (layers kept at their initial weights)"
                          % (cfg["freeze"], len(net.layers) - 1))
     net.freeze = cfg["freeze"]
+    net.adapt = cfg["lr_adapt"] > 0
     train = mnist.Mnist(cfg["train"])
     test = mnist.Mnist(cfg["test"])
     if cfg["n_train"] > train.count or cfg["n_test"] > test.count:
@@ -259,6 +271,7 @@ def main(argv):
     upd.n_weights = net.n_weights
     upd.stuck = stuck
     rng = XorShift32(cfg["seed"])
+    upd.rng = rng  # sr: the pulse counts' rounding draws from the same PRNG
     pix = bytearray(mnist.PIXELS)
     run = Run()
     ck = None
@@ -304,8 +317,8 @@ def main(argv):
     seen0 = run.seen
     while run.epoch < cfg["epochs"]:
         epoch = run.epoch
-        shifts = [s + (epoch // cfg["lr_step"] if cfg["lr_step"] else 0)
-                  for s in cfg["lr_shifts"]]
+        upd.decay = epoch // cfg["lr_step"] if cfg["lr_step"] else 0
+        shifts = [s + upd.decay for s in cfg["lr_shifts"]]
         if run.k == 0:  # a new epoch (a resumed one keeps its start and running totals)
             run.correct = run.loss_q8 = 0
             run.start = rng.below(n) if n else 0

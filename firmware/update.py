@@ -22,6 +22,37 @@ share commands.
     u.program_initial(net, rng, init_amp=256, iters=3)  # every pair to REF + w0, REF
     u.apply(net)                      # after a batch: threshold scan and device writes
 
+Two update rules on top, off by default (cfg["lr_adapt"], cfg["sr"]; docs/studies/update.md):
+
+- lr_adapt = t (1..5), an Adam-like per-layer step size in powers of two.  Adam divides each
+  step by a running size of the gradient, so every layer moves by about the learning rate
+  whatever the scale of its gradients; here each layer gets a shift offset ``L.lra``
+  (an int, |lra| <= _LRA_MAX, added to its learning-rate shift: +1 halves its steps) and
+  one int measures its steps: ``L.umax``, the largest |accumulator step| (accumulator
+  units, 2**-ACC_FRAC codes) any one image of the batch gave any weight of the layer
+  (network.Network._note_step: round(max|x err| >> shift) for fc, round(max|gsum| >>
+  shift) for conv).  After each threshold scan (adapt_lr), every trained layer with
+  umax > 0 compares it with the band [2**(t-2), 2**(t-1)) eps / 2**decay (eps the
+  open-loop pulse in accumulator units; decay = epoch // lr_step, so the schedule still
+  halves the steps): above it lra += 1, below it lra -= 1, then umax = 0 (the compare is
+  umax << (2 + decay) against eps << t: shifts only).  So a layer whose gradients are
+  small (its largest step far below a pulse) doubles its rate batch by batch until its
+  largest single-image step is in the band, and a layer whose steps would fire several
+  pulses at once halves it: t = 1 aims at half a pulse to one pulse from the largest
+  gradient of one image, t = 2 at one to two pulses, t = 3 at two to four.  The ``lr``
+  option only sets where each layer starts.  State: two ints per layer, no per-weight
+  buffer; the measure costs one pass over x and err (fc) or gsum (conv) per image.
+- sr = 1, stochastic rounding of open-loop pulse counts: a weight that fires (|acc| >=
+  n_min * eps) with n = trunc(|acc| / eps) < n_max pulses gets one more with probability
+  r / eps, r = |acc| - n eps its remainder (one draw of the firmware's PRNG,
+  rng.below(eps) < r; the remainder then becomes r - eps, still kept).  Draws only for
+  weights that fire, in scan order (layers, blocks, rows, columns), so the vectorized
+  trainer draws the same numbers; weights below the threshold draw nothing, so the scan
+  costs nothing more.  Open loop only (write-verify has no pulse count).
+- momentum is not offered: a velocity per weight would be a second 16-bit buffer the
+  size of the accumulators (88 KB for LeNet-5), which the 256 KB heap does not hold next
+  to them (a LeNet-5 run peaks at about 227 KiB, docs/results.md).
+
 Stuck cells (cfg["stuck_check"] = 1): write_verify finds them and their weights are
 retired, never pulsed again (stuck.py, imported only then: a board without the check does
 not carry its code in RAM).
@@ -48,6 +79,7 @@ REF = const(512)           # G- reference code: mid-range, w in about [-384, +38
 _AMP_LO = const(1500)      # write-verify amplitude range, mV (source chip: 1.5 V .. 3 V)
 _AMP_HI = const(3000)
 _WV_MAX_COUNT = const(8)   # write-verify: pulses per round at most
+_LRA_MAX = const(6)        # lr_adapt: a layer's shift offset stays within +-_LRA_MAX
 
 
 def schedule(set_counts, reset_counts, max_count=255):
@@ -178,6 +210,10 @@ class Updater:
         self.n_stuck = 0        # cells found stuck
         self.n_retired = 0      # weights retired (a cell of theirs stuck)
         self.sc = None          # the stuck-cell check (stuck.StuckCheck)
+        self.lr_adapt = cfg.get("lr_adapt", 0)  # band exponent t (0: off), adapt_lr
+        self.sr = cfg.get("sr", 0)  # 1: stochastic rounding of open-loop pulse counts
+        self.rng = None         # sr: the firmware's PRNG (train.py sets it)
+        self.decay = 0          # lr_adapt: epoch // lr_step (train.py sets it each epoch)
         if self.check:
             import stuck
             self.sc = stuck.StuckCheck(self, cim.cols)
@@ -310,6 +346,26 @@ class Updater:
             acc = net.acc
             for i in range(len(acc)):
                 acc[i] = 0
+        if self.lr_adapt:
+            self.adapt_lr(net)
+
+    def adapt_lr(self, net):
+        """lr_adapt (module docstring): each trained layer's shift offset one step toward
+        the band eps * 2**t <= umax * 2**(2 + decay) < eps * 2**(t + 1); umax back to 0."""
+        lo = self.eps << self.lr_adapt
+        hi = lo << 1
+        d = 2 + self.decay
+        for li in range(net.freeze, len(net.layers)):
+            L = net.layers[li]
+            u = L.umax << d
+            if not u:
+                continue  # no error reached the layer in this batch: nothing to go by
+            if u >= hi:
+                if L.lra < _LRA_MAX:
+                    L.lra += 1
+            elif u < lo and L.lra > -_LRA_MAX:
+                L.lra -= 1
+            L.umax = 0
 
     def _count_write(self, li_base, idx):
         """Per-weight programming events, 4 bits a weight (two per byte), saturating at 15:
@@ -325,6 +381,7 @@ class Updater:
     def _apply_open(self, net):
         cim = self.cim
         eps, fire, n_max = self.eps, self.fire, self.n_max
+        sr = self.sr
         base = 0
         sc = {}
         rc = {}
@@ -341,6 +398,15 @@ class Updater:
                         if n and self.stuck is not None and self.sc.retired(base + ab + j):
                             acc[ab + j] = 0
                             n = 0
+                        if n and sr and -n_max < n < n_max:  # one more with p = r / eps
+                            r = acc[ab + j]
+                            if self.rng.below(eps) < (r if r >= 0 else -r):
+                                if n > 0:
+                                    n += 1
+                                    acc[ab + j] = r - eps
+                                else:
+                                    n -= 1
+                                    acc[ab + j] = r + eps
                         if n > 0:
                             sc[tc0 + j] = n
                         elif n < 0:

@@ -156,6 +156,26 @@ def test_stuck_cells_resumed_bit_identical(tmp_path):
     assert state(res) == state(reference)
 
 
+def test_update_rules_resumed_bit_identical(tmp_path):
+    """lr_adapt's per-layer shift offsets and largest steps are firmware state (ckpt.py
+    STATE), and sr draws from the PRNG the checkpoint keeps: a run stopped after its first
+    checkpoint (mid-epoch, 2 epochs: the band follows lr_step) and resumed ends as the run
+    never interrupted."""
+    run = [*RUN[:3], "12", *RUN[4:], "--epochs", "2", "n_min=1", "batch=2", "lr=-12",
+           "lr_adapt=2", "sr=1"]
+    ref = finish(cosim(tmp_path, "ref", run=run))
+    assert "==== cimtrain cosim summary" in ref, ref[-3000:]
+    reference = result(tmp_path, "ref")
+    d = tmp_path / "ckpt"
+    interrupt_after(cosim(tmp_path, "leg0", "--ckpt", str(d), "--ckpt-every", "6", run=run),
+                    d, 18, "SIGTERM")
+    out = finish(cosim(tmp_path, "leg1", "--resume", str(d), run=run))
+    assert "==== cimtrain cosim summary" in out, out[-3000:]
+    res = result(tmp_path, "leg1")
+    assert res["resumed_at"] == 18 and reference["weight_updates"] > 0
+    assert state(res) == state(reference)
+
+
 def test_state_digest_tells_runs_apart(reference, tmp_path):
     """state_digest is not a constant: another seed trains another chip."""
     out = finish(cosim(tmp_path, "seed2", "--seed", "2"))

@@ -99,10 +99,13 @@ def test_rtl_and_model_end_bit_identical(data, tmp_path):
     assert res_rtl == res_model
 
 
-def test_lenet5_trains_in_a_256k_heap(data):
+@pytest.mark.parametrize("extra", [[], ["lr_adapt=2", "sr=1", "n_min=1"]],
+                         ids=["defaults", "update-rules"])
+def test_lenet5_trains_in_a_256k_heap(data, extra):
+    """(update-rules: lr_adapt and sr keep a few ints per layer, no per-weight buffer)"""
     train, test = data
     args = ["net=lenet5", f"train={train}", f"test={test}", "n_train=2", "n_test=2",
-            "batch=2", "n_calib=1", "init_amp=64", "wv_iters=2", "progress=1"]
+            "batch=2", "n_calib=1", "init_amp=64", "wv_iters=2", "progress=1", *extra]
     r, srv, model = run_on_model("default", args, heap="256K")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = result_of(r.stdout)
@@ -116,7 +119,8 @@ def test_lenet5_trains_in_a_256k_heap(data):
                                       ("acc_bits=12", "acc_bits=12"),
                                       ("nosuch=1", "unknown option"),
                                       ("lr=1,2", "one shift per layer"),
-                                      ("n_train=99", "hold 8")])
+                                      ("n_train=99", "hold 8"),
+                                      ("lr_adapt=9", "lr_adapt=9"), ("sr=2", "sr=2")])
 def test_bad_configuration_is_a_clear_error(data, arg, msg):
     train, test = data
     args = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=2", "n_test=2", arg]

@@ -93,6 +93,15 @@ CASES = [  # preset, firmware options
     # dead columns (the DEAD_COLS registers), as make cosim/train DEAD_COLS=... set them
     ("seed-chip", ["net=seedcnn", "mode=open", "dead_cols=0:3,1:0,1:63", "stuck_check=1",
                    "lr=-12", "batch=4", "n_min=1"]),
+    # update rules (firmware update.py): Adam-like per-layer shifts over two epochs (the
+    # band follows lr_step), stochastic rounding of pulse counts, both on LeNet-5 with
+    # make cosim's options
+    ("seed-chip", ["net=seedcnn", "mode=open", "lr_adapt=2", "lr=-12", "batch=2",
+                   "epochs=2", "n_min=1"]),
+    ("seed-chip", ["net=seedcnn", "mode=open", "sr=1", "lr=-12", "batch=4", "n_min=1",
+                   "n_max=2", "epochs=2"]),
+    ("default", ["net=lenet5", "mode=open", "acc_bits=16", "batch=4", "n_train=8",
+                 "init_iters=1", "n_min=1", "freeze=1", "lr=-12", "lr_adapt=1", "sr=1"]),
 ]
 
 
@@ -105,6 +114,11 @@ def test_trainer_ends_bit_identical_to_the_firmware(fw_dir, packs, arrays, prese
     correct, hp, _ = t.evaluate()
     res = t.result(correct, hp, digest=True)
     assert t.upd.n_scans_with_updates >= 2, "the run must program devices in 2+ scans"
+    if any(a.startswith("lr_adapt=") for a in args):  # the rule must have moved a shift
+        assert any(L.lra for L in t.net.layers), [L.lra for L in t.net.layers]
+    if "sr=1" in args:  # the rounding must have changed the run (one more pulse drawn)
+        t0 = run_trainer(preset, [a for a in args if a != "sr=1"], arrays)
+        assert (t0.chip.array.wc != t.chip.array.wc).any()
     if "stuck_rate=3277" in args:
         assert res["stuck_cells"] > 0, "the stuck cases must find stuck cells"
     dead = [x for x in args if x.startswith("dead_cols=")]

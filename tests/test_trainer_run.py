@@ -30,13 +30,16 @@ def run_cli(tmp_path: Path, *args: str) -> dict:
     return json.loads((tmp_path / "train.json").read_text())
 
 
-def test_resumed_run_ends_bit_identical(tmp_path):
+@pytest.mark.parametrize("opts", [[], ["lr_adapt=2", "sr=1", "n_min=1"]],
+                         ids=["defaults", "update-rules"])
+def test_resumed_run_ends_bit_identical(tmp_path, opts):
     """2 epochs straight vs 1 epoch, checkpoint, resume for the 2nd: same chip, same
-    accumulators, same predictions and counters."""
-    a = run_cli(tmp_path / "a", "--epochs", "2")
-    run_cli(tmp_path / "b", "--epochs", "1")
+    accumulators, same predictions and counters (update-rules: lr_adapt's shift offsets
+    and sr's PRNG are in the checkpoint)."""
+    a = run_cli(tmp_path / "a", "--epochs", "2", *opts)
+    run_cli(tmp_path / "b", "--epochs", "1", *opts)
     ckpt = next((tmp_path / "b").glob("*/checkpoint.npz"))
-    b = run_cli(tmp_path / "b", "--epochs", "2", "--resume", str(ckpt))
+    b = run_cli(tmp_path / "b", "--epochs", "2", "--resume", str(ckpt), *opts)
     assert a["images_trained"] == b["images_trained"] == 48
     fa, fb = a["firmware_result"], b["firmware_result"]
     for k in ("init_ms", "calib_ms", "train_ms", "test_ms"):

@@ -358,15 +358,28 @@ def schedule_len(counts, pulse_count_max):
 
 
 @njit(cache=True)
+def xorshift_below(rs, n):
+    """firmware fixedpoint.XorShift32.below(n) on the state rs[0] (advanced in place)."""
+    v = rs[0]
+    v ^= (v << 13) & _M32
+    v ^= v >> 17
+    v ^= (v << 5) & _M32
+    rs[0] = v
+    return ((v >> 16) * n) >> 16
+
+
+@njit(cache=True)
 def open_loop_update(acc, writes, btab, eps, fire, n_max, rows, cols, g, wc, gmin, gmax, fset,
                      freset, stuck, seed, pulse_sigma, set_amp, reset_amp, vth_set, vth_reset,
-                     k_set, k_reset, wc_max, pulse_count_max, counts, wt_flat, stk):
+                     k_set, k_reset, wc_max, pulse_count_max, counts, wt_flat, stk, sr, rs):
     """Updater._apply_open for one layer: the threshold scan of its accumulators, block
     by block and row by row as the firmware scans them, each crossing weight's pulses
     applied (G+ of its pair: SET up, RESET down, width 1) and its cached weight
     (wt_flat: network.py) brought up to date.  A weight fires when |acc| >= fire
-    (n_min * eps): min(|acc| // eps, n_max) pulses, the remainder kept.  Returns
-    (weights updated, PULSE commands the scheduler issues, pulses)."""
+    (n_min * eps): min(|acc| // eps, n_max) pulses, the remainder kept.  ``sr``: a firing
+    weight with fewer than n_max pulses gets one more if the firmware's PRNG (state
+    rs[0], advanced in place) draws below(eps) < |remainder| (firmware update.py).
+    Returns (weights updated, PULSE commands the scheduler issues, pulses)."""
     n_upd = 0
     n_cmd = 0
     n_pulses = 0
@@ -387,6 +400,15 @@ def open_loop_update(acc, writes, btab, eps, fire, n_max, rows, cols, g, wc, gmi
                 if n != 0 and stk[r0 + i, c0 + j] != 0:  # retired: cleared, not pulsed
                     acc[r0 + i, c0 + j] = 0
                     n = 0
+                if n != 0 and sr and -n_max < n < n_max:
+                    rem = acc[r0 + i, c0 + j]
+                    if xorshift_below(rs, eps) < abs(rem):
+                        if n > 0:
+                            n += 1
+                            acc[r0 + i, c0 + j] = rem - eps
+                        else:
+                            n -= 1
+                            acc[r0 + i, c0 + j] = rem + eps
                 counts[j] = abs(n)
                 if n != 0:
                     hit = True

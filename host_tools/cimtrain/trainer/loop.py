@@ -83,8 +83,10 @@ class Trainer:
             self.chip.array.load_image(chip_image)
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])
         self.net.freeze = cfg["freeze"]
+        self.net.adapt = cfg.get("lr_adapt", 0) > 0
         self.upd = Updater(self.chip, self.net, cfg)
         self.rng = XorShift32(cfg["seed"])
+        self.upd.rng = self.rng  # sr: the firmware's one PRNG
         self.epoch = 0          # epochs completed
         self.seen = 0           # training images seen
         self.stride = 1
@@ -142,15 +144,20 @@ class Trainer:
         net.calibrating = False
 
     # -- training ------------------------------------------------------------------------
-    def lr_shifts(self, epoch: int) -> list[int]:
+    def decay(self, epoch: int) -> int:
+        """Shifts added to the learning rate in this epoch (lr_step)."""
         step = self.cfg["lr_step"]
-        return [s + (epoch // step if step else 0) for s in self.cfg["lr_shifts"]]
+        return epoch // step if step else 0
+
+    def lr_shifts(self, epoch: int) -> list[int]:
+        return [s + self.decay(epoch) for s in self.cfg["lr_shifts"]]
 
     def train_epoch(self, on_image: Callable[[int], None] | None = None) -> None:
         """One epoch in the firmware's order; ``on_image(k)`` after each image."""
         cfg, net, upd = self.cfg, self.net, self.upd
         n, batch = cfg["n_train"], cfg["batch"]
         shifts = self.lr_shifts(self.epoch)
+        upd.decay = self.decay(self.epoch)
         start = self.rng.below(n) if n else 0
         correct = loss_q8 = 0
         t = time.perf_counter()
@@ -276,8 +283,8 @@ def save_state(t: Trainer, path, history: list, extra: dict | None = None):
         "stuck_rate": chip.stuck_rate, "dead_cols": [list(tc) for tc in chip.dead_cols],
         "chip": {"op": chip.op, "n_vmm": chip.n_vmm, "n_read": chip.n_read,
                  "n_pulse_ops": chip.n_pulse_ops, "n_pulses": chip.n_pulses},
-        "layers": [{"fshift": L.fshift, "bshift": L.bshift, "bmax": L.bmax}
-                   for L in net.layers],
+        "layers": [{"fshift": L.fshift, "bshift": L.bshift, "bmax": L.bmax,
+                    "lra": L.lra, "umax": L.umax} for L in net.layers],
         "upd": {"n_updates": upd.n_updates, "n_wv_miss": upd.n_wv_miss,
                 "n_stuck": upd.n_stuck, "n_retired": upd.n_retired},
         "rng": t.rng.s, "stride": t.stride, "epoch": t.epoch, "seen": t.seen,
@@ -307,6 +314,7 @@ def load_state(path, train, test) -> tuple[Trainer, dict]:
         if f"stuck_{i}" in arrays:  # (checkpoints before stuck-cell recognition: none)
             upd.stuck[i][...] = arrays[f"stuck_{i}"]
         L.fshift, L.bshift, L.bmax = s["fshift"], s["bshift"], s["bmax"]
+        L.lra, L.umax = s.get("lra", 0), s.get("umax", 0)  # (lr_adapt; 0 before it)
     upd.n_updates, upd.n_wv_miss = meta["upd"]["n_updates"], meta["upd"]["n_wv_miss"]
     upd.n_stuck = meta["upd"].get("n_stuck", 0)
     upd.n_retired = meta["upd"].get("n_retired", 0)

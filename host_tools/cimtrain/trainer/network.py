@@ -56,6 +56,8 @@ class Layer:
         self.bshift = 9      # backward ADC shift (auto-ranged)
         self.bmax = 0        # largest |ADC code| of this sample's backward
         self.maxcode = 0     # largest forward ADC code (calibration)
+        self.lra = 0         # lr_adapt: shift offset of this layer (firmware update.py)
+        self.umax = 0        # lr_adapt: the batch's largest accumulator step
         self.x = None        # input codes of the last forward (the backward's)
 
     def finish(self) -> None:
@@ -105,6 +107,7 @@ class Network:
         self.n_weights = sum(L.R * L.C for L in self.layers)
         self.calibrating = False
         self.freeze = 0  # firmware Network.freeze: layers [0, freeze) keep their weights
+        self.adapt = False  # lr_adapt: keep each layer's largest step (Layer.umax)
         self.refresh_weights()
 
     def refresh_weights(self) -> None:
@@ -172,13 +175,20 @@ class Network:
         f = self.freeze  # layers [0, f) are not trained; layer f propagates no error
         for li in range(len(layers) - 1, f - 1, -1):
             L = layers[li]
-            sh_base = lr_shifts[li] + e + L.fshift
+            sh_base = lr_shifts[li] + L.lra + e + L.fshift
+            if self.adapt and L.kind == "fc":  # firmware: max x times max |normalised err|
+                en = err.copy()
+                kn = TK.normalize_err(en)
+                if en.any():
+                    _note_step(L, int(L.x.max()) * int(np.abs(en).max()), sh_base + kn)
             if L.kind == "conv":
                 go, k, n, m = TK.conv_backward_step(
                     err, L.argmax, L.act, L.derr, L.patches, L.im2col, L.wt_flat, L.btab,
                     L.bshift, chip.op, chip.seed, chip.read_sigma, chip.adc_sigma, chip.adc_bits,
                     li > f,
                     L.gsum, L.err_in, L.acc, L.amax, sh_base)
+                if self.adapt and go:
+                    _note_step(L, int(np.abs(L.gsum).max()), sh_base + k)
             else:
                 P = layers[li - 1] if li else L
                 go, k, n, m = TK.fc_backward_step(
@@ -206,3 +216,9 @@ class Network:
         elif L.bmax < 64 and L.bshift > 0:
             L.bshift -= 1
         L.bmax = 0
+
+
+def _note_step(L: Layer, g: int, sh: int) -> None:
+    """firmware Network._note_step: L.umax = max(L.umax, round(g >> sh)), half up."""
+    u = (g + (1 << (sh - 1))) >> sh if sh > 0 else g << -sh
+    L.umax = max(L.umax, u)

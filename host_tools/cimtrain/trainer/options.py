@@ -136,6 +136,15 @@ def parse(overrides: dict | None = None, host: bool = False, **kw) -> dict:
                           f"pulses, 0..{regs.REG_MASK['STUCK_RATE']} (655: 1%)")
     if cfg["stuck_check"] not in (0, 1):
         raise OptionError(f"stuck_check={cfg['stuck_check']}: 0 or 1")
+    if not 0 <= cfg["lr_adapt"] <= 5:
+        raise OptionError(f"lr_adapt={cfg['lr_adapt']}: 0 (off) or 1..5 (a layer's largest "
+                          "step kept in [2**(t-2), 2**(t-1)) pulses, firmware update.py)")
+    if cfg["sr"] not in (0, 1):
+        raise OptionError(f"sr={cfg['sr']}: 0 (truncate pulse counts) or 1 (round them "
+                          "stochastically)")
+    if cfg["sr"] and cfg["mode"] != "open":
+        raise OptionError(f"sr=1 rounds open-loop pulse counts: it needs mode=open, not "
+                          f"mode={cfg['mode']}")
     cfg["dead_cols"] = dead_cols_option(cfg["net"], "dead_cols", cfg["dead_cols"])
     amp_max = regs.PARAMS["AMP_MAX_MV"]
     for k in ("set_amp", "reset_amp"):

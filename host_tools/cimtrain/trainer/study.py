@@ -131,12 +131,30 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
                 v.append((f"{what} x{m} ({sig / 256:.1f} {unit})", {key: sig}, {}))
         return ("each noise source of the macro at 2x and 4x the chip's sigma (read, pulse, "
                 "ADC)"), v
+    if name in ("update", "update-early"):
+        # update rules of the firmware (update.py): Adam-like per-layer shifts (lr_adapt=t:
+        # each layer's largest step of an image kept in [2**(t-2), 2**(t-1)) pulses) and
+        # stochastic rounding of pulse counts (sr=1); update-early at make cosim's scale
+        # (its Icarus options: 250 images, n_min=1, batch 4, conv1 frozen, lr=-12)
+        start = "-13" if name == "update-early" else "-12"  # twice the base lr's step
+        rules = (("baseline", {}), ("lr_adapt=1", {"lr_adapt": 1}),
+                 ("lr_adapt=2", {"lr_adapt": 2}), ("lr_adapt=3", {"lr_adapt": 3}),
+                 (f"lr_adapt=2 lr={start}", {"lr_adapt": 2, "lr": start}),
+                 ("sr=1", {"sr": 1}), ("lr_adapt=2 sr=1", {"lr_adapt": 2, "sr": 1}))
+        # (the test images are the command's: N_TEST=80 is make cosim's measure)
+        early = {"n_train": 250, "epochs": 1, "n_min": 1, "batch": 4, "freeze": 1,
+                 "lr": "-12"} if name == "update-early" else {}
+        v = [(label, {**early, **o}, {}) for label, o in rules]
+        return ("update rules for integer firmware: Adam-like per-layer shifts (lr_adapt), "
+                "stochastic rounding of pulse counts (sr)"
+                + (" at make cosim's scale (250 images, n_min=1 batch=4 freeze=1 lr=-12)"
+                   if early else "")), v
     raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
 
 
 STUDIES = ("writes", "early", "lr", "schedule", "open", "batch", "acc", "wv", "noise",
-           "stuck", "transfer", "cosim", "cosim-long", "chip",
-           "noise-scale")
+           "stuck", "transfer", "cosim", "cosim-long", "chip", "noise-scale", "update",
+           "update-early")
 
 
 def specs(name: str, seeds: list[int], base: dict, preset: str) -> list[dict]:

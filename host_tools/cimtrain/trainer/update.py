@@ -25,6 +25,7 @@ _AMP_HI = constant("update", "_AMP_HI")
 _WV_MAX_COUNT = constant("update", "_WV_MAX_COUNT")
 _STUCK_MARGIN = constant("stuck", "_STUCK_MARGIN")
 _STUCK_ROUNDS = constant("stuck", "_STUCK_ROUNDS")
+_LRA_MAX = constant("update", "_LRA_MAX")
 _PULSE_COUNT_MAX = regs.REG_MASK["PULSE_COUNT"]  # 255: counts above it are split
 
 
@@ -78,6 +79,11 @@ class Updater:
         self.stuck = [np.zeros((L.R, L.C), dtype=np.int64) for L in net.layers]
         self.n_stuck = 0
         self.n_retired = 0
+        self.lr_adapt = cfg.get("lr_adapt", 0)  # firmware update.py: band exponent t
+        self.sr = cfg.get("sr", 0)  # stochastic rounding of open-loop pulse counts
+        self.rng: XorShift32 | None = None  # sr: the firmware's PRNG (the Trainer's)
+        self.decay = 0  # lr_adapt: epoch // lr_step (the Trainer sets it each epoch)
+        self._rs = np.zeros(1, dtype=np.int64)  # the PRNG state, into and out of a kernel
 
     def _wp(self) -> np.ndarray:
         chip = self.chip
@@ -136,6 +142,25 @@ class Updater:
         if not self.residue:
             for L in self.net.layers:
                 L.acc[...] = 0
+        if self.lr_adapt:
+            self.adapt_lr()
+
+    def adapt_lr(self) -> None:
+        """firmware Updater.adapt_lr: each trained layer's shift offset one step toward
+        eps * 2**t <= umax * 2**(2 + decay) < eps * 2**(t + 1); umax back to 0."""
+        lo = self.eps << self.lr_adapt
+        hi = lo << 1
+        d = 2 + self.decay
+        net = self.net
+        for L in net.layers[net.freeze:]:
+            u = L.umax << d
+            if not u:
+                continue
+            if u >= hi:
+                L.lra = min(L.lra + 1, _LRA_MAX)
+            elif u < lo:
+                L.lra = max(L.lra - 1, -_LRA_MAX)
+            L.umax = 0
 
     def _scan(self) -> None:
         if self.mode == "open":
@@ -148,16 +173,21 @@ class Updater:
         chip, p, dev = self.chip, self.chip.p, self.chip.dev
         g, wc = chip.array.g.reshape(-1), chip.array.wc.reshape(-1)
         counts = np.zeros(p["COLS"], dtype=np.int64)
+        rs = self._rs
+        if self.sr:
+            rs[0] = self.rng.s
         for L, writes, stk in zip(self.net.layers, self.writes, self.stuck):
             n_upd, n_cmd, n_pulses = TK.open_loop_update(
                 L.acc, writes, L.btab, self.eps, self.fire, self.n_max, p["ROWS"], p["COLS"],
                 g, wc, dev.gmin, dev.gmax, dev.fset, dev.freset, dev.stuck, chip.seed,
                 chip.pulse_sigma, self.set_amp, self.reset_amp, p["VTH_SET_MV"],
                 p["VTH_RESET_MV"], p["K_SET"], p["K_RESET"], (1 << p["WC_BITS"]) - 1,
-                _PULSE_COUNT_MAX, counts, L.wt_flat, stk)
+                _PULSE_COUNT_MAX, counts, L.wt_flat, stk, self.sr, rs)
             self.n_updates += n_upd
             chip.pulse_ops(n_cmd)
             chip.n_pulses += n_pulses
+        if self.sr:
+            self.rng.s = int(rs[0])
 
     def _apply_wv(self) -> None:
         chip = self.chip

@@ -14,7 +14,9 @@ RESPONSE_MS = 60000     # wall-clock cap on one server response; a dead server i
                         # reported within seconds by the launcher's watchdog instead
 SPIN = 400              # polls of a response before sleeping between polls
 SLEEP_US = 20           # first sleep between polls after SPIN, doubling up to
-SLEEP_MAX_US = 200      # this (a slow server, e.g. the RTL one, costs little CPU)
+SLEEP_MAX_US = 50       # this: a response is seen at most this late (the launcher sets
+                        # a 1 us timer slack, so a sleep is as long as asked); a longer
+                        # cap saved CPU but cost the RTL server ~100 us a round trip
 CHIP_IMAGE = True       # the array's state does not outlive the server: a checkpoint asks
                         # the server for a chip image (SIM_SNAPSHOT, firmware/ckpt.py)
 

@@ -43,6 +43,17 @@ def _err(msg: str) -> None:
     print(f"cimtrain launch: {msg}", file=sys.stderr, flush=True)
 
 
+def _timer_slack_1us() -> None:
+    """This thread's timer slack to 1 us (Linux; elsewhere nothing): the firmware polls
+    the ring with short sleeps (time.sleep_us), which the default 50 us slack stretched."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    pr_set_timerslack = 29
+    ctypes.CDLL(None).prctl(pr_set_timerslack, ctypes.c_ulong(1000), ctypes.c_ulong(0),
+                            ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
 def open_window(name: str, wait_s: float) -> FirmwareWindow:
     """Map and attach the window at the macro's base address, waiting up to ``wait_s``
     for a server to create (or replace a stale) window."""
@@ -105,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.repl:
         mp_argv += [str(BOOT), str(args.firmware_dir.resolve()), args.board, str(entry),
                     *args.args]
+    _timer_slack_1us()  # the firmware's sleeps between polls (board_cosim.SLEEP_US)
     sys.stdout.flush()
     rc = micropython_module.run_main(mp_argv)
     sys.stdout.flush()

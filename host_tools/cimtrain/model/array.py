@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels as K
-from .device import d2d
+from .device import DeviceD2D, d2d
 
 
 def vmm_currents(w: np.ndarray, x: np.ndarray, transpose: bool, ops, line0: int,
@@ -58,6 +58,11 @@ class CimArray:
         shape = (p["NTILES"], p["ROWS"], p["COLS"], 2)
         self.g = np.full(shape, p["GINIT"], dtype=np.int64)
         self.wc = np.zeros(shape, dtype=np.int64)
+        # the device draw of every cell for the last (seed, stuck rate, dead columns): a
+        # draw is a pure function of those and the cell, and drawing a PULSE's few cells
+        # each time was a fifth of the RTL server's scoreboard
+        self._dev_key: tuple | None = None
+        self._dev_all = None
 
     def load_image(self, path) -> dict:
         """Take the conductances and write counters of a chip image (chip_image.py)."""
@@ -110,8 +115,16 @@ class CimArray:
             return
         cells = self.cell_index(tile, row, cols, pol)
         dead = tuple((tile, c) for c in range(self.p["COLS"]) if dead_mask >> c & 1)
-        self.pulse_cells(cells, d2d(self.p, seed, cells, stuck_rate, dead), is_set, amp_mv,
-                         width, np.full(cells.shape, count), seed, pulse_sigma)
+        key = (seed, stuck_rate, dead)
+        if key != self._dev_key:
+            self._dev_all = d2d(self.p, seed, np.arange(self.g.size, dtype=np.int64),
+                                stuck_rate, dead)
+            self._dev_key = key
+        a = self._dev_all
+        dev = DeviceD2D(a.gmin[cells], a.gmax[cells], a.fset[cells], a.freset[cells],
+                        a.stuck[cells])
+        self.pulse_cells(cells, dev, is_set, amp_mv, width, np.full(cells.shape, count), seed,
+                         pulse_sigma)
 
     def pulse_cells(self, cells: np.ndarray, dev, is_set: bool, amp_mv, width: int,
                     counts: np.ndarray, seed: int, pulse_sigma: int) -> None:

@@ -48,4 +48,4 @@ def test_cim_macro_runner(preset):
 def test_xact_bench_runner(preset):
     """The fast bench of the RTL server (top cim_tb_top: HDL transactor and recorder):
     transactor timing, the scoreboard finding injected faults, a random mix."""
-    assert run_bench("cim_tb_top", preset, "xact_tests") == 5
+    assert run_bench("cim_tb_top", preset, "xact_tests") == 6

@@ -9,10 +9,13 @@ the one the RTL server drives.
   another edge than the model says), each reported at the right edge.
 * A seeded random mix through the transactor (commands, IRQ enable and W1C, idle gaps)
   ends with zero mismatches.
+* The scoreboard in a process of its own (the RTL server's) counts and reports as the
+  in-process one does.
 """
 
 from __future__ import annotations
 
+import os
 import random
 
 import cocotb
@@ -200,3 +203,33 @@ async def test_random_through_transactor(dut):
     await xt.run([(IDLE, 0, xt.model.idle_cycle), (R, A["STATUS"], 0)])
     assert xt.sb.checked > n_ops // 2
     xt.finish()
+
+
+@cocotb.test()
+async def test_scoreboard_in_its_own_process(dut):
+    """The RTL server's scoreboard (ScoreboardProcess): a forked child checks the log the
+    programs send it; clean traffic counts every response, a fault in its model is
+    reported with the in-process scoreboard's message, and the child ends with close."""
+    xt = XactTb(dut)
+    await xt.start()
+    await xt.run([(W, A["SEED"], 0x55)])
+    xt.model.reg["SEED"] ^= 1            # the child's model disagrees on SEED from here
+    sb = xt.check_in_process()
+    xt.model.reg["SEED"] ^= 1            # (the parent's model is not used after the fork)
+    res = await xt.run([(W, A["ROW_COUNT"], 8), (W, A["COL_COUNT"], 4),
+                        (W, A["CMD"], OP["VMM_FWD"]), (WAIT, 0, 1000), (R, A["STATUS"], 0)])
+    sb.sync()  # the SEED write before the fork was checked in process: 1 + 4
+    assert sb.errors == 0 and sb.checked == 1 + len(res) == 5, (sb.errors, sb.checked, res)
+    [(_, _, t)] = await xt.run([(R, A["SEED"], 0)])
+    sb.sync()
+    assert sb.errors == 1 and sb.checked == 6
+    assert sb.first_mismatch == (f"read 0x{A['SEED']:04X} at edge {t}: expected data "
+                                 "0x00000054 OKAY, got 0x00000055 OKAY"), sb.first_mismatch
+    pid = sb.pid
+    sb.close()
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive, f"scoreboard process {pid} outlived close()"

@@ -8,9 +8,10 @@ see chipimage.py).  Creates the window, then per
 firmware session drains the ring in batches (C library) and plays every batch into the
 RTL as one program of the HDL transactor of cim_tb_top (cim_tb_top.v): AXI4-Lite
 accesses back to back, one transaction at a time, in ring order.  The HDL recorder logs
-every handshake and irq_o change with its edge; the bit-exact model runs in lockstep
-as the scoreboard of tb.py (every read, response and the irq_o pin at
-every edge).  Read data and bus responses go back through the window.  Accesses at or
+every handshake and irq_o change with its edge; the bit-exact model checks them as
+the scoreboard of tb.py (every read, response and the irq_o pin at every edge), in a
+process of its own beside the simulator (tb.ScoreboardProcess; CIMTRAIN_SCOREBOARD=inline
+keeps it in lockstep).  Read data and bus responses go back through the window.  Accesses at or
 above the macro's window size get DECERR from the "interconnect" (this server) and never
 reach the bus, as with the model server.
 
@@ -20,7 +21,9 @@ reads 0) or timeout_ms of 100 MHz cycles have passed, and reads STATUS on that e
 BUSY still 1 there is a timeout.  One program for the accesses and the wait (the wait
 used to be a program of its own, its edge predicted by the scoreboard's model): a
 program costs a round trip between Python and the simulator.  A scoreboard mismatch
-fails the server, and the firmware receives the first mismatch as the reason.
+fails the server at the first ring batch after the check found it (a few transactor
+programs late, in process mode), and the firmware receives the first mismatch as the
+reason; a session's statistics wait for every check.
 
 Simulated time only runs while the server drives the bus: idle firmware costs no cycles.
 """
@@ -61,6 +64,7 @@ class RtlServer:
                       "polls": 0}
         self.fw_wait_s = 0.0    # wall time waiting for the firmware's next records
         self.cmd = 0            # the last CMD word the macro accepted (names a timed-out wait)
+        self.async_check = hasattr(xt.sb, "poll")  # the scoreboard in its own process
 
     async def serve_session(self, attach_timeout_s: float) -> int:
         win = self.win
@@ -124,6 +128,8 @@ class RtlServer:
         if acc:
             status = self._results(acc, await self.xt.run(prog) if prog else [])
         sb = self.xt.sb
+        if self.async_check:
+            sb.poll()
         if sb.errors:
             raise AssertionError(f"RTL/model mismatch ({sb.errors}): {sb.first_mismatch}")
         win.complete(seq, status)
@@ -220,6 +226,11 @@ async def serve_window(dut):
             raise
         print(f"rtl server: resumed chip image {resume} (OP_COUNT {img.get('op_count', 0)})",
               flush=True)
+    # The scoreboard checks in a process of its own from here on (tb.ScoreboardProcess):
+    # the RTL's answers reach the firmware without waiting for it; CIMTRAIN_SCOREBOARD=
+    # inline keeps it in lockstep (a mismatch then stops the server on its batch).
+    if os.environ.get("CIMTRAIN_SCOREBOARD", "process") != "inline":
+        xt.check_in_process()
     win = ServerWindow(name, kind=P.KIND_RTL)
     trace = (T.TraceWriter(trace_path, "rtl", xt.params, preset,
                            P.CLOCK_KHZ) if trace_path else None)
@@ -238,6 +249,11 @@ async def serve_window(dut):
                 code = await srv.serve_session(attach_timeout)
             except PeerError as e:
                 raise AssertionError(f"rtl server: {e}") from None
+            if srv.async_check:
+                xt.sb.sync()   # every response of the session checked
+                if xt.sb.errors:
+                    raise AssertionError(f"RTL/model mismatch ({xt.sb.errors}): "
+                                         f"{xt.sb.first_mismatch}")
             s = srv.stats
             dt = time.perf_counter() - t0
             if status is not None:
@@ -260,6 +276,8 @@ async def serve_window(dut):
             status.fail(msg)
         raise
     finally:
+        if hasattr(xt.sb, "close"):
+            xt.sb.close()
         win.close()
         if trace is not None:
             trace.close()

@@ -184,6 +184,135 @@ class Scoreboard:
         self.log.info("scoreboard: %d responses checked, 0 mismatches", self.checked)
 
 
+def feed_log(sb: Scoreboard, vals: list[int], settle: int) -> None:
+    """Feed the recorder's log entries ``vals`` (raw values, in log order) to ``sb``, then
+    settle it to edge ``settle``."""
+    for v in vals:
+        kind, t = v >> LOG_KIND_LSB & LOG_KIND_MASK, v >> LOG_EDGE_LSB
+        data = v & LOG_DATA_MASK
+        if kind == K_IRQ:
+            sb.irq(t, data & 1)
+            continue
+        k0 = "r" if kind == K_READ else "w"
+        sb.request(t, k0, v >> LOG_ADDR_LSB & LOG_ADDR_MASK, 0 if k0 == "r" else data,
+                   v >> LOG_STRB_LSB & LOG_STRB_MASK)
+        sb.response(t + (v >> LOG_DT_LSB & LOG_DT_MASK), k0, data if k0 == "r" else 0,
+                    v >> LOG_RESP_LSB & LOG_RESP_MASK)
+    sb.settle(settle)
+
+
+class ScoreboardProcess:
+    """The scoreboard in a process of its own, beside the simulator (the RTL server's).
+
+    Forked from the server after its reset (and a resumed chip image): the child carries
+    on with the in-process scoreboard ``sb`` (its model, counts and pending checks) as
+    it was then and checks the recorder's log as ``feed`` sends it, one
+    message per transactor program, while the simulator runs the next program on the
+    other core.  The RTL's answers go to the firmware without waiting for the check, so a
+    mismatch is known a few programs late: ``poll`` (every ring batch) picks up the
+    child's report and ``errors``/``first_mismatch`` then say what the in-process
+    Scoreboard would.  ``sync`` waits until the child has checked everything sent
+    (session statistics, the end).  The child dies with the server (PR_SET_PDEATHSIG)
+    and ends when the pipe closes.  It costs one pickled list of log values a program;
+    the check in lockstep was about a third of the server's Python.
+    """
+
+    def __init__(self, sb: Scoreboard) -> None:
+        import multiprocessing as mp
+        self.log = sb.log
+        self.errors = sb.errors
+        self.checked = sb.checked
+        self.first_mismatch = sb.first_mismatch
+        self.messages: list[str] = list(sb.messages)
+        self._logged = len(self.messages)
+        self._pending = sb.outstanding
+        rx_child, self._tx = mp.Pipe(duplex=False)   # server -> child
+        self._rx, tx_child = mp.Pipe(duplex=False)   # child -> server
+        pid = os.fork()
+        if pid == 0:  # the child: check until the server closes the pipe, never return
+            code = 0
+            try:
+                self._tx.close()
+                self._rx.close()
+                _scoreboard_child(sb, rx_child, tx_child)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        self.pid = pid
+        rx_child.close()
+        tx_child.close()
+
+    def feed(self, vals: list[int], settle: int) -> None:
+        self._tx.send((vals, settle))
+
+    def _take(self, msg: tuple) -> None:
+        self.errors, self.checked, self.first_mismatch, self.messages, self._pending = msg
+        for m in self.messages[self._logged:]:
+            self.log.error("MISMATCH %s", m)
+        self._logged = len(self.messages)
+
+    def poll(self) -> None:
+        """Take the child's reports that arrived (a mismatch: errors > 0)."""
+        while self._rx.poll():
+            self._take(self._rx.recv())
+
+    def sync(self) -> None:
+        """Wait until the child checked everything sent so far."""
+        self._tx.send(None)
+        while True:
+            msg = self._rx.recv()
+            self._take(msg[1:])
+            if msg[0] == "sync":
+                return
+
+    def finish(self) -> None:
+        self.sync()
+        self.close()
+        assert not self._pending, f"{self._pending} requests never got a response"
+        assert self.errors == 0, f"{self.errors} mismatches against the model " \
+                                 f"({self.checked} responses checked)"
+        self.log.info("scoreboard: %d responses checked, 0 mismatches", self.checked)
+
+    def close(self) -> None:
+        """End the child (the pipe's end), reap it."""
+        if self.pid:
+            self._tx.close()
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = 0
+
+
+def _scoreboard_child(sb: Scoreboard, rx, tx) -> None:
+    import ctypes
+    import signal
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with it
+    if os.getppid() == 1:
+        return
+    sb.log = logging.getLogger("cocotb.tb.scoreboard.child")
+    sb.log.disabled = True  # the server logs the child's reports
+    reported = sb.errors
+
+    def report(kind: str) -> None:
+        tx.send((kind, sb.errors, sb.checked, sb.first_mismatch, sb.messages,
+                 len(sb._expect)))
+
+    while True:
+        try:
+            msg = rx.recv()
+        except EOFError:
+            return
+        if msg is None:
+            report("sync")
+            continue
+        feed_log(sb, msg[0], msg[1])
+        if sb.errors != reported and not reported:  # the first mismatch now, more at sync
+            reported = sb.errors
+            report("error")
+
+
 class BusMonitor:
     """Samples AXI-Lite handshakes and irq_o on every rising edge, stamps them with the
     edge index and feeds them to a scoreboard (top ``cim_macro``, Python-driven bus)."""
@@ -380,6 +509,7 @@ class XactTb:
 
     def __init__(self, dut, check: bool = True) -> None:
         self.dut = dut
+        self._vals: list | None = None  # the log values of a program (process scoreboard)
         self.log = logging.getLogger("cocotb.tb")
         self.params = dut_params(dut)
         self.model = chip_model(self.params)
@@ -428,6 +558,14 @@ class XactTb:
         out = await self._finish(prog[:self.prog_depth])
         return out + (await self.run(prog[self.prog_depth:]) if len(prog) > self.prog_depth
                       else [])
+
+    def check_in_process(self) -> ScoreboardProcess:
+        """From now on the scoreboard runs in a process of its own (ScoreboardProcess),
+        holding the model as it is now: call after ``start`` (and a chip image's restore).
+        ``self.model`` is not updated after this."""
+        self.sb = ScoreboardProcess(self.sb)
+        self._vals = []
+        return self.sb
 
     # -- programs --------------------------------------------------------------------------
     def _get(self, handle, raw) -> int:
@@ -498,10 +636,16 @@ class XactTb:
         lh, larr, depth = self._log, d.log_mem, self.log_depth
         reqs = [e for e in prog if e[0] != OP_IDLE and e[0] != OP_WAIT]
         out: list = []
+        vals = self._vals   # a process scoreboard's (checks there), else None
+        if vals is not None:
+            sb = None
+            vals.clear()
         for i in range(self._rp, self._rp + n):
             k = i % depth
             h, raw = lh[k] if lh[k] is not None else self._entry(lh, larr, k)
             v = int(raw.get_signal_val_binstr(), 2) if raw is not None else int(h.value)
+            if vals is not None:
+                vals.append(v)
             kind, t = v >> LOG_KIND_LSB & LOG_KIND_MASK, v >> LOG_EDGE_LSB
             data = v & LOG_DATA_MASK
             if kind == K_IRQ:
@@ -526,6 +670,8 @@ class XactTb:
         self.edge = self._get(d.rec_edge, self._redge) + 1
         if sb is not None:
             sb.settle(self.edge - 1)
+        elif vals is not None:
+            self.sb.feed(vals, self.edge - 1)
         if len(out) != len(reqs) and not self._get(d.x_timeout, self._timeout):
             raise RuntimeError(f"transactor: {len(out)} responses to {len(reqs)} requests")
         return out

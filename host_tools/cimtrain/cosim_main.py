@@ -59,7 +59,7 @@ DEFAULT_RUN = {("rtl", "icarus"): (250, 1, 80), ("rtl", "verilator"): (1500, 2, 
                "model": (2000, 1, 500)}
 NET_OF_PRESET = {"default": "lenet5", "seed-chip": "seedcnn"}
 # training images between checkpoints when CKPT is set: the firmware's default (100: about
-# 3 minutes of LeNet-5 on Icarus at 1.5-1.8 s an image)
+# 1.5 minutes of LeNet-5 on Icarus at 0.8-1 s an image)
 CKPT_EVERY = defaults()["ckpt_every"]
 
 

@@ -117,19 +117,25 @@ def softmax_xent_err(z, label, prob, err):
     return prob[label]
 
 
+def absmax(v, n):
+    """Largest |v[i]| of v[0:n] (0 for none)."""
+    m = 0
+    for i in range(n):
+        a = v[i]
+        if a < 0:
+            a = -a
+        if a > m:
+            m = a
+    return m
+
+
 def normalize_err(err, n, target_bits=7):
     """Scale err[0:n] in place so its largest magnitude is in [2**(b-1), 2**b - 1].
 
     Returns the shift k applied (err * 2**k; negative k shifts right, rounding half up),
     so that the caller can track the block exponent.  All-zero err: returns 0, no change.
     """
-    m = 0
-    for i in range(n):
-        v = err[i]
-        if v < 0:
-            v = -v
-        if v > m:
-            m = v
+    m = absmax(err, n)
     if m == 0:
         return 0
     k = 0

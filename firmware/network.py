@@ -19,7 +19,7 @@ import sys
 from array import array
 from collections import namedtuple
 
-from fixedpoint import normalize_err, rshift_round, s8, sat
+from fixedpoint import absmax, normalize_err, rshift_round, s8, sat
 
 # Hot loops: viper machine code where the port runs it (fastloops.py), else their
 # plain-Python twins (loops.py); the same names and signatures, compared by
@@ -282,7 +282,7 @@ class Network:
                 e += normalize_err(err, L.C)
                 sh = lr_shifts[li] + L.lra + e + L.fshift
                 if self.adapt:  # largest |x * err|: the largest x times the largest |err|
-                    self._note_step(L, _absmax(L.x, L.R) * _absmax(err, L.C), sh)
+                    self._note_step(L, absmax(L.x, L.R) * absmax(err, L.C), sh)
                 self._fc_grad(L, err, sh)
                 if li > f:
                     self._transpose(L, err, L.err_in)
@@ -371,7 +371,7 @@ class Network:
             e -= L.bshift - L.fshift
             self._autorange(L)
         if self.adapt:
-            self._note_step(L, _absmax(gsum, len(gsum)), sh)
+            self._note_step(L, absmax(gsum, len(gsum)), sh)
         # accumulators: acc -= round(gsum >> sh), saturating
         (acc_update16 if self._acc16 else acc_update8)(L.acc, gsum, len(gsum), sh, L.amax)
         return e
@@ -390,18 +390,6 @@ def zeros(typecode, n, chunk=256):
         a.extend(z)
     a.extend(z[:n - len(a)])
     return a
-
-
-def _absmax(v, n):
-    """Largest |v[i]| of v[0:n] (lr_adapt only: not run otherwise)."""
-    m = 0
-    for i in range(n):
-        a = v[i]
-        if a < 0:
-            a = -a
-        if a > m:
-            m = a
-    return m
 
 
 def _any(v, n):

@@ -136,21 +136,26 @@ def test_interrupted_three_ways_and_resumed_ends_bit_identical(reference, chain)
     assert sorted(p.name for p in d.iterdir()) == ["chip-00000024.npz", "fw-00000024.ckpt"]
 
 
+def _stopped_and_resumed(tmp_path, run: list, every: int, stop_at: int) -> tuple[dict, dict]:
+    """``run`` uninterrupted, and again with a checkpoint every ``every`` images, stopped
+    by SIGTERM after the one at ``stop_at`` and resumed: (reference, resumed) results."""
+    ref = finish(cosim(tmp_path, "ref", run=run))
+    assert "==== cimtrain cosim summary" in ref, ref[-3000:]
+    d = tmp_path / "ckpt"
+    interrupt_after(cosim(tmp_path, "leg0", "--ckpt", str(d), "--ckpt-every", str(every),
+                          run=run), d, stop_at, "SIGTERM")
+    out = finish(cosim(tmp_path, "leg1", "--resume", str(d), run=run))
+    assert "==== cimtrain cosim summary" in out, out[-3000:]
+    return result(tmp_path, "ref"), result(tmp_path, "leg1")
+
+
 def test_stuck_cells_resumed_bit_identical(tmp_path):
     """With stuck cells (5%) and the stuck-cell check, the retired-weight map and its
     counters are firmware state too (firmware/ckpt.py STATE): a run stopped after its first
     checkpoint and resumed ends as the run never interrupted."""
     run = [*RUN[:3], "16", *RUN[4:], "--stuck", "0.05"]
-    ref = finish(cosim(tmp_path, "ref", run=run))
-    assert "==== cimtrain cosim summary" in ref, ref[-3000:]
-    reference = result(tmp_path, "ref")
+    reference, res = _stopped_and_resumed(tmp_path, run, every=8, stop_at=8)
     assert reference["stuck_cells"] > 0 and reference["retired_weights"] > 0
-    d = tmp_path / "ckpt"
-    interrupt_after(cosim(tmp_path, "leg0", "--ckpt", str(d), "--ckpt-every", "8", run=run),
-                    d, 8, "SIGTERM")
-    out = finish(cosim(tmp_path, "leg1", "--resume", str(d), run=run))
-    assert "==== cimtrain cosim summary" in out, out[-3000:]
-    res = result(tmp_path, "leg1")
     assert res["resumed_at"] == 8
     assert res["stuck_digest"] == reference["stuck_digest"]
     assert state(res) == state(reference)
@@ -163,15 +168,7 @@ def test_update_rules_resumed_bit_identical(tmp_path):
     never interrupted."""
     run = [*RUN[:3], "12", *RUN[4:], "--epochs", "2", "n_min=1", "batch=2", "lr=-12",
            "lr_adapt=2", "sr=1"]
-    ref = finish(cosim(tmp_path, "ref", run=run))
-    assert "==== cimtrain cosim summary" in ref, ref[-3000:]
-    reference = result(tmp_path, "ref")
-    d = tmp_path / "ckpt"
-    interrupt_after(cosim(tmp_path, "leg0", "--ckpt", str(d), "--ckpt-every", "6", run=run),
-                    d, 18, "SIGTERM")
-    out = finish(cosim(tmp_path, "leg1", "--resume", str(d), run=run))
-    assert "==== cimtrain cosim summary" in out, out[-3000:]
-    res = result(tmp_path, "leg1")
+    reference, res = _stopped_and_resumed(tmp_path, run, every=6, stop_at=18)
     assert res["resumed_at"] == 18 and reference["weight_updates"] > 0
     assert state(res) == state(reference)
 

@@ -209,7 +209,8 @@ async def test_random_through_transactor(dut):
 async def test_scoreboard_in_its_own_process(dut):
     """The RTL server's scoreboard (ScoreboardProcess): a forked child checks the log the
     programs send it; clean traffic counts every response, a fault in its model is
-    reported with the in-process scoreboard's message, and the child ends with close."""
+    reported with the in-process scoreboard's message, the child ends with close, and a
+    child killed is an error naming it."""
     xt = XactTb(dut)
     await xt.start()
     await xt.run([(W, A["SEED"], 0x55)])
@@ -233,3 +234,17 @@ async def test_scoreboard_in_its_own_process(dut):
     except ProcessLookupError:
         alive = False
     assert not alive, f"scoreboard process {pid} outlived close()"
+    # a child that died (killed): the next program's check says so, by name
+    xt = XactTb(dut)
+    await xt.start()
+    sb = xt.check_in_process()
+    os.kill(sb.pid, 9)
+    os.waitpid(sb.pid, 0)
+    try:
+        await xt.run([(R, A["SEED"], 0)])
+        sb.sync()
+        err = ""
+    except RuntimeError as e:
+        err = str(e)
+    assert err.startswith(f"the scoreboard process {sb.pid} ended"), err
+    sb.pid = 0  # reaped above

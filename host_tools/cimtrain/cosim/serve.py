@@ -193,6 +193,7 @@ class RtlServer:
         self._rk = k
         return status
 
+
 def session_stats(srv: RtlServer) -> dict:
     """What the status file reports of a session (the keys of results/cosim.json's
     "server")."""

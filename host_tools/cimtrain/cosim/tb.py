@@ -226,6 +226,11 @@ class ScoreboardProcess:
         self.messages: list[str] = list(sb.messages)
         self._logged = len(self.messages)
         self._pending = sb.outstanding
+        import signal
+        # a write to the pipe of a child that died: EPIPE (an error naming the child),
+        # not a SIGPIPE that would end the simulator (Python ignores it; an embedding
+        # simulator may not)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         rx_child, self._tx = mp.Pipe(duplex=False)   # server -> child
         self._rx, tx_child = mp.Pipe(duplex=False)   # child -> server
         pid = os.fork()
@@ -235,8 +240,12 @@ class ScoreboardProcess:
                 self._tx.close()
                 self._rx.close()
                 _scoreboard_child(sb, rx_child, tx_child)
-            except BaseException:
+            except BaseException as e:
                 code = 1
+                try:
+                    tx_child.send(("crash", f"{type(e).__name__}: {e}"))
+                except OSError:
+                    pass
             finally:
                 os._exit(code)
         self.pid = pid
@@ -244,7 +253,20 @@ class ScoreboardProcess:
         tx_child.close()
 
     def feed(self, vals: list[int], settle: int) -> None:
-        self._tx.send((vals, settle))
+        try:
+            self._tx.send((vals, settle))
+        except OSError:
+            self._recv()  # its reason, if it left one
+            raise RuntimeError(f"the scoreboard process {self.pid} ended") from None
+
+    def _recv(self) -> tuple:
+        try:
+            msg = self._rx.recv()
+        except EOFError:
+            raise RuntimeError(f"the scoreboard process {self.pid} ended (killed?)") from None
+        if msg[0] == "crash":
+            raise RuntimeError(f"the scoreboard process failed: {msg[1]}")
+        return msg
 
     def _take(self, msg: tuple) -> None:
         self.errors, self.checked, self.first_mismatch, self.messages, self._pending = msg
@@ -255,13 +277,16 @@ class ScoreboardProcess:
     def poll(self) -> None:
         """Take the child's reports that arrived (a mismatch: errors > 0)."""
         while self._rx.poll():
-            self._take(self._rx.recv())
+            self._take(self._recv()[1:])
 
     def sync(self) -> None:
         """Wait until the child checked everything sent so far."""
-        self._tx.send(None)
+        try:
+            self._tx.send(None)
+        except OSError:
+            pass  # _recv says why
         while True:
-            msg = self._rx.recv()
+            msg = self._recv()
             self._take(msg[1:])
             if msg[0] == "sync":
                 return

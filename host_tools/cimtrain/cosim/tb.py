@@ -19,9 +19,12 @@ response and write response, and irq_o on every edge, and counts mismatches.
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import logging
+import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 
@@ -217,8 +220,9 @@ class ScoreboardProcess:
     the check in lockstep was about a third of the server's Python.
     """
 
+    CLOSE_S = 10.0  # close(): the child drains what was sent, then ends; killed after this
+
     def __init__(self, sb: Scoreboard) -> None:
-        import multiprocessing as mp
         self.log = sb.log
         self.errors = sb.errors
         self.checked = sb.checked
@@ -226,13 +230,12 @@ class ScoreboardProcess:
         self.messages: list[str] = list(sb.messages)
         self._logged = len(self.messages)
         self._pending = sb.outstanding
-        import signal
         # a write to the pipe of a child that died: EPIPE (an error naming the child),
         # not a SIGPIPE that would end the simulator (Python ignores it; an embedding
         # simulator may not)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        rx_child, self._tx = mp.Pipe(duplex=False)   # server -> child
-        self._rx, tx_child = mp.Pipe(duplex=False)   # child -> server
+        rx_child, self._tx = multiprocessing.Pipe(duplex=False)   # server -> child
+        self._rx, tx_child = multiprocessing.Pipe(duplex=False)   # child -> server
         pid = os.fork()
         if pid == 0:  # the child: check until the server closes the pipe, never return
             code = 0
@@ -300,19 +303,25 @@ class ScoreboardProcess:
         self.log.info("scoreboard: %d responses checked, 0 mismatches", self.checked)
 
     def close(self) -> None:
-        """End the child (the pipe's end), reap it."""
-        if self.pid:
-            self._tx.close()
-            try:
-                os.waitpid(self.pid, 0)
-            except ChildProcessError:
-                pass
-            self.pid = 0
+        """End the child (the pipe's end; SIGKILL if it has not ended CLOSE_S later), reap
+        it."""
+        if not self.pid:
+            return
+        self._tx.close()
+        deadline = time.monotonic() + self.CLOSE_S
+        try:
+            while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    break
+                time.sleep(0.01)
+        except ChildProcessError:
+            pass
+        self.pid = 0
 
 
 def _scoreboard_child(sb: Scoreboard, rx, tx) -> None:
-    import ctypes
-    import signal
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with it
     if os.getppid() == 1:
         return
@@ -322,7 +331,7 @@ def _scoreboard_child(sb: Scoreboard, rx, tx) -> None:
 
     def report(kind: str) -> None:
         tx.send((kind, sb.errors, sb.checked, sb.first_mismatch, sb.messages,
-                 len(sb._expect)))
+                 sb.outstanding))
 
     while True:
         try:

@@ -6,16 +6,20 @@
 //   CASE 12  N register writes (SEED), programs of 256
 //   CASE 13  N INBUF word writes (words 0..15 in turn), programs of 256
 //   CASE 14  N OUTBUF word reads (words 0..15 in turn), programs of 256
-// Program entries as cim_tb_xact.vh lays them out (OP in bits 55:52, STRB 51:48, ADDR
-// 47:32, DATA or UNTIL below); only WRITE, READ and IDLE, so any revision's bench runs.
+// Program entries as the revision's cim_tb_xact.vh lays them out (the layout's one source,
+// xact.py); only WRITE, READ and IDLE, which every revision's bench has.
 `timescale 1ns / 1ps
 `include "cim_reg_pkg.svh"
 module rtl_bench_xact import cim_reg_pkg::*; ();
   cim_tb_top #(.NTiles(8), .Rows(256), .Cols(64)) u_tb ();
+  `include "cim_tb_xact.vh"
 
-  localparam logic [31:0] HiWrite = (32'd1 << 20) | (32'hF << 16);
-  localparam logic [31:0] HiRead  = (32'd2 << 20) | (32'hF << 16);
-  localparam logic [31:0] HiIdle  = (32'd3 << 20);
+  // the upper program word (prog_hi) of each op, strobes all set; ADDR goes below
+  localparam logic [31:0] HiWrite = (32'(OpWrite) << (ProgOpLsb - 32))
+                                    | (32'hF << (ProgStrbLsb - 32));
+  localparam logic [31:0] HiRead  = (32'(OpRead) << (ProgOpLsb - 32))
+                                    | (32'hF << (ProgStrbLsb - 32));
+  localparam logic [31:0] HiIdle  = 32'(OpIdle) << (ProgOpLsb - 32);
 
   integer i, k, n;
   reg [63:0] e;
@@ -27,7 +31,7 @@ module rtl_bench_xact import cim_reg_pkg::*; ();
       if (`CASE == 11) begin
         n = (`N - k > 2000) ? 2000 : `N - k;
         e = u_tb.edge_q + 64'(n) + 64'd2;
-        u_tb.prog_hi[0] = HiIdle | 32'(e[47:32]);
+        u_tb.prog_hi[0] = HiIdle | 32'(e[ProgUntilW - 1:32]);
         u_tb.prog_lo[0] = e[31:0];
         u_tb.prog_hi[1] = HiRead | 32'(ADDR_ID);
         u_tb.prog_lo[1] = 32'd0;

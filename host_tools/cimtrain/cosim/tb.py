@@ -543,7 +543,7 @@ class XactTb:
 
     def __init__(self, dut, check: bool = True) -> None:
         self.dut = dut
-        self._vals: list | None = None  # the log values of a program (process scoreboard)
+        self._vals: list = []  # the log values of the last program (_drain)
         self.log = logging.getLogger("cocotb.tb")
         self.params = dut_params(dut)
         self.model = chip_model(self.params)
@@ -598,7 +598,6 @@ class XactTb:
         holding the model as it is now: call after ``start`` (and a chip image's restore).
         ``self.model`` is not updated after this."""
         self.sb = ScoreboardProcess(self.sb)
-        self._vals = []
         return self.sb
 
     # -- programs --------------------------------------------------------------------------
@@ -670,24 +669,19 @@ class XactTb:
         lh, larr, depth = self._log, d.log_mem, self.log_depth
         reqs = [e for e in prog if e[0] != OP_IDLE and e[0] != OP_WAIT]
         out: list = []
-        vals = self._vals   # a process scoreboard's (checks there), else None
-        if vals is not None:
-            sb = None
-            vals.clear()
+        vals = self._vals   # the program's log values, for the scoreboard (feed_log)
+        vals.clear()
         for i in range(self._rp, self._rp + n):
             k = i % depth
             h, raw = lh[k] if lh[k] is not None else self._entry(lh, larr, k)
             v = int(raw.get_signal_val_binstr(), 2) if raw is not None else int(h.value)
-            if vals is not None:
-                vals.append(v)
+            vals.append(v)
             kind, t = v >> LOG_KIND_LSB & LOG_KIND_MASK, v >> LOG_EDGE_LSB
-            data = v & LOG_DATA_MASK
             if kind == K_IRQ:
-                if sb is not None:
-                    sb.irq(t, data & 1)
                 continue
+            data = v & LOG_DATA_MASK
             j = len(out)
-            addr, strb = v >> LOG_ADDR_LSB & LOG_ADDR_MASK, v >> LOG_STRB_LSB & LOG_STRB_MASK
+            addr = v >> LOG_ADDR_LSB & LOG_ADDR_MASK
             resp = v >> LOG_RESP_LSB & LOG_RESP_MASK
             is_read = kind == K_READ
             if j >= len(reqs) or reqs[j][1] != addr or (reqs[j][0] == OP_READ) != is_read \
@@ -695,17 +689,13 @@ class XactTb:
                 raise RuntimeError(f"transactor: access {j} on the bus is "
                                    f"{'read' if is_read else 'write'} 0x{addr:04X}, "
                                    f"program says {reqs[j] if j < len(reqs) else None}")
-            if sb is not None:
-                k0 = "r" if is_read else "w"
-                sb.request(t, k0, addr, 0 if is_read else data, strb)
-                sb.response(t + (v >> LOG_DT_LSB & LOG_DT_MASK), k0, data if is_read else 0, resp)
             out.append((data if is_read else 0, resp, t))
         self._rp = wp
         self.edge = self._get(d.rec_edge, self._redge) + 1
-        if sb is not None:
-            sb.settle(self.edge - 1)
-        elif vals is not None:
-            self.sb.feed(vals, self.edge - 1)
+        if isinstance(sb, ScoreboardProcess):
+            sb.feed(vals, self.edge - 1)
+        elif sb is not None:
+            feed_log(sb, vals, self.edge - 1)
         if len(out) != len(reqs) and not self._get(d.x_timeout, self._timeout):
             raise RuntimeError(f"transactor: {len(out)} responses to {len(reqs)} requests")
         return out

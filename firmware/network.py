@@ -179,6 +179,7 @@ class Network:
         self.logits = [0] * self.layers[-1].C
         self.err = array("h", bytes(2 * self.layers[-1].C))  # output error codes
         self._acc16 = acc_bits > 8  # int16 accumulators, else int8 (the viper loops differ)
+        self.brange_lo = 64       # _autorange: finer below it (train.py option brange_lo)
         self.calibrating = False  # _matvec tracks each layer's largest code (calibration)
         self.freeze = 0  # layers [0, freeze) keep their weights: the backward stops above
         self.adapt = False  # lr_adapt: measure each layer's largest update (Layer.umax)
@@ -322,14 +323,15 @@ class Network:
         L.bmax = m
 
     def _autorange(self, L):
-        """Backward ADC shift for the next sample: saturating -> coarser, below half range
-        -> finer.  Errors are small and the ADC adds noise (2 LSB by default), so the
-        largest output is kept in the top half of the range: that doubles the SNR of a
-        24-code target, which measurably decides whether training learns at all."""
+        """Backward ADC shift for the next sample: saturating -> coarser, below brange_lo
+        -> finer.  Errors are small and the ADC adds noise (2 LSB by default), so by
+        default (64) the largest output is kept in the top half of the range: that doubles
+        the SNR of a 24-code target, which measurably decides whether training learns at
+        all (docs/results.md, study adc-range, for other bands)."""
         if L.bmax >= 127:
             if L.bshift < 24:
                 L.bshift += 1
-        elif L.bmax < 64 and L.bshift > 0:
+        elif L.bmax < self.brange_lo and L.bshift > 0:
             L.bshift -= 1
         L.bmax = 0
 

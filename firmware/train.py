@@ -86,6 +86,18 @@ DEFAULTS = {
                             # pulses (eps; update.py); 0: off
     "sr": 0,                # 1: stochastic rounding of open-loop pulse counts with the
                             # PRNG (update.py; mode=open only); 0: truncation
+    "warmup": 0,            # learning-rate warm-up over the first warmup training images:
+                            # the shifts start warm_shift higher and come down linearly to
+                            # lr (warm_extra); 0: none
+    "warm_shift": 2,        # warm-up: shifts added at the first image (2: a quarter step)
+    "recal": 0,             # re-calibrate the forward ADC shifts every recal training
+                            # images (calibrate, same images); 0: only before training
+    "cal_target": 96,       # forward calibration: a layer's largest code over the
+                            # calibration images is brought into (cal_target/2, cal_target]
+                            # of the ADC's 127 (the logits keep 32: the softmax's scale)
+    "brange_lo": 64,        # backward autorange: a sample whose largest |ADC code| stays
+                            # below this makes the next one finer (64: the top half of the
+                            # range; >= 127 always makes it coarser; network._autorange)
 }
 
 
@@ -121,8 +133,28 @@ def parse_args(argv):
     if cfg["sr"] not in (0, 1) or (cfg["sr"] and cfg["mode"] != "open"):
         raise ValueError("sr=%d: 0 or 1, and 1 needs mode=open (mode=%s)"
                          % (cfg["sr"], cfg["mode"]))
+    if cfg["warmup"] < 0 or not 1 <= cfg["warm_shift"] <= 8:
+        raise ValueError("warmup=%d: 0 (none) or images; warm_shift=%d: 1 .. 8"
+                         % (cfg["warmup"], cfg["warm_shift"]))
+    if cfg["recal"] < 0:
+        raise ValueError("recal=%d: 0 (calibrate once) or images" % cfg["recal"])
+    if not 8 <= cfg["cal_target"] <= 126:
+        raise ValueError("cal_target=%d: 8 .. 126 (largest forward code; the ADC's is 127)"
+                         % cfg["cal_target"])
+    if not 1 <= cfg["brange_lo"] <= 126:
+        raise ValueError("brange_lo=%d: 1 .. 126 (finer below it; 127 saturates)"
+                         % cfg["brange_lo"])
     cfg["lr_shifts"] = [int(s) for s in str(cfg["lr"]).split(",")]
     return cfg
+
+
+def warm_extra(seen, warmup, warm_shift):
+    """Shifts the warm-up adds to the learning rate at training image ``seen`` (0 first):
+    warm_shift at the first, down linearly to 1 at the last of ``warmup`` images, then 0
+    (the step grows geometrically, from 2**-warm_shift of lr's)."""
+    if seen >= warmup:
+        return 0
+    return (warm_shift * (warmup - seen) + warmup - 1) // warmup
 
 
 def pct(n, d):
@@ -169,8 +201,9 @@ def progress(phase, done, total):
         print("PROGRESS %s %d %d" % (phase, done, total))
 
 
-def calibrate(net, data, n, pix, target=96, target_logits=32):
+def calibrate(net, data, n, pix, target=96, target_logits=32, report=True):
     """Forward ADC shift of every layer, in order: largest |code| over n images near target.
+    ``report``: PROGRESS calib lines (not for the re-calibrations during training, recal).
 
     Codes scale by 2**-shift, so one pass at a coarse shift measures the largest code m and
     the shift drops by floor(log2(target / m)); repeated until m is in (target/2, target].
@@ -183,7 +216,8 @@ def calibrate(net, data, n, pix, target=96, target_logits=32):
         xs.append(bytes(pix))
     net.calibrating = True
     for li, L in enumerate(net.layers):
-        progress("calib", li, len(net.layers))
+        if report:
+            progress("calib", li, len(net.layers))
         if L is net.layers[-1]:  # logits: about 2 nats of spread (LOGIT_SHIFT = 4)
             target = target_logits
         L.fshift = 14
@@ -206,7 +240,8 @@ def calibrate(net, data, n, pix, target=96, target_logits=32):
         L.maxcode = 0
         if L is not net.layers[-1]:
             xs = [bytes(net.layer_forward(L, x)) for x in xs]
-    progress("calib", len(net.layers), len(net.layers))
+    if report:
+        progress("calib", len(net.layers), len(net.layers))
     net.calibrating = False
 
 
@@ -257,11 +292,13 @@ def main(argv):
                          % (cfg["freeze"], len(net.layers) - 1))
     net.freeze = cfg["freeze"]
     net.adapt = cfg["lr_adapt"] > 0
+    net.brange_lo = cfg["brange_lo"]
     train = mnist.Mnist(cfg["train"])
     test = mnist.Mnist(cfg["test"])
     if cfg["n_train"] > train.count or cfg["n_test"] > test.count:
         raise ValueError("n_train=%d / n_test=%d but the files hold %d / %d images"
                          % (cfg["n_train"], cfg["n_test"], train.count, test.count))
+    n_cal = min(cfg["n_calib"], max(train.count, 1))  # calibration images (the first)
     if len(cfg["lr_shifts"]) == 1:
         cfg["lr_shifts"] = cfg["lr_shifts"] * len(net.layers)
     if len(cfg["lr_shifts"]) != len(net.layers):
@@ -296,7 +333,7 @@ def main(argv):
               % (net.n_weights, run.init_ms, cfg["init_iters"], miss, 2 * net.n_weights,
                  cfg["wv_tol"], upd.n_stuck, upd.n_retired))
         t = time.ticks_ms()
-        calibrate(net, train, min(cfg["n_calib"], max(train.count, 1)), pix)
+        calibrate(net, train, n_cal, pix, cfg["cal_target"])
         run.calib_ms = time.ticks_diff(time.ticks_ms(), t)
         print("calibrated forward ADC shifts: %s in %d ms" % ([L.fshift for L in net.layers],
                                                                run.calib_ms))
@@ -317,14 +354,19 @@ def main(argv):
     seen0 = run.seen
     while run.epoch < cfg["epochs"]:
         epoch = run.epoch
-        upd.decay = epoch // cfg["lr_step"] if cfg["lr_step"] else 0
-        shifts = [s + upd.decay for s in cfg["lr_shifts"]]
+        decay = epoch // cfg["lr_step"] if cfg["lr_step"] else 0
+        warm = -1  # the warm-up's shifts in use (-1: none chosen yet in this epoch)
         if run.k == 0:  # a new epoch (a resumed one keeps its start and running totals)
             run.correct = run.loss_q8 = 0
             run.start = rng.below(n) if n else 0
         start = run.start
         while run.k < n:
             k = run.k
+            w = warm_extra(run.seen, cfg["warmup"], cfg["warm_shift"])
+            if w != warm:  # (lr_adapt's band follows the schedule: update.decay)
+                warm = w
+                upd.decay = decay + w
+                shifts = [s + upd.decay for s in cfg["lr_shifts"]]
             idx = (start + k * stride) % n
             label = train.read_into(idx, pix)
             logits = net.forward(pix)
@@ -344,6 +386,8 @@ def main(argv):
                 a = gc.mem_alloc()
                 if a > heap_max:
                     heap_max = a
+            if cfg["recal"] and run.seen % cfg["recal"] == 0:
+                calibrate(net, train, n_cal, pix, cfg["cal_target"], report=False)
             if progress_due("train", run.seen, n * cfg["epochs"]):  # (formatted when due)
                 print("PROGRESS train %d %d epoch=%d k=%d correct=%d updates=%d"
                       % (run.seen, n * cfg["epochs"], epoch + 1, k + 1, run.correct,

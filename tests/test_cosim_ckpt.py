@@ -165,9 +165,10 @@ def test_update_rules_resumed_bit_identical(tmp_path):
     """lr_adapt's per-layer shift offsets and largest steps are firmware state (ckpt.py
     STATE), and sr draws from the PRNG the checkpoint keeps: a run stopped after its first
     checkpoint (mid-epoch, 2 epochs: the band follows lr_step) and resumed ends as the run
-    never interrupted."""
+    never interrupted.  The warm-up and the forward re-calibrations follow the image
+    count the checkpoint keeps (warm-up to image 20, re-calibrated at 7, 14 and 21)."""
     run = [*RUN[:3], "12", *RUN[4:], "--epochs", "2", "n_min=1", "batch=2", "lr=-12",
-           "lr_adapt=2", "sr=1"]
+           "lr_adapt=2", "sr=1", "warmup=20", "recal=7"]
     reference, res = _stopped_and_resumed(tmp_path, run, every=6, stop_at=18)
     assert res["resumed_at"] == 18 and reference["weight_updates"] > 0
     assert state(res) == state(reference)

@@ -102,7 +102,16 @@ CASES = [  # preset, firmware options
                    "n_max=2", "epochs=2"]),
     ("default", ["net=lenet5", "mode=open", "acc_bits=16", "batch=4", "n_train=8",
                  "init_iters=1", "n_min=1", "freeze=1", "lr=-12", "lr_adapt=1", "sr=1"]),
+    # the learning-rate warm-up across an epoch's end (with lr_adapt, whose band follows
+    # it), and the ADC range policies: forward re-calibration during training to another
+    # target, another backward autorange band
+    ("seed-chip", ["net=seedcnn", "mode=open", "lr=-12", "batch=2", "n_min=1", "epochs=2",
+                   "warmup=16", "warm_shift=3", "lr_adapt=2"]),
+    ("seed-chip", ["net=seedcnn", "mode=open", "lr=-12", "batch=4", "n_min=1", "recal=5",
+                   "cal_target=120", "brange_lo=100"]),
 ]
+# options whose case must differ from the same run without them (they did something)
+SCHEDULE_AND_RANGE = ("warmup", "warm_shift", "recal", "cal_target", "brange_lo")
 
 
 @pytest.mark.parametrize("preset, args", CASES, ids=lambda v: v if isinstance(v, str)
@@ -119,6 +128,11 @@ def test_trainer_ends_bit_identical_to_the_firmware(fw_dir, packs, arrays, prese
     if "sr=1" in args:  # the rounding must have changed the run (one more pulse drawn)
         t0 = run_trainer(preset, [a for a in args if a != "sr=1"], arrays)
         assert (t0.chip.array.wc != t.chip.array.wc).any()
+    policy = [a for a in args if a.split("=")[0] in SCHEDULE_AND_RANGE]
+    if policy:
+        t0 = run_trainer(preset, [a for a in args if a not in policy], arrays)
+        assert (t0.chip.array.wc != t.chip.array.wc).any() or \
+            [L.fshift for L in t0.net.layers] != [L.fshift for L in t.net.layers]
     if "stuck_rate=3277" in args:
         assert res["stuck_cells"] > 0, "the stuck cases must find stuck cells"
     dead = [x for x in args if x.startswith("dead_cols=")]

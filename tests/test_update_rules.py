@@ -1,5 +1,6 @@
 """The update rules of firmware/update.py beyond the threshold: lr_adapt (Adam-like
-per-layer shifts) and sr (stochastic rounding of pulse counts).
+per-layer shifts) and sr (stochastic rounding of pulse counts); the learning-rate
+warm-up (warmup, warm_shift) and the ADC range policies (recal, cal_target, brange_lo).
 
 Their options are refused by name when out of range, by the firmware's parse_args and the
 trainer's options.parse alike; the shift rule is checked against hand-computed cases in
@@ -19,6 +20,7 @@ import pytest
 from cimtrain.trainer import kernels as TK
 from cimtrain.trainer import options
 from cimtrain.trainer.fixedpoint import XorShift32
+from cimtrain.trainer.loop import warm_extra as host_warm_extra
 from cimtrain.trainer.update import Updater as HostUpdater
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,16 +29,17 @@ sys.path.insert(0, str(ROOT / "firmware"))
 import update  # noqa: E402
 
 
-def firmware_parse_args(argv):
-    """firmware train.parse_args under CPython: the modules that reach the hardware (cim:
-    hal, uctypes) and the data files (mnist) are stand-ins; parse_args touches neither."""
+def firmware_train():
+    """firmware train.py imported under CPython: the modules that reach the hardware (cim:
+    hal, uctypes) and the data files (mnist) are stand-ins while it imports; parse_args
+    and warm_extra touch neither."""
     saved = {n: sys.modules.get(n) for n in ("cim", "mnist", "train")}
     try:
         for name in ("cim", "mnist"):
             sys.modules[name] = types.ModuleType(name)
         sys.modules.pop("train", None)
         import train
-        return train.parse_args(argv)
+        return train
     finally:  # no stand-in outlives the call (other tests import the real modules)
         for n, m in saved.items():
             if m is None:
@@ -45,9 +48,17 @@ def firmware_parse_args(argv):
                 sys.modules[n] = m
 
 
+def firmware_parse_args(argv):
+    return firmware_train().parse_args(argv)
+
+
 @pytest.mark.parametrize("args, msg", [
     (["lr_adapt=6"], "lr_adapt=6"), (["lr_adapt=-1"], "lr_adapt=-1"),
     (["sr=2"], "sr=2"), (["sr=1", "mode=wv"], "mode=open"),
+    (["warmup=-1"], "warmup=-1"), (["warm_shift=0"], "warm_shift=0"),
+    (["warm_shift=9"], "warm_shift=9"), (["recal=-5"], "recal=-5"),
+    (["cal_target=7"], "cal_target=7"), (["cal_target=127"], "cal_target=127"),
+    (["brange_lo=0"], "brange_lo=0"), (["brange_lo=127"], "brange_lo=127"),
 ])
 def test_bad_update_rule_options_are_refused_by_name(args, msg):
     with pytest.raises(ValueError, match=msg):
@@ -62,6 +73,31 @@ def test_good_update_rule_options_pass_both_parsers():
         host = options.parse(dict(a.split("=") for a in args))
         assert (fw["lr_adapt"], fw["sr"]) == (host["lr_adapt"], host["sr"])
     assert (options.parse()["lr_adapt"], options.parse()["sr"]) == (0, 0)  # off by default
+
+
+def test_schedule_and_range_options_pass_both_parsers_at_their_edges():
+    keys = ("warmup", "warm_shift", "recal", "cal_target", "brange_lo")
+    for vals in ((0, 1, 0, 8, 1), (60000, 8, 1, 126, 126)):
+        args = [f"{k}={v}" for k, v in zip(keys, vals)]
+        fw = firmware_parse_args(args)
+        host = options.parse(dict(a.split("=") for a in args))
+        assert tuple(fw[k] for k in keys) == tuple(host[k] for k in keys) == vals
+    d = options.parse()  # defaults: no warm-up, one calibration, the band [64, 127)
+    assert tuple(d[k] for k in keys) == (0, 2, 0, 96, 64)
+
+
+@pytest.mark.parametrize("warmup, ws, want", [
+    (0, 2, [0, 0, 0]),                            # none
+    (4, 2, [2, 2, 1, 1, 0, 0]),                   # ceil(2 * (4 - seen) / 4)
+    (6, 3, [3, 3, 2, 2, 1, 1, 0]),
+    (3, 8, [8, 6, 3, 0]),                         # ceil(8 * 3/3), ceil(8 * 2/3), ...
+    (1, 5, [5, 0]),
+])
+def test_warm_up_adds_shifts_falling_linearly_to_zero(warmup, ws, want):
+    fw = firmware_train().warm_extra
+    cfg = {"warmup": warmup, "warm_shift": ws}
+    assert [fw(s, warmup, ws) for s in range(len(want))] == want
+    assert [host_warm_extra(s, cfg) for s in range(len(want))] == want
 
 
 class _L:

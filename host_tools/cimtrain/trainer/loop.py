@@ -84,7 +84,12 @@ class Trainer:
         self.net = Network(networks()[cfg["net"]], self.chip, cfg["acc_bits"])
         self.net.freeze = cfg["freeze"]
         self.net.adapt = cfg.get("lr_adapt", 0) > 0
+        self.net.brange_lo = cfg.get("brange_lo", 64)
         self.upd = Updater(self.chip, self.net, cfg)
+        # forward calibration: its images (the first; the firmware's data file holds
+        # max(n_train, 1)) and target, before training and every ``recal`` images
+        self.n_cal = min(cfg["n_calib"], max(cfg["n_train"], 1))
+        self.cal_target = cfg.get("cal_target", 96)
         self.rng = XorShift32(cfg["seed"])
         self.upd.rng = self.rng  # sr: the firmware's one PRNG
         self.epoch = 0          # epochs completed
@@ -104,8 +109,7 @@ class Trainer:
         self.init_pulses, self.init_reads = self.chip.n_pulses, self.chip.n_read
         self.ms["init_ms"] = _ms(t)
         t = time.perf_counter()
-        count = max(cfg["n_train"], 1)  # the firmware's data file holds max(n_train, 1)
-        self.calibrate(min(cfg["n_calib"], count))
+        self.calibrate(self.n_cal, self.cal_target)
         self.ms["calib_ms"] = _ms(t)
         n = cfg["n_train"]
         self.stride = 1 + 2 * self.rng.below(n // 2 + 1) if n > 2 else 1
@@ -149,19 +153,24 @@ class Trainer:
         step = self.cfg["lr_step"]
         return epoch // step if step else 0
 
-    def lr_shifts(self, epoch: int) -> list[int]:
-        return [s + self.decay(epoch) for s in self.cfg["lr_shifts"]]
+    def lr_shifts(self, epoch: int, seen: int = -1) -> list[int]:
+        """The learning-rate shifts of an image of ``epoch``, ``seen`` images into the
+        training (-1: after the warm-up)."""
+        extra = self.decay(epoch) + (warm_extra(seen, self.cfg) if seen >= 0 else 0)
+        return [s + extra for s in self.cfg["lr_shifts"]]
 
     def train_epoch(self, on_image: Callable[[int], None] | None = None) -> None:
         """One epoch in the firmware's order; ``on_image(k)`` after each image."""
         cfg, net, upd = self.cfg, self.net, self.upd
         n, batch = cfg["n_train"], cfg["batch"]
-        shifts = self.lr_shifts(self.epoch)
-        upd.decay = self.decay(self.epoch)
+        decay = self.decay(self.epoch)
+        recal = cfg.get("recal", 0)
         start = self.rng.below(n) if n else 0
         correct = loss_q8 = 0
         t = time.perf_counter()
         for k in range(n):
+            upd.decay = decay + warm_extra(self.seen, cfg)  # lr_adapt's band follows it
+            shifts = [s + upd.decay for s in cfg["lr_shifts"]]
             idx = (start + k * self.stride) % n
             label = int(self.train_y[idx])
             logits = net.forward(self.train_x[idx].reshape(-1))
@@ -172,6 +181,8 @@ class Trainer:
             self.seen += 1
             if (k + 1) % batch == 0 or k + 1 == n:
                 upd.apply()
+            if recal and self.seen % recal == 0:
+                self.calibrate(self.n_cal, self.cal_target)
             if on_image is not None:
                 on_image(k)
         self.ms["train_ms"] += _ms(t)
@@ -261,6 +272,14 @@ class Trainer:
         keeps 2 bits a weight: which cell of the pair was found stuck.)"""
         flat = np.concatenate([s.reshape(-1) != 0 for s in self.upd.stuck])
         return np.packbits(flat, bitorder="little").astype(np.int64)
+
+
+def warm_extra(seen: int, cfg: dict) -> int:
+    """Shifts the learning-rate warm-up adds at training image ``seen`` (firmware
+    train.warm_extra): warm_shift at the first, down linearly to 1 at the last of
+    ``warmup`` images, then 0."""
+    warmup, ws = cfg.get("warmup", 0), cfg.get("warm_shift", 2)
+    return 0 if seen >= warmup else (ws * (warmup - seen) + warmup - 1) // warmup
 
 
 def _ms(t0: float) -> int:

@@ -108,6 +108,7 @@ class Network:
         self.calibrating = False
         self.freeze = 0  # firmware Network.freeze: layers [0, freeze) keep their weights
         self.adapt = False  # lr_adapt: keep each layer's largest step (Layer.umax)
+        self.brange_lo = 64  # _autorange: finer below it (option brange_lo)
         self.refresh_weights()
 
     def refresh_weights(self) -> None:
@@ -206,14 +207,13 @@ class Network:
             self._autorange(L)
             err = L.err_in
 
-    @staticmethod
-    def _autorange(L: Layer) -> None:
-        """Backward ADC shift for the next sample: saturating -> coarser, below half
-        range -> finer (firmware Network._autorange)."""
+    def _autorange(self, L: Layer) -> None:
+        """Backward ADC shift for the next sample: saturating -> coarser, below
+        brange_lo -> finer (firmware Network._autorange)."""
         if L.bmax >= 127:
             if L.bshift < 24:
                 L.bshift += 1
-        elif L.bmax < 64 and L.bshift > 0:
+        elif L.bmax < self.brange_lo and L.bshift > 0:
             L.bshift -= 1
         L.bmax = 0
 

@@ -145,6 +145,19 @@ def parse(overrides: dict | None = None, host: bool = False, **kw) -> dict:
     if cfg["sr"] and cfg["mode"] != "open":
         raise OptionError(f"sr=1 rounds open-loop pulse counts: it needs mode=open, not "
                           f"mode={cfg['mode']}")
+    if cfg["warmup"] < 0 or cfg["recal"] < 0:
+        raise OptionError(f"warmup={cfg['warmup']}, recal={cfg['recal']}: 0 (off) or a "
+                          "number of training images")
+    if not 1 <= cfg["warm_shift"] <= 8:
+        raise OptionError(f"warm_shift={cfg['warm_shift']}: 1..8 (shifts the warm-up adds "
+                          "at its first image)")
+    if not 8 <= cfg["cal_target"] <= 126:
+        raise OptionError(f"cal_target={cfg['cal_target']}: 8..126 (a layer's largest "
+                          "forward code after calibration; the ADC saturates at 127)")
+    if not 1 <= cfg["brange_lo"] <= 126:
+        raise OptionError(f"brange_lo={cfg['brange_lo']}: 1..126 (the backward ADC shift "
+                          "gets finer when a sample's largest |code| is below it; 127 "
+                          "saturates)")
     cfg["dead_cols"] = dead_cols_option(cfg["net"], "dead_cols", cfg["dead_cols"])
     amp_max = regs.PARAMS["AMP_MAX_MV"]
     for k in ("set_amp", "reset_amp"):

@@ -149,12 +149,36 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
                 "stochastic rounding of pulse counts (sr)"
                 + (" at make cosim's scale (250 images, n_min=1 batch=4 freeze=1 lr=-12)"
                    if early else "")), v
+    if name == "warmup":
+        # the learning-rate warm-up (train.warm_extra: warm_shift more shifts at the first
+        # image, down linearly to none after warmup images) at the default rate and at
+        # the twice and four times larger ones it might make safe
+        v = []
+        for lr in (-11, -12, -13):
+            for w, ws in ((0, 2), (1000, 2), (3000, 2), (3000, 4)):
+                o = {"lr": str(lr)} | ({"warmup": w, "warm_shift": ws} if w else {})
+                v.append((f"lr={lr}" + (f" warmup={w} warm_shift={ws}" if w else ""), o, {}))
+        return ("learning-rate warm-up: the shift starts warm_shift higher and comes down "
+                "linearly over warmup images"), v
+    if name == "adc-range":
+        # the ADC range policies: the forward calibration's target (a layer's largest code,
+        # of 127) and its repetition during training (recal), the backward autorange band
+        # (finer below brange_lo), each on the chip's 8-bit ADC and on 6- and 5-bit ones
+        # (trainer-only adc_bits: where the chip study lost points or whole runs)
+        policies = (("default policy", {}), ("brange_lo=32", {"brange_lo": 32}),
+                    ("brange_lo=96", {"brange_lo": 96}), ("cal_target=64", {"cal_target": 64}),
+                    ("cal_target=120", {"cal_target": 120}), ("recal=1000", {"recal": 1000}),
+                    ("recal=1000 cal_target=120", {"recal": 1000, "cal_target": 120}))
+        v = [(f"{b}-bit ADC, {label}", {**o, "adc_bits": b}, {})
+             for b in (8, 6, 5) for label, o in policies]
+        return ("ADC range policies: forward calibration target and re-calibration, "
+                "backward autorange band; on 8-, 6- and 5-bit ADCs"), v
     raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
 
 
 STUDIES = ("writes", "early", "lr", "schedule", "open", "batch", "acc", "wv", "noise",
            "stuck", "transfer", "cosim", "cosim-long", "chip", "noise-scale", "update",
-           "update-early")
+           "update-early", "warmup", "adc-range")
 
 
 def specs(name: str, seeds: list[int], base: dict, preset: str) -> list[dict]:

@@ -87,7 +87,7 @@ def float_transfer_accuracy(cfg: dict, preset: str, train, test, seed: int,
         scale = FLOAT_MAX_CODE / max(float(np.abs(w).max()), 1e-12)
         targets.append(block_order(L, np.rint(w * scale).astype(np.int64)))
     miss = chip.upd.program([REF + w for w in targets], cfg["wv_iters"])
-    chip.calibrate(cfg["n_calib"])
+    chip.calibrate(cfg["n_calib"], cfg["cal_target"])
     correct, _, _ = chip.evaluate()
     return {"float_accuracy": r["per_epoch"][-1]["test_accuracy"] if r["per_epoch"] else 0.0,
             "seed": seed, "cells_missed": int(miss),

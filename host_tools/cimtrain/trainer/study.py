@@ -215,32 +215,35 @@ def table(groups: list[dict]) -> str:
 
 
 def figure(name: str, question: str, rows: list[dict], groups: list[dict], out: Path) -> Path:
-    """Accuracy (each seed a dot, the mean a bar) and mean writes per weight per variant."""
+    """Accuracy (each seed a dot, the mean a bar) and mean writes per weight per variant,
+    one row a variant (horizontal: the labels are option lists, read left to right)."""
     from .report import _plt
     plt = _plt()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
-    labels = [g["key"] for g in groups]
+    n = len(groups)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 1.4 + 0.3 * n), dpi=110, sharey=True,
+                                 gridspec_kw={"width_ratios": (3, 2)})
     for i, g in enumerate(groups):
         pts = [100 * r["test_accuracy"] for r in rows
                if r["spec"]["label"] == g["key"] and "error" not in r]
         if pts:
-            ax.bar(i, sum(pts) / len(pts), color="C0", alpha=0.35)
-            ax.plot([i] * len(pts), pts, "o", color="C0", ms=4)
-            bx.bar(i, g["writes_mean"], color="C1", alpha=0.6)
+            ax.barh(i, sum(pts) / len(pts), color="C0", alpha=0.35)
+            ax.plot(pts, [i] * len(pts), "o", color="C0", ms=4)
+            bx.barh(i, g["writes_mean"], color="C1", alpha=0.6)
         lost = [100 * (r["test_accuracy"] - r["transfer"]["test_accuracy"]) for r in rows
                 if r["spec"]["label"] == g["key"] and "transfer" in r]
         if lost:
-            ax.plot([i] * len(lost), [p - d for p, d in zip(pts, lost)], "x", color="C3",
+            ax.plot([p - d for p, d in zip(pts, lost)], [i] * len(lost), "x", color="C3",
                     ms=6, label="after transfer" if i == 0 else None)
+    ax.set_yticks(range(n), [g["key"] for g in groups], fontsize=8)
+    ax.invert_yaxis()  # the study's first variant on top
     for a in (ax, bx):
-        a.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
-        a.grid(axis="y", alpha=0.3)
+        a.grid(axis="x", alpha=0.3)
     accs = [100 * r["test_accuracy"] for r in rows if "error" not in r]
     accs += [100 * r["transfer"]["test_accuracy"] for r in rows if "transfer" in r]
     lo = min(accs, default=0)
-    ax.set_ylim(max(0, lo - 2), 100)
-    ax.set_ylabel("test accuracy, % (dots: seeds)")
-    bx.set_ylabel("device writes per weight, mean")
+    ax.set_xlim(max(0, lo - 2), 100)
+    ax.set_xlabel("test accuracy, % (dots: seeds)")
+    bx.set_xlabel("device writes per weight, mean")
     if any("transfer" in r for r in rows):
         ax.legend(fontsize=8)
     fig.suptitle(f"study {name}: {question}", fontsize=9)

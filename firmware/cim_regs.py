@@ -9,7 +9,7 @@ except ImportError:  # CPython (tests)
 
 
 CIM_ID = const(0x43494D31)
-CIM_VERSION = const(0x00010000)
+CIM_VERSION = const(0x00020000)
 CIM_BASE = const(0x40000000)
 CIM_WINDOW_BYTES = const(0x2000)
 

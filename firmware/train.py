@@ -133,6 +133,10 @@ def parse_args(argv):
     if cfg["sr"] not in (0, 1) or (cfg["sr"] and cfg["mode"] != "open"):
         raise ValueError("sr=%d: 0 or 1, and 1 needs mode=open (mode=%s)"
                          % (cfg["sr"], cfg["mode"]))
+    for k in ("noise_read", "noise_pulse", "noise_adc"):
+        if not -1 <= cfg[k] <= 0xFFFF:  # (the NOISE_*_SIGMA registers hold 16 bits)
+            raise ValueError("%s=%d: -1 (the chip's default) or 0 .. 65535 (Q8.8)"
+                             % (k, cfg[k]))
     if cfg["warmup"] < 0 or not 1 <= cfg["warm_shift"] <= 8:
         raise ValueError("warmup=%d: 0 (none) or images; warm_shift=%d: 1 .. 8"
                          % (cfg["warmup"], cfg["warm_shift"]))

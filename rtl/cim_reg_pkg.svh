@@ -9,7 +9,7 @@ package cim_reg_pkg;
 /* verilator lint_off UNUSEDPARAM */  // the whole map: every module uses a subset
 
 localparam [31:0] CIM_ID = 32'h43494D31;
-localparam [31:0] CIM_VERSION = 32'h00010000;
+localparam [31:0] CIM_VERSION = 32'h00020000;
 localparam integer CIM_ADDR_WIDTH = 13;
 
 // Spec constants (device, timing, energy). Presets vary only NTILES, ROWS, COLS.
@@ -77,7 +77,7 @@ localparam [31:0] MASK_ID = 32'hFFFFFFFF;
 localparam [31:0] RESET_ID = 32'h43494D31;
 localparam [12:0] ADDR_VERSION = 13'h004;
 localparam [31:0] MASK_VERSION = 32'hFFFFFFFF;
-localparam [31:0] RESET_VERSION = 32'h00010000;
+localparam [31:0] RESET_VERSION = 32'h00020000;
 localparam integer VERSION_PATCH_LSB = 0;
 localparam integer VERSION_PATCH_WIDTH = 16;
 localparam integer VERSION_MINOR_LSB = 16;

@@ -306,7 +306,7 @@ libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_i
 base = 0x40000000
 assert libc.mmap(base, 0x2000, 3, 0x22 | 0x100000, -1, 0) == base
 mem = (ctypes.c_uint32 * 2048).from_address(base)
-mem[0], mem[1], mem[2] = 0x43494D31, 0x00010000, 0x04010008
+mem[0], mem[1], mem[2] = 0x43494D31, 0x00020000, 0x04010008
 mem[0x1C // 4], mem[0x20 // 4] = 0x00010007, 0x28    # ERR_CODE BAD_TILE at TILE
 import micropython_module
 rc = micropython_module.run_main(["micropython", sys.argv[1], sys.argv[2], sys.argv[4],

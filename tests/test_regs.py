@@ -121,7 +121,7 @@ def test_pack_known_answers():
     assert regs.unpack_hwcfg(0x04004004) == (4, 64, 64)
     assert regs.pack_cmd(opcode=2, signed=1, pol=1) == 0x302
     assert regs.pack_err_code(code=4, count=3) == 0x00030004
-    assert regs.unpack_version(regs.VERSION) == (0, 1, 0)  # patch, minor, major: 0.1.0
+    assert regs.unpack_version(regs.VERSION) == (0, 2, 0)  # patch, minor, major: 0.2.0
     assert regs.pack_dbg_g(gp=0x3FF, gn=1) == 0x000103FF
 
 

@@ -120,7 +120,8 @@ def test_lenet5_trains_in_a_256k_heap(data, extra):
                                       ("nosuch=1", "unknown option"),
                                       ("lr=1,2", "one shift per layer"),
                                       ("n_train=99", "hold 8"),
-                                      ("lr_adapt=9", "lr_adapt=9"), ("sr=2", "sr=2")])
+                                      ("lr_adapt=9", "lr_adapt=9"), ("sr=2", "sr=2"),
+                                      ("brange_lo=127", "brange_lo=127")])
 def test_bad_configuration_is_a_clear_error(data, arg, msg):
     train, test = data
     args = ["net=seedcnn", f"train={train}", f"test={test}", "n_train=2", "n_test=2", arg]

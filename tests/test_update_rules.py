@@ -59,6 +59,7 @@ def firmware_parse_args(argv):
     (["warm_shift=9"], "warm_shift=9"), (["recal=-5"], "recal=-5"),
     (["cal_target=7"], "cal_target=7"), (["cal_target=127"], "cal_target=127"),
     (["brange_lo=0"], "brange_lo=0"), (["brange_lo=127"], "brange_lo=127"),
+    (["noise_read=65536"], "noise_read=65536"), (["noise_adc=-2"], "noise_adc=-2"),
 ])
 def test_bad_update_rule_options_are_refused_by_name(args, msg):
     with pytest.raises(ValueError, match=msg):

@@ -6,7 +6,7 @@ Host and cocotb constants: ADDR[name], POS/MSK[REG_FIELD], ...
 from __future__ import annotations
 
 ID = 0x43494D31
-VERSION = 0x10000
+VERSION = 0x20000
 BASE_ADDRESS = 0x40000000
 WINDOW_BYTES = 0x2000
 ADDR_WIDTH = 0xD
@@ -118,7 +118,7 @@ REG_MASK = {
 
 RESET = {
     "ID": 0x43494D31,
-    "VERSION": 0x10000,
+    "VERSION": 0x20000,
     "HWCFG": 0x4010008,
     "CTRL": 0x0,
     "CMD": 0x0,

@@ -145,6 +145,11 @@ def parse(overrides: dict | None = None, host: bool = False, **kw) -> dict:
     if cfg["sr"] and cfg["mode"] != "open":
         raise OptionError(f"sr=1 rounds open-loop pulse counts: it needs mode=open, not "
                           f"mode={cfg['mode']}")
+    for k, reg in (("noise_read", "NOISE_READ_SIGMA"), ("noise_pulse", "NOISE_PULSE_SIGMA"),
+                   ("noise_adc", "NOISE_ADC_SIGMA")):
+        if not -1 <= cfg[k] <= regs.REG_MASK[reg]:
+            raise OptionError(f"{k}={cfg[k]}: -1 (the chip's default) or "
+                              f"0..{regs.REG_MASK[reg]} (Q8.8, the {reg} register)")
     if cfg["warmup"] < 0 or cfg["recal"] < 0:
         raise OptionError(f"warmup={cfg['warmup']}, recal={cfg['recal']}: 0 (off) or a "
                           "number of training images")

@@ -90,8 +90,9 @@ DEFAULTS = {
                             # the shifts start warm_shift higher and come down linearly to
                             # lr (warm_extra); 0: none
     "warm_shift": 2,        # warm-up: shifts added at the first image (2: a quarter step)
-    "recal": 0,             # re-calibrate the forward ADC shifts every recal training
-                            # images (calibrate, same images); 0: only before training
+    "recal": 0,             # re-calibrate the hidden layers' forward ADC shifts every
+                            # recal training images (calibrate, same images; the logits
+                            # keep their scale); 0: only before training
     "cal_target": 96,       # forward calibration: a layer's largest code over the
                             # calibration images is brought into (cal_target/2, cal_target]
                             # of the ADC's 127 (the logits keep 32: the softmax's scale)
@@ -205,25 +206,32 @@ def progress(phase, done, total):
         print("PROGRESS %s %d %d" % (phase, done, total))
 
 
-def calibrate(net, data, n, pix, target=96, target_logits=32, report=True):
+def calibrate(net, data, n, pix, target=96, target_logits=32, during=False):
     """Forward ADC shift of every layer, in order: largest |code| over n images near target.
-    ``report``: PROGRESS calib lines (not for the re-calibrations during training, recal).
 
     Codes scale by 2**-shift, so one pass at a coarse shift measures the largest code m and
     the shift drops by floor(log2(target / m)); repeated until m is in (target/2, target].
     Each layer's inputs (the previous layer's outputs at its final shift) are kept for the
     n images, so a round runs one layer, not the network up to it (n = 2: under 2 KB).
+    ``during`` (option recal, during training): no PROGRESS lines, and the logits keep the
+    scale training gave them: their shift moves by minus the hidden layers' total change
+    (ReLU and max-pool commute with powers of two).  Calibrated to target_logits again
+    they would fight the loss, each time making the softmax less sure (docs/results.md,
+    study adc-range: 60% instead of 91% after 10,000 images).
     """
     xs = []
     for i in range(n):
         data.read_into(i, pix)
         xs.append(bytes(pix))
+    layers = net.layers[:-1] if during else net.layers
+    moved = 0  # the hidden layers' shifts, total change
     net.calibrating = True
-    for li, L in enumerate(net.layers):
-        if report:
-            progress("calib", li, len(net.layers))
+    for li, L in enumerate(layers):
+        if not during:
+            progress("calib", li, len(layers))
         if L is net.layers[-1]:  # logits: about 2 nats of spread (LOGIT_SHIFT = 4)
             target = target_logits
+        f0 = L.fshift
         L.fshift = 14
         for _ in range(6):
             L.maxcode = 0
@@ -241,12 +249,16 @@ def calibrate(net, data, n, pix, target=96, target_logits=32, report=True):
                 break
             L.fshift -= d
         L.fshift = min(max(L.fshift, 0), 31)
+        moved += L.fshift - f0
         L.maxcode = 0
-        if L is not net.layers[-1]:
+        if li + 1 < len(layers):
             xs = [bytes(net.layer_forward(L, x)) for x in xs]
-    if report:
-        progress("calib", len(net.layers), len(net.layers))
     net.calibrating = False
+    if during:
+        L = net.layers[-1]
+        L.fshift = min(max(L.fshift - moved, 0), 31)
+    else:
+        progress("calib", len(layers), len(layers))
 
 
 def evaluate(net, data, n, pix, h=0x811C9DC5):
@@ -391,7 +403,7 @@ def main(argv):
                 if a > heap_max:
                     heap_max = a
             if cfg["recal"] and run.seen % cfg["recal"] == 0:
-                calibrate(net, train, n_cal, pix, cfg["cal_target"], report=False)
+                calibrate(net, train, n_cal, pix, cfg["cal_target"], during=True)
             if progress_due("train", run.seen, n * cfg["epochs"]):  # (formatted when due)
                 print("PROGRESS train %d %d epoch=%d k=%d correct=%d updates=%d"
                       % (run.seen, n * cfg["epochs"], epoch + 1, k + 1, run.correct,

@@ -133,6 +133,11 @@ def test_trainer_ends_bit_identical_to_the_firmware(fw_dir, packs, arrays, prese
         t0 = run_trainer(preset, [a for a in args if a not in policy], arrays)
         assert (t0.chip.array.wc != t.chip.array.wc).any() or \
             [L.fshift for L in t0.net.layers] != [L.fshift for L in t.net.layers]
+    if any(a.startswith("recal=") for a in args):  # hidden shifts moved, logits kept
+        t1 = Trainer(options.parse(dict(a.split("=", 1) for a in args)), preset, *arrays)
+        t1.setup()  # the shifts of the first calibration
+        f1, f = [L.fshift for L in t1.net.layers], [L.fshift for L in t.net.layers]
+        assert f[:-1] != f1[:-1] and sum(f) == sum(f1), (f1, f)
     if "stuck_rate=3277" in args:
         assert res["stuck_cells"] > 0, "the stuck cases must find stuck cells"
     dead = [x for x in args if x.startswith("dead_cols=")]

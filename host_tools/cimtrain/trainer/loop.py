@@ -117,14 +117,20 @@ class Trainer:
             self.stride += 1
         return miss
 
-    def calibrate(self, n: int, target: int = 96, target_logits: int = 32) -> None:
-        """firmware train.calibrate: each layer's forward ADC shift, in order."""
+    def calibrate(self, n: int, target: int = 96, target_logits: int = 32,
+                  during: bool = False) -> None:
+        """firmware train.calibrate: each layer's forward ADC shift, in order; ``during``
+        (recal): the hidden layers only, the logits' shift moved by minus their total
+        change (the logits keep their scale)."""
         net = self.net
         xs = [self.train_x[i].reshape(-1).astype(np.int64) for i in range(n)]
+        layers = net.layers[:-1] if during else net.layers
+        moved = 0
         net.calibrating = True
-        for L in net.layers:
+        for li, L in enumerate(layers):
             if L is net.layers[-1]:
                 target = target_logits
+            f0 = L.fshift
             L.fshift = 14
             for _ in range(6):
                 L.maxcode = 0
@@ -142,10 +148,14 @@ class Trainer:
                     break
                 L.fshift -= d
             L.fshift = min(max(L.fshift, 0), 31)
+            moved += L.fshift - f0
             L.maxcode = 0
-            if L is not net.layers[-1]:
+            if li + 1 < len(layers):
                 xs = [net.layer_forward(L, x).copy() for x in xs]
         net.calibrating = False
+        if during:
+            last = net.layers[-1]
+            last.fshift = min(max(last.fshift - moved, 0), 31)
 
     # -- training ------------------------------------------------------------------------
     def decay(self, epoch: int) -> int:
@@ -182,7 +192,7 @@ class Trainer:
             if (k + 1) % batch == 0 or k + 1 == n:
                 upd.apply()
             if recal and self.seen % recal == 0:
-                self.calibrate(self.n_cal, self.cal_target)
+                self.calibrate(self.n_cal, self.cal_target, during=True)
             if on_image is not None:
                 on_image(k)
         self.ms["train_ms"] += _ms(t)

@@ -22,7 +22,7 @@ CASES = [
     ({"EPOCHS": "0"}, [], "EPOCHS=0: allowed 1..1000"),
     ({"SEED": "-1"}, [], "SEED=-1: allowed 0..4294967295"),
     ({"N_TRAIN": "many"}, [], "N_TRAIN='many' is not an integer"),
-    ({"HEAP": "1K"}, [], "HEAP=1K: lenet5 keeps up to 226 KiB live"),
+    ({"HEAP": "1K"}, [], "HEAP=1K: lenet5 keeps up to 228 KiB live"),
     ({"HEAP": "lots"}, [], "HEAP='lots': a size like 256K or 2M"),
     ({}, ["lr=abc"], "COSIM_ARGS: lr='abc': one integer shift"),
     ({}, ["bogus=1"], "COSIM_ARGS: unknown option 'bogus'"),

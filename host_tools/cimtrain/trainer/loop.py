@@ -163,11 +163,9 @@ class Trainer:
         step = self.cfg["lr_step"]
         return epoch // step if step else 0
 
-    def lr_shifts(self, epoch: int, seen: int = -1) -> list[int]:
-        """The learning-rate shifts of an image of ``epoch``, ``seen`` images into the
-        training (-1: after the warm-up)."""
-        extra = self.decay(epoch) + (warm_extra(seen, self.cfg) if seen >= 0 else 0)
-        return [s + extra for s in self.cfg["lr_shifts"]]
+    def lr_shifts(self, epoch: int) -> list[int]:
+        """The learning-rate shifts of ``epoch`` after the warm-up (warm_extra)."""
+        return [s + self.decay(epoch) for s in self.cfg["lr_shifts"]]
 
     def train_epoch(self, on_image: Callable[[int], None] | None = None) -> None:
         """One epoch in the firmware's order; ``on_image(k)`` after each image."""

@@ -173,12 +173,20 @@ def _variants(name: str) -> tuple[str, list[Variant]]:
              for b in (8, 6, 5) for label, o in policies]
         return ("ADC range policies: forward calibration target and re-calibration, "
                 "backward autorange band; on 8-, 6- and 5-bit ADCs"), v
+    if name == "adc-recal":
+        # how often the re-calibration must run on a 5-bit ADC (adc-range's finding)
+        v = [("5-bit ADC, calibrated once", {"adc_bits": 5}, {})]
+        v += [(f"5-bit ADC, recal={r} cal_target={c}",
+               {"adc_bits": 5, "recal": r, "cal_target": c}, {})
+              for r in (250, 1000, 4000) for c in (96, 120)]
+        return ("how often to re-calibrate the forward ADC shifts on a 5-bit ADC (recal "
+                "images), to the default target or to 120"), v
     raise OptionError(f"unknown study {name!r}; studies: {' '.join(STUDIES)}")
 
 
 STUDIES = ("writes", "early", "lr", "schedule", "open", "batch", "acc", "wv", "noise",
            "stuck", "transfer", "cosim", "cosim-long", "chip", "noise-scale", "update",
-           "update-early", "warmup", "adc-range")
+           "update-early", "warmup", "adc-range", "adc-recal")
 
 
 def specs(name: str, seeds: list[int], base: dict, preset: str) -> list[dict]:

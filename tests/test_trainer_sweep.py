@@ -50,6 +50,19 @@ def test_summary_groups_seeds_with_mean_and_spread():
     assert g["writes_mean"] == pytest.approx(3.0) and g["writes_max"] == 9
 
 
+def test_every_study_builds_valid_runs_with_distinct_labels():
+    """Each study's variants pass the option checks (run_spec parses them) and are told
+    apart in its table; an unknown study is refused by name."""
+    from cimtrain.trainer import study
+    for name in study.STUDIES:
+        preset = "seed-chip" if name == "lr" else "default"
+        specs = study.specs(name, [1], {"n_train": 100, "n_test": 10}, preset)
+        labels = [s["label"] for s in specs]
+        assert specs and len(set(labels)) == len(labels), name
+    with pytest.raises(options.OptionError, match="unknown study 'nope'"):
+        study.specs("nope", [1], {}, "default")
+
+
 def test_run_spec_refuses_bad_options_before_any_run():
     with pytest.raises(options.OptionError, match="n_min"):
         sweep.run_spec("default", TINY, n_min=9)  # above n_max (8)

@@ -327,7 +327,7 @@ def _scoreboard_child(sb: Scoreboard, rx, tx) -> None:
         return
     sb.log = logging.getLogger("cocotb.tb.scoreboard.child")
     sb.log.disabled = True  # the server logs the child's reports
-    reported = sb.errors
+    reported = sb.errors > 0  # the first mismatch is reported at once, more at sync
 
     def report(kind: str) -> None:
         tx.send((kind, sb.errors, sb.checked, sb.first_mismatch, sb.messages,
@@ -343,7 +343,7 @@ def _scoreboard_child(sb: Scoreboard, rx, tx) -> None:
             continue
         feed_log(sb, msg[0], msg[1])
         if sb.errors != reported and not reported:  # the first mismatch now, more at sync
-            reported = sb.errors
+            reported = sb.errors > 0  # the first mismatch is reported at once, more at sync
             report("error")
 
 

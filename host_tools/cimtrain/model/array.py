@@ -58,9 +58,10 @@ class CimArray:
         shape = (p["NTILES"], p["ROWS"], p["COLS"], 2)
         self.g = np.full(shape, p["GINIT"], dtype=np.int64)
         self.wc = np.zeros(shape, dtype=np.int64)
-        # the device draw of every cell for the last (seed, stuck rate, dead columns): a
-        # draw is a pure function of those and the cell, and drawing a PULSE's few cells
-        # each time was a fifth of the RTL server's scoreboard
+        # the device draw of every cell for the last (seed, stuck rate): a draw is a pure
+        # function of those and the cell, and drawing a PULSE's few cells each time was a
+        # fifth of the RTL server's scoreboard (dead columns are ORed in per PULSE: a
+        # key of them would change with every tile's mask)
         self._dev_key: tuple | None = None
         self._dev_all = None
 
@@ -114,15 +115,16 @@ class CimArray:
         if cols.size == 0:
             return
         cells = self.cell_index(tile, row, cols, pol)
-        dead = tuple((tile, c) for c in range(self.p["COLS"]) if dead_mask >> c & 1)
-        key = (seed, stuck_rate, dead)
+        key = (seed, stuck_rate)
         if key != self._dev_key:
             self._dev_all = d2d(self.p, seed, np.arange(self.g.size, dtype=np.int64),
-                                stuck_rate, dead)
+                                stuck_rate)
             self._dev_key = key
         a = self._dev_all
+        # d2d's dead columns, this tile's (uint64: the mask may have bit 63 set)
+        dead = (np.uint64(dead_mask) >> cols.astype(np.uint64) & np.uint64(1)).astype(bool)
         dev = DeviceD2D(a.gmin[cells], a.gmax[cells], a.fset[cells], a.freset[cells],
-                        a.stuck[cells])
+                        a.stuck[cells] | dead)
         self.pulse_cells(cells, dev, is_set, amp_mv, width, np.full(cells.shape, count), seed,
                          pulse_sigma)
 
